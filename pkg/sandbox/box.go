@@ -1,0 +1,244 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+)
+
+// Control calls are bounded; attach and wait live as long as the box.
+const (
+	controlTimeout = 15 * time.Second
+	stopGrace      = 1 // seconds between SIGTERM and SIGKILL
+	exitWait       = 20 * time.Second
+)
+
+// box is one started container with its TTY attached. A box is first a
+// spare or directly a session's container; exactly one goroutine owns its
+// teardown.
+type box struct {
+	m       *Manager
+	id      string // container id
+	name    string
+	session string // session id, also the pyide.session label
+	spec    Spec
+	hj      client.HijackedResponse
+	cg      cgroupFiles
+	hasCG   bool
+	created time.Time
+
+	exited     chan struct{} // closed when the wait call returned
+	exitStatus int64
+	waitErr    error
+
+	cancel      context.CancelFunc // ends the wait call
+	destroyOnce sync.Once
+}
+
+func newID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// launch creates, attaches, registers the exit wait, and starts a container:
+// attach and wait come before start so no output and no exit is missed.
+func (m *Manager) launch(ctx context.Context, spec Spec, spare bool) (_ *box, err error) {
+	id := newID()
+	cfg, hc := m.containerConfig(spec, id, spare)
+	if err := Validate(hc, cfg); err != nil {
+		return nil, err
+	}
+	if !m.own(id) {
+		return nil, ErrClosed
+	}
+	b := &box{m: m, session: id, name: containerName(spec.User, id), spec: spec, created: m.opts.Clock.Now(), exited: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			b.destroy()
+		}
+	}()
+	b.id, err = m.create(ctx, b.name, cfg, hc)
+	if err != nil {
+		return b, err
+	}
+	att, err := m.cli.ContainerAttach(ctx, b.id, client.ContainerAttachOptions{
+		Stream: true, Stdin: true, Stdout: true, Stderr: true, DetachKeys: detachKeys,
+	})
+	if err != nil {
+		return b, fmt.Errorf("sandbox: attach: %w", err)
+	}
+	b.hj = att.HijackedResponse
+	wctx, cancel := context.WithCancel(m.ctx)
+	b.cancel = cancel
+	wr := m.cli.ContainerWait(wctx, b.id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	select {
+	case err := <-wr.Error: // the request itself failed; nothing is waiting
+		return b, fmt.Errorf("sandbox: wait: %w", err)
+	default:
+	}
+	go b.waitExit(wr)
+	cctx, ccancel := context.WithTimeout(ctx, controlTimeout)
+	defer ccancel()
+	if _, err := m.cli.ContainerStart(cctx, b.id, client.ContainerStartOptions{}); err != nil {
+		return b, fmt.Errorf("sandbox: start: %w", err)
+	}
+	if b.cg, b.hasCG = findCgroup(b.id, 0); !b.hasCG {
+		if ins, err := m.cli.ContainerInspect(cctx, b.id, client.ContainerInspectOptions{}); err == nil && ins.Container.State != nil {
+			b.cg, b.hasCG = findCgroup(b.id, ins.Container.State.Pid)
+		}
+	}
+	return b, nil
+}
+
+// create survives a name conflict: the name is derived from a fresh session
+// id, so a conflict can only be an earlier attempt of this very call (e.g. a
+// create that timed out on our side but succeeded in the engine).
+func (m *Manager) create(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig) (string, error) {
+	for attempt := 0; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, controlTimeout)
+		res, err := m.cli.ContainerCreate(cctx, client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: hc})
+		cancel()
+		if err == nil {
+			return res.ID, nil
+		}
+		if !cerrdefs.IsConflict(err) || attempt > 0 {
+			return "", fmt.Errorf("sandbox: create: %w", err)
+		}
+		if err := m.removeContainer(ctx, name); err != nil {
+			return "", fmt.Errorf("sandbox: create: replacing %s: %w", name, err)
+		}
+	}
+}
+
+func (b *box) waitExit(wr client.ContainerWaitResult) {
+	select {
+	case r := <-wr.Result:
+		b.exitStatus = r.StatusCode
+		if r.Error != nil && r.Error.Message != "" {
+			b.waitErr = errors.New(r.Error.Message)
+		}
+	case err := <-wr.Error:
+		b.waitErr = err
+		b.exitStatus = -1
+	}
+	close(b.exited)
+}
+
+// stop escalates: SIGTERM with a short grace, then SIGKILL. Not-found means
+// someone removed it already, which is what we wanted.
+func (b *box) stop() {
+	if b.id == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), controlTimeout)
+	defer cancel()
+	t := stopGrace
+	_, err := b.m.cli.ContainerStop(ctx, b.id, client.ContainerStopOptions{Timeout: &t})
+	if err == nil || cerrdefs.IsNotFound(err) {
+		return
+	}
+	if _, err := b.m.cli.ContainerKill(ctx, b.id, client.ContainerKillOptions{Signal: "KILL"}); err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+		b.m.log.Warn("sandbox: kill failed", "container", b.name, "err", err)
+	}
+}
+
+// awaitExit waits for the exit with a bound, so a lost wait call cannot
+// keep a session alive forever.
+func (b *box) awaitExit() {
+	if b.id == "" {
+		return
+	}
+	t := time.NewTimer(exitWait)
+	defer t.Stop()
+	select {
+	case <-b.exited:
+	case <-t.C:
+		b.m.log.Warn("sandbox: no exit seen; removing anyway", "container", b.name)
+	}
+}
+
+// inspectExit reports the exit code and whether the kernel OOM-killed it.
+// gone means the container vanished under us (removed from outside).
+func (b *box) inspectExit() (code int, oom, gone bool) {
+	code = int(b.exitStatus)
+	if b.id == "" {
+		return code, false, true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), controlTimeout)
+	defer cancel()
+	ins, err := b.m.cli.ContainerInspect(ctx, b.id, client.ContainerInspectOptions{})
+	if err != nil {
+		return code, false, cerrdefs.IsNotFound(err)
+	}
+	if st := ins.Container.State; st != nil {
+		if !st.Running {
+			code = st.ExitCode
+		}
+		oom = st.OOMKilled
+	}
+	return code, oom, false
+}
+
+// destroy stops and removes the container and forgets it. Safe to call
+// more than once and from any state.
+func (b *box) destroy() {
+	b.destroyOnce.Do(func() {
+		select {
+		case <-b.exited:
+		default:
+			b.stop()
+		}
+		if b.id != "" {
+			if err := b.m.removeContainer(context.Background(), b.id); err != nil {
+				b.m.log.Warn("sandbox: remove failed", "container", b.name, "err", err)
+			}
+		}
+		if b.hj.Conn != nil {
+			b.hj.Close()
+		}
+		if b.cancel != nil {
+			b.cancel()
+		}
+		b.m.disown(b.session)
+	})
+}
+
+func (m *Manager) removeContainer(ctx context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	_, err := m.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if err == nil || cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// cpuUsage is the container's cumulative CPU time: the cgroup file when the
+// host's cgroup tree is visible, else one stats sample from the engine.
+func (b *box) cpuUsage(ctx context.Context) (time.Duration, error) {
+	if b.hasCG {
+		return b.cg.cpuUsage()
+	}
+	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	res, err := b.m.cli.ContainerStats(ctx, b.id, client.ContainerStatsOptions{})
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	var st container.StatsResponse
+	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
+		return 0, err
+	}
+	return time.Duration(st.CPUStats.CPUUsage.TotalUsage), nil
+}

@@ -1,0 +1,84 @@
+package sandbox
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// cgroupFiles locates a container's CPU and memory accounting files. Reading
+// them costs a few microseconds, unlike the stats API, so every session can
+// be checked twice a second.
+type cgroupFiles struct {
+	cpu    string // cpuacct.usage (v1, ns) or cpu.stat (v2, usage_usec)
+	memory string // memory.usage_in_bytes (v1) or memory.current (v2)
+	v2     bool
+}
+
+// findCgroup tries the conventional cgroupfs and systemd layouts, then the
+// container's init process as the host sees it. Every candidate path must
+// name the container id, so a reused PID in another namespace cannot point
+// the watcher at some other cgroup.
+func findCgroup(id string, pid int) (cgroupFiles, bool) {
+	const root = "/sys/fs/cgroup"
+	rels := []string{"/docker/" + id, "/system.slice/docker-" + id + ".scope"}
+	if pid > 0 {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid)); err == nil {
+			sc := bufio.NewScanner(bytes.NewReader(b))
+			for sc.Scan() {
+				parts := strings.SplitN(sc.Text(), ":", 3)
+				if len(parts) == 3 && strings.Contains(parts[2], id) {
+					rels = append(rels, parts[2])
+				}
+			}
+		}
+	}
+	for _, rel := range rels {
+		v1cpu := []string{filepath.Join(root, "cpuacct", rel, "cpuacct.usage"), filepath.Join(root, "cpu,cpuacct", rel, "cpuacct.usage")}
+		for _, c := range v1cpu {
+			if fileExists(c) {
+				return cgroupFiles{cpu: c, memory: filepath.Join(root, "memory", rel, "memory.usage_in_bytes")}, true
+			}
+		}
+		if c := filepath.Join(root, rel, "cpu.stat"); fileExists(c) {
+			return cgroupFiles{cpu: c, memory: filepath.Join(root, rel, "memory.current"), v2: true}, true
+		}
+	}
+	return cgroupFiles{}, false
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func (c cgroupFiles) cpuUsage() (time.Duration, error) {
+	b, err := os.ReadFile(c.cpu)
+	if err != nil {
+		return 0, err
+	}
+	if !c.v2 {
+		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		return time.Duration(n), err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return time.Duration(n) * time.Microsecond, err
+		}
+	}
+	return 0, fmt.Errorf("no usage_usec in %s", c.cpu)
+}
+
+func (c cgroupFiles) memoryUsage() (int64, error) {
+	b, err := os.ReadFile(c.memory)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+}

@@ -1,0 +1,171 @@
+package sandbox_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pythonide/pyide/pkg/sandbox"
+	"github.com/pythonide/pyide/pkg/sandbox/sandboxtest"
+)
+
+// Named bounds: generous, because CI runs every package at once on 2 cores.
+const (
+	waitShort = 20 * time.Second
+	waitLong  = 60 * time.Second
+)
+
+// tty collects a session's output in the background.
+type tty struct {
+	s     *sandbox.Session
+	mu    sync.Mutex
+	buf   []byte
+	total int64
+	eof   chan struct{}
+}
+
+const ttyKeep = 1 << 20
+
+func attach(t testing.TB, s *sandbox.Session) *tty {
+	c := &tty{s: s, eof: make(chan struct{})}
+	go func() {
+		defer close(c.eof)
+		p := make([]byte, 32<<10)
+		for {
+			n, err := s.Read(p)
+			c.mu.Lock()
+			c.total += int64(n)
+			c.buf = append(c.buf, p[:n]...)
+			if len(c.buf) > ttyKeep { // keep the tail: floods must not grow the test either
+				c.buf = append(c.buf[:0], c.buf[len(c.buf)-ttyKeep/2:]...)
+			}
+			c.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return c
+}
+
+func (c *tty) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return string(c.buf)
+}
+
+func (c *tty) Total() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.total
+}
+
+// waitFor polls the output until it contains want.
+func (c *tty) waitFor(t testing.TB, want string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		if strings.Contains(c.String(), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in output within %v; output:\n%s", want, d, tail(c.String()))
+		}
+		select {
+		case <-c.eof:
+			if !strings.Contains(c.String(), want) {
+				t.Fatalf("stream ended without %q; output:\n%s", want, tail(c.String()))
+			}
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// since returns output after the last occurrence of mark.
+func (c *tty) since(mark string) string {
+	s := c.String()
+	if i := strings.LastIndex(s, mark); i >= 0 {
+		return s[i+len(mark):]
+	}
+	return s
+}
+
+func tail(s string) string {
+	if len(s) > 2000 {
+		return "…" + s[len(s)-2000:]
+	}
+	return s
+}
+
+func (c *tty) send(t testing.TB, line string) {
+	t.Helper()
+	if _, err := c.s.Write([]byte(line + "\n")); err != nil {
+		t.Fatalf("write %q: %v", line, err)
+	}
+}
+
+// roundTrip evaluates expr at the REPL and waits for its printed value.
+func (c *tty) roundTrip(t testing.TB, expr, want string) {
+	t.Helper()
+	c.send(t, expr)
+	c.waitFor(t, want, waitShort)
+}
+
+func waitExit(t testing.TB, s *sandbox.Session, d time.Duration) sandbox.Exit {
+	t.Helper()
+	select {
+	case <-s.Done():
+		return s.Exit()
+	case <-time.After(d):
+		t.Fatalf("session %s did not end within %v", s.ID(), d)
+		return sandbox.Exit{}
+	}
+}
+
+func homeSpec(user, dir, file string) sandbox.Spec {
+	return sandbox.Spec{
+		User: user, Role: "student", Key: "tab1", File: file,
+		Mounts: []sandbox.Mount{{Source: dir, Target: "/home/student"}},
+	}
+}
+
+func start(t testing.TB, m *sandbox.Manager, spec sandbox.Spec) (*sandbox.Session, *tty) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	s, err := m.Start(ctx, spec, nil)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { s.Stop(sandbox.ReasonStopped); <-s.Done() })
+	return s, attach(t, s)
+}
+
+// startScript runs code as main.py in a fresh workspace of user.
+func startScript(t testing.TB, m *sandbox.Manager, user, code string) (*sandbox.Session, *tty, string) {
+	t.Helper()
+	dir := sandboxtest.Workspace(t, map[string]string{"main.py": code})
+	s, c := start(t, m, homeSpec(user, dir, "/home/student/main.py"))
+	return s, c, dir
+}
+
+// bystander is a second student's REPL that must keep answering while an
+// attack runs next to it.
+func bystander(t testing.TB, m *sandbox.Manager) *tty {
+	t.Helper()
+	dir := sandboxtest.Workspace(t, nil)
+	_, c := start(t, m, homeSpec("bystander", dir, ""))
+	c.waitFor(t, ">>> ", waitShort)
+	return c
+}
+
+func (c *tty) alive(t testing.TB) {
+	t.Helper()
+	c.roundTrip(t, "print(6*7, 'alive')", "42 alive")
+}
+
+var _ = bytes.Contains

@@ -1,0 +1,130 @@
+package sandbox
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/moby/moby/client"
+)
+
+// Clock is injected so idle reaping and timeouts can be tested without waiting.
+type Clock interface {
+	Now() time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+// Options configure a Manager. Zero values take the defaults documented per field.
+type Options struct {
+	// Client is used when set; otherwise one is built from Host (or DOCKER_HOST).
+	Client *client.Client
+	Host   string
+
+	Image   string // default pyide-sandbox:latest
+	Runtime string // optional OCI runtime, e.g. runsc
+
+	MemoryMB  int64 // memory and memory+swap, default 128
+	NanoCPUs  int64 // default 1e9 (one CPU)
+	PidsLimit int64 // default 64
+	TmpfsMB   int64 // size of /tmp, default 64
+	ShmMB     int64 // size of /dev/shm, default 16
+
+	CPUSeconds     int           // CPU budget per command (script or one REPL input), default 30
+	CPUMargin      time.Duration // server backstop fires at CPUSeconds+CPUMargin, default 2s
+	SessionCPU     int           // RLIMIT_CPU per process for the whole session, default 600
+	WallTimeout    time.Duration // script phase with no output and no input, default 10m
+	IdleTimeout    time.Duration // no input for this long ends a REPL (reason idle), default 30m
+	MaxConcurrent  int           // running sessions server-wide; 0 = unlimited
+	ReplAfterError bool
+
+	SandboxUID int // default 1000
+	SandboxGID int // default 1000
+
+	ServerID string // label pyide.server; default "pyide"
+	// ReconcileForeign makes Reconcile also remove managed containers labelled
+	// with another server id. Off by default so that two servers (or parallel
+	// tests) sharing one engine do not remove each other's sandboxes.
+	ReconcileForeign bool
+
+	Logger *slog.Logger
+	Clock  Clock
+
+	SpareEnabled bool
+
+	// WatchInterval is how often each session checks its CPU, wall and idle
+	// limits (default 500ms); MaintainInterval how often the manager
+	// reconciles and drops stale spares (default 30s).
+	WatchInterval    time.Duration
+	MaintainInterval time.Duration
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Image == "" {
+		o.Image = "pyide-sandbox:latest"
+	}
+	if o.MemoryMB == 0 {
+		o.MemoryMB = 128
+	}
+	if o.NanoCPUs == 0 {
+		o.NanoCPUs = 1_000_000_000
+	}
+	if o.PidsLimit == 0 {
+		o.PidsLimit = 64
+	}
+	if o.TmpfsMB == 0 {
+		o.TmpfsMB = 64
+	}
+	if o.ShmMB == 0 {
+		o.ShmMB = 16
+	}
+	if o.CPUSeconds == 0 {
+		o.CPUSeconds = 30
+	}
+	if o.CPUMargin == 0 {
+		o.CPUMargin = 2 * time.Second
+	}
+	if o.SessionCPU == 0 {
+		o.SessionCPU = 600
+	}
+	if o.WallTimeout == 0 {
+		o.WallTimeout = 10 * time.Minute
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 30 * time.Minute
+	}
+	if o.SandboxUID == 0 {
+		o.SandboxUID = 1000
+	}
+	if o.SandboxGID == 0 {
+		o.SandboxGID = 1000
+	}
+	if o.ServerID == "" {
+		o.ServerID = "pyide"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = realClock{}
+	}
+	if o.WatchInterval == 0 {
+		o.WatchInterval = 500 * time.Millisecond
+	}
+	if o.MaintainInterval == 0 {
+		o.MaintainInterval = 30 * time.Second
+	}
+	switch {
+	case o.MemoryMB < 16:
+		return o, errors.New("sandbox: MemoryMB must be at least 16")
+	case o.SandboxUID <= 0 || o.SandboxGID <= 0:
+		return o, errors.New("sandbox: the sandbox uid and gid must not be root")
+	case o.MaxConcurrent < 0:
+		return o, errors.New("sandbox: MaxConcurrent must not be negative")
+	case o.CPUSeconds < 1:
+		return o, errors.New("sandbox: CPUSeconds must be positive")
+	}
+	return o, nil
+}

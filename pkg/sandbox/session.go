@@ -1,0 +1,296 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/moby/moby/client"
+)
+
+// Exit reasons.
+const (
+	ReasonFinished = "finished"
+	ReasonError    = "error"
+	ReasonTimeout  = "timeout"
+	ReasonMemory   = "memory"
+	ReasonStopped  = "stopped"
+	ReasonIdle     = "idle"
+	ReasonReaped   = "reaped"
+)
+
+// ErrSessionEnded is returned by Write after the session's container is gone.
+var ErrSessionEnded = errors.New("sandbox: session ended")
+
+// Exit is how a session ended.
+type Exit struct {
+	Code   int
+	Reason string
+}
+
+// Session is one running REPL container. Read and Write carry the raw TTY
+// stream; the Manager enforces its limits until Done is closed.
+type Session struct {
+	m       *Manager
+	b       *box
+	spec    Spec
+	started time.Time
+	warm    bool
+
+	stopOnce sync.Once
+	stopCh   chan struct{}
+	reason   atomic.Pointer[string] // first server-side reason wins
+	done     chan struct{}
+	exit     Exit
+	release  func()
+
+	lastInput  atomic.Int64 // Clock time, unix ns
+	lastOutput atomic.Int64
+	hadInput   atomic.Bool
+	atPrompt   atomic.Bool
+	cmdMark    atomic.Bool // a newline was sent: the next CPU sample starts a new command
+
+	readMu  sync.Mutex
+	echo    []byte // the control line as the TTY would echo it, not yet ruled out
+	held    []byte // output that matched a prefix of echo so far
+	pend    []byte // held output to deliver before reading more
+	eofOnce sync.Once
+
+	writeMu sync.Mutex
+}
+
+// ID is the session id (the pyide.session label).
+func (s *Session) ID() string { return s.b.session }
+
+// ContainerName is the Docker name of the session's container.
+func (s *Session) ContainerName() string { return s.b.name }
+
+// Spec returns the spec the session was started with.
+func (s *Session) Spec() Spec { return s.spec }
+
+// Warm tells whether the session was served from a spare container.
+func (s *Session) Warm() bool { return s.warm }
+
+// Done is closed once the container has exited and Exit is final.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Exit is valid after Done is closed.
+func (s *Session) Exit() Exit {
+	<-s.done
+	return s.exit
+}
+
+// Stop ends the session with the given reason; it does not wait (see Done).
+func (s *Session) Stop(reason string) {
+	s.reason.CompareAndSwap(nil, &reason)
+	s.stopOnce.Do(func() { close(s.stopCh) })
+}
+
+// Resize sets the TTY size.
+func (s *Session) Resize(ctx context.Context, cols, rows uint) error {
+	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	_, err := s.m.cli.ContainerResize(ctx, s.b.id, client.ContainerResizeOptions{Width: cols, Height: rows})
+	return err
+}
+
+// Write sends keystrokes to the TTY. NUL bytes are dropped: they begin the
+// detach sequence, and no keyboard input needs them.
+func (s *Session) Write(p []byte) (int, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	select {
+	case <-s.done:
+		return 0, ErrSessionEnded
+	default:
+	}
+	data := p
+	if bytes.IndexByte(p, 0) >= 0 {
+		data = bytes.ReplaceAll(p, []byte{0}, nil)
+	}
+	s.lastInput.Store(s.m.opts.Clock.Now().UnixNano())
+	s.hadInput.Store(true)
+	if bytes.ContainsAny(data, "\r\n") {
+		s.cmdMark.Store(true)
+	}
+	// A container that stops reading stdin must not hang the caller forever.
+	_ = s.b.hj.Conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	if _, err := s.b.hj.Conn.Write(data); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Read returns TTY output. The manager keeps no copy: a slow reader slows
+// the program through the TTY, it never makes memory grow here.
+func (s *Session) Read(p []byte) (int, error) {
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	for {
+		if len(s.pend) > 0 {
+			n := copy(p, s.pend)
+			s.pend = s.pend[n:]
+			return n, nil
+		}
+		n, err := s.b.hj.Reader.Read(p)
+		if n > 0 {
+			s.lastOutput.Store(s.m.opts.Clock.Now().UnixNano())
+			s.atPrompt.Store(bytes.HasSuffix(p[:n], []byte(">>> ")) || bytes.HasSuffix(p[:n], []byte("... ")))
+			if s.echo != nil {
+				n = s.stripEcho(p, n)
+			}
+		}
+		if n > 0 {
+			return n, nil // a read error repeats on the next call
+		}
+		if err != nil {
+			if len(s.held) > 0 { // the stream ended inside what looked like the echo
+				s.pend, s.held, s.echo = s.held, nil, nil
+				continue
+			}
+			s.eofOnce.Do(func() { go s.afterEOF() })
+			return 0, err
+		}
+	}
+}
+
+// stripEcho drops the TTY's echo of the control line. It can only occur as
+// the very first output (the runner turns echo off before reading the line,
+// and prints nothing before), so output that departs from it is delivered
+// untouched, including any bytes held while it still looked like the echo.
+func (s *Session) stripEcho(p []byte, n int) int {
+	k := 0
+	for k < n && k < len(s.echo) && p[k] == s.echo[k] {
+		k++
+	}
+	switch {
+	case k == len(s.echo): // the whole echo: drop it
+		s.echo, s.held = nil, nil
+		copy(p, p[k:n])
+		return n - k
+	case k == n: // everything so far could still be the echo
+		s.held = append(s.held, p[:n]...)
+		s.echo = s.echo[n:]
+		return 0
+	default: // not the echo
+		s.pend = append(append(s.held, p[:n]...), s.pend...)
+		s.echo, s.held = nil, nil
+		c := copy(p, s.pend)
+		s.pend = s.pend[c:]
+		return c
+	}
+}
+
+// afterEOF handles an attach stream that ended while the container lives on
+// (e.g. the engine dropped it): with nobody attached the REPL would linger.
+func (s *Session) afterEOF() {
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	select {
+	case <-s.done:
+	case <-t.C:
+		s.Stop(ReasonStopped)
+	}
+}
+
+type controlLine struct {
+	File           *string `json:"file"`
+	ReplAfterError bool    `json:"repl_after_error"`
+	CPUSeconds     int     `json:"cpu_seconds"`
+}
+
+// sendControl tells the waiting runner what to run. Nothing the user typed
+// has been forwarded yet, so this is the first line the runner reads.
+func (s *Session) sendControl() error {
+	c := controlLine{ReplAfterError: s.m.opts.ReplAfterError, CPUSeconds: s.m.opts.CPUSeconds}
+	if s.spec.File != "" {
+		f := s.spec.File
+		c.File = &f
+	}
+	line, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	s.echo = append(append([]byte{}, line...), '\r', '\n')
+	line = append(line, '\n')
+	_ = s.b.hj.Conn.SetWriteDeadline(time.Now().Add(controlTimeout))
+	_, err = s.b.hj.Conn.Write(line)
+	return err
+}
+
+// run watches the limits until the container exits, then settles the exit.
+func (s *Session) run() {
+	o := s.m.opts
+	t := time.NewTicker(o.WatchInterval)
+	defer t.Stop()
+	var base time.Duration
+	if s.b.hasCG {
+		base, _ = s.b.cpuUsage(s.m.ctx)
+	} else {
+		s.cmdMark.Store(true)
+	}
+	limit := time.Duration(o.CPUSeconds)*time.Second + o.CPUMargin
+loop:
+	for {
+		select {
+		case <-s.b.exited:
+			break loop
+		case <-s.stopCh:
+			s.b.stop()
+			s.b.awaitExit()
+			break loop
+		case <-t.C:
+			if used, err := s.b.cpuUsage(s.m.ctx); err == nil {
+				if s.cmdMark.Swap(false) {
+					base = used
+				} else if used-base > limit {
+					s.m.log.Info("sandbox: command over its CPU budget", "session", s.ID(), "used", used-base)
+					s.Stop(ReasonTimeout)
+				}
+			}
+			now := o.Clock.Now()
+			in := time.Unix(0, s.lastInput.Load())
+			out := time.Unix(0, s.lastOutput.Load())
+			switch {
+			case now.Sub(in) > o.IdleTimeout:
+				s.Stop(ReasonIdle)
+			case !s.hadInput.Load() && !s.atPrompt.Load() && now.Sub(latest(in, out)) > o.WallTimeout:
+				s.Stop(ReasonTimeout)
+			}
+		}
+	}
+	code, oom, gone := s.b.inspectExit()
+	var reason string
+	switch r := s.reason.Load(); {
+	case r != nil:
+		reason = *r
+	case oom:
+		reason = ReasonMemory
+	case gone:
+		reason = ReasonReaped
+	case code == 0:
+		reason = ReasonFinished
+	case code == 124:
+		reason = ReasonTimeout
+	default:
+		reason = ReasonError
+	}
+	s.exit = Exit{Code: code, Reason: reason}
+	s.m.forget(s)
+	s.release()
+	// Removal happens before Done so that "done" means "no container left".
+	s.b.destroy()
+	close(s.done)
+	s.m.log.Info("sandbox: session ended", "session", s.ID(), "user", s.spec.User, "code", code, "reason", reason)
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
