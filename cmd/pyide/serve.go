@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pythonide/pyide/frontend"
+	"github.com/pythonide/pyide/pkg/auth"
+	"github.com/pythonide/pyide/pkg/config"
+	"github.com/pythonide/pyide/pkg/server"
+	"github.com/pythonide/pyide/pkg/store"
+)
+
+func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Writer) error {
+	cfg, err := config.Load(args, config.Environ)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, "pyide serve: every setting is an environment variable and a flag:\n\n"+config.Usage())
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	if _, err := loadSecret(cfg); err != nil {
+		return err
+	}
+	if err := firstAdmin(ctx, a, stdout); err != nil {
+		return err
+	}
+
+	authSvc := auth.New(auth.Options{
+		DB: a.db, Hasher: a.hasher(), IdleTimeout: cfg.SessionIdle, AbsoluteTimeout: cfg.SessionAbsolute,
+		MaxFailures: cfg.LoginMaxFailures, Window: cfg.LoginWindow, CookieSecure: cfg.CookieSecure,
+		PublicURL: cfg.PublicURL, Logger: logger,
+	})
+	checks := []server.Check{{Name: "database", Required: true, Probe: func(ctx context.Context) (string, error) {
+		if err := a.db.Ping(ctx); err != nil {
+			return "", err
+		}
+		v, err := a.db.SchemaVersion(ctx)
+		return "schema version " + strconv.FormatInt(v, 10), err
+	}}}
+	if !frontend.Built() {
+		logger.Warn("the front end is not built; the IDE page says how to build it (make run does)")
+	}
+	srv := server.New(server.Options{
+		Addr: cfg.Addr, Auth: authSvc, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes,
+		Web: frontend.Dist, Checks: checks,
+	})
+	addr, err := srv.Listen()
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
+	}
+	logger.Info("pyide is serving", "url", displayURL(addr.String()), "data", cfg.DataPath)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Serve(gctx) })
+	g.Go(func() error {
+		t := time.NewTicker(10 * time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-t.C:
+				if err := authSvc.Sweep(gctx); err != nil {
+					logger.Warn("sweeping sessions", "error", err)
+				}
+			}
+		}
+	})
+	err = g.Wait()
+	logger.Info("pyide stopped")
+	return err
+}
+
+// displayURL is the address to open in a browser for a bound listener.
+func displayURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// firstAdmin creates "admin" with a random password, printed once, when no
+// admin exists: the only way into a fresh installation.
+func firstAdmin(ctx context.Context, a *app, stdout io.Writer) error {
+	n, err := a.db.CountAdmins(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	pw := auth.GeneratePassword()
+	hash, err := a.hasher().Hash(ctx, pw)
+	if err != nil {
+		return err
+	}
+	_, err = a.db.CreateUser(ctx, store.User{Username: "admin", DisplayName: "Administrator", Role: auth.RoleAdmin, PasswordHash: hash})
+	if errors.Is(err, store.ErrConflict) {
+		// "admin" exists but is disabled or not an admin: say so rather
+		// than touch it.
+		return errors.New("no enabled admin exists and the username \"admin\" is taken; use `pyide user add NAME --role admin`")
+	}
+	if err != nil {
+		return err
+	}
+	if err := ensureUserDirs(a.cfg, "admin"); err != nil {
+		return err
+	}
+	_ = a.db.Audit(ctx, "server", "user.add", "admin", map[string]any{"role": "admin", "first_start": true})
+	fmt.Fprintf(stdout, "\n  First start: created user \"admin\" with password %s\n  (shown once; change it after logging in)\n\n", pw)
+	return nil
+}
+
+// ensureUserDirs creates a user's workspace folder.
+func ensureUserDirs(cfg config.Config, username string) error {
+	dir := filepath.Join(cfg.DataPath, "Local", username)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if os.Geteuid() == 0 {
+		// Sandboxes run as SANDBOX_UID and must be able to write here.
+		return os.Chown(dir, cfg.SandboxUID, cfg.SandboxUID)
+	}
+	return nil
+}
+
+func timestamp() string { return time.Now().UTC().Format("20060102-150405") }

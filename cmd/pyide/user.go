@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/pythonide/pyide/pkg/auth"
+	"github.com/pythonide/pyide/pkg/config"
+	"github.com/pythonide/pyide/pkg/roster"
+	"github.com/pythonide/pyide/pkg/store"
+)
+
+func userCmd(ctx context.Context, args []string, logger *slog.Logger, stdin io.Reader, stdout io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"user: say add, import, passwd, disable, enable or ls"}
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("pyide user "+sub, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	role := fs.String("role", auth.RoleStudent, "student, professor or admin")
+	display := fs.String("display-name", "", "display name")
+	email := fs.String("email", "", "email address")
+	passwords := fs.String("passwords", "", "file for generated passwords (0600); default: DATA/passwords-<time>.txt")
+	// Flags may come after the positional argument: `user add bob --role professor`.
+	var pos []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return usageError{err.Error()}
+		}
+		args = fs.Args()
+		if len(args) > 0 {
+			pos = append(pos, args[0])
+			args = args[1:]
+		}
+	}
+	cfg, err := config.Load(nil, config.Environ)
+	if err != nil {
+		return err
+	}
+	need := map[string]int{"add": 1, "import": 1, "passwd": 1, "disable": 1, "enable": 1, "ls": 0}
+	n, known := need[sub]
+	if !known {
+		return usageError{fmt.Sprintf("user: unknown subcommand %q", sub)}
+	}
+	if len(pos) != n {
+		return usageError{fmt.Sprintf("user %s takes %d argument(s), got %d", sub, n, len(pos))}
+	}
+	a, err := openApp(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	switch sub {
+	case "add":
+		return userAdd(ctx, a, pos[0], *role, *display, *email, stdin, stdout)
+	case "import":
+		return userImport(ctx, a, pos[0], *passwords, stdout)
+	case "passwd":
+		return userPasswd(ctx, a, pos[0], stdin, stdout)
+	case "disable", "enable":
+		svc := auth.New(auth.Options{DB: a.db})
+		if err := svc.SetDisabled(ctx, pos[0], sub == "disable"); errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no user %q", pos[0])
+		} else if err != nil {
+			return err
+		}
+		_ = a.db.Audit(ctx, "cli", "user."+sub, pos[0], nil)
+		fmt.Fprintf(stdout, "%sd %s\n", sub, pos[0])
+		return nil
+	default:
+		return userList(ctx, a, stdout)
+	}
+}
+
+// readPassword takes a password from stdin when something is piped in,
+// else generates one. It reports whether it generated it.
+func readPassword(stdin io.Reader) (string, bool, error) {
+	if f, ok := stdin.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			// A terminal: nothing piped; generate rather than echo a
+			// typed password.
+			return auth.GeneratePassword(), true, nil
+		}
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", false, err
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return auth.GeneratePassword(), true, nil
+	}
+	return pw, false, auth.CheckPasswordPolicy(pw)
+}
+
+func userAdd(ctx context.Context, a *app, name, role, display, email string, stdin io.Reader, stdout io.Writer) error {
+	name = strings.ToLower(name)
+	if !roster.ValidUsername(name) {
+		return fmt.Errorf("%q is not a valid username (lower-case letters, digits, . _ -; at most 63)", name)
+	}
+	if !roster.ValidRole(role) {
+		return fmt.Errorf("role %q must be student, professor or admin", role)
+	}
+	pw, generated, err := readPassword(stdin)
+	if err != nil {
+		return err
+	}
+	hash, err := a.hasher().Hash(ctx, pw)
+	if err != nil {
+		return err
+	}
+	if display == "" {
+		display = name
+	}
+	_, err = a.db.CreateUser(ctx, store.User{Username: name, DisplayName: display, Email: email, Role: role, PasswordHash: hash, MustChangePassword: generated})
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("user %q already exists", name)
+	}
+	if err != nil {
+		return err
+	}
+	if err := ensureUserDirs(a.cfg, name); err != nil {
+		return err
+	}
+	_ = a.db.Audit(ctx, "cli", "user.add", name, map[string]any{"role": role})
+	fmt.Fprintf(stdout, "added %s (%s)\n", name, role)
+	if generated {
+		fmt.Fprintf(stdout, "password: %s\n", pw)
+	}
+	return nil
+}
+
+func userPasswd(ctx context.Context, a *app, name string, stdin io.Reader, stdout io.Writer) error {
+	u, err := a.db.UserByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no user %q", name)
+	}
+	if err != nil {
+		return err
+	}
+	pw, generated, err := readPassword(stdin)
+	if err != nil {
+		return err
+	}
+	hash, err := a.hasher().Hash(ctx, pw)
+	if err != nil {
+		return err
+	}
+	if err := a.db.SetPassword(ctx, u.ID, hash, generated, nil); err != nil {
+		return err
+	}
+	_ = a.db.Audit(ctx, "cli", "user.passwd", name, nil)
+	fmt.Fprintf(stdout, "password of %s changed\n", name)
+	if generated {
+		fmt.Fprintf(stdout, "password: %s\n", pw)
+	}
+	return nil
+}
+
+func userImport(ctx context.Context, a *app, path, passwordFile string, stdout io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	entries, err := roster.Parse(f)
+	if err != nil {
+		return err
+	}
+	res, err := roster.Import(ctx, a.db, a.hasher(), entries)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := ensureUserDirs(a.cfg, e.Username); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "roster: %d created, %d updated, %d unchanged\n", len(res.Created), len(res.Updated), len(res.Unchanged))
+	if len(res.Passwords) == 0 {
+		return nil
+	}
+	if passwordFile == "" {
+		passwordFile = fmt.Sprintf("%s/passwords-%s.csv", a.cfg.DataPath, timestamp())
+	}
+	out, err := os.OpenFile(passwordFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("writing generated passwords: %w", err)
+	}
+	defer out.Close()
+	names := make([]string, 0, len(res.Passwords))
+	for n := range res.Passwords {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintln(out, "username,password")
+	for _, n := range names {
+		fmt.Fprintf(out, "%s,%s\n", n, res.Passwords[n])
+	}
+	if err := out.Sync(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "generated passwords for %d new users written to %s (mode 0600); hand them out and delete the file\n", len(names), passwordFile)
+	return nil
+}
+
+func userList(ctx context.Context, a *app, stdout io.Writer) error {
+	users, err := a.db.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "USERNAME\tROLE\tDISPLAY NAME\tEMAIL\tSTATE")
+	for _, u := range users {
+		state := "active"
+		if u.Disabled {
+			state = "disabled"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Username, u.Role, u.DisplayName, u.Email, state)
+	}
+	return tw.Flush()
+}

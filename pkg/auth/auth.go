@@ -1,0 +1,248 @@
+// Package auth owns logins: password hashing with bounded concurrency,
+// session tokens (only their SHA-256 is stored), login throttling, the
+// session cookie, role checks and the same-origin rule for state-changing
+// requests. It never stores or logs a password or a raw token.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pythonide/pyide/pkg/store"
+)
+
+// CookieName is the session cookie.
+const CookieName = "pyide_session"
+
+// Errors of Login and Authenticate.
+var (
+	ErrBadCredentials = errors.New("wrong username or password")
+	ErrNoSession      = errors.New("not logged in")
+)
+
+// ThrottledError says how long a client must wait before trying again.
+type ThrottledError struct{ RetryAfter time.Duration }
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("too many failed logins; try again in %s", e.RetryAfter.Round(time.Second))
+}
+
+// Event tells listeners that sessions ended, so live terminals close.
+type Event struct {
+	Username  string
+	TokenHash []byte // nil: every session of Username
+	Keep      []byte // a session that stays (the one that changed the password)
+	Reason    string // "logout", "disabled", "password"
+}
+
+// Options configure a Service.
+type Options struct {
+	DB              *store.DB
+	Hasher          *Hasher
+	IdleTimeout     time.Duration
+	AbsoluteTimeout time.Duration
+	MaxFailures     int
+	Window          time.Duration
+	CookieSecure    bool
+	PublicURL       string
+	Clock           func() time.Time
+	Logger          *slog.Logger
+}
+
+// Service is the login and session authority.
+type Service struct {
+	opts      Options
+	byUser    *throttle
+	byAddr    *throttle
+	mu        sync.Mutex
+	listeners []func(Event)
+}
+
+// New returns a Service.
+func New(opts Options) *Service {
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Service{
+		opts:   opts,
+		byUser: newThrottle(opts.MaxFailures, opts.Window),
+		// An address (a lab behind one NAT) gets more room than one user.
+		byAddr: newThrottle(opts.MaxFailures*10, opts.Window),
+	}
+}
+
+// Hasher is the service's password hasher.
+func (s *Service) Hasher() *Hasher { return s.opts.Hasher }
+
+// OnSessionEnd registers fn to be told when sessions end.
+func (s *Service) OnSessionEnd(fn func(Event)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.listeners = append(s.listeners, fn)
+}
+
+func (s *Service) emit(ev Event) {
+	s.mu.Lock()
+	ls := append([]func(Event){}, s.listeners...)
+	s.mu.Unlock()
+	for _, fn := range ls {
+		fn(ev)
+	}
+}
+
+// HashToken is the stored form of a session token.
+func HashToken(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+func newToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func toUser(u store.User) User {
+	return User{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName, Role: u.Role}
+}
+
+// Login checks a password and creates a session. Unknown users and wrong
+// passwords get the same error after the same work.
+func (s *Service) Login(ctx context.Context, username, password, ip, userAgent string) (string, User, error) {
+	now := s.opts.Clock()
+	if wait := max(s.byUser.retryAfter(username, now), s.byAddr.retryAfter(ip, now)); wait > 0 {
+		return "", User{}, &ThrottledError{RetryAfter: wait}
+	}
+	u, err := s.opts.DB.UserByName(ctx, username)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", User{}, err
+	}
+	ok, err := s.opts.Hasher.Compare(ctx, u.PasswordHash, password)
+	if err != nil {
+		return "", User{}, err
+	}
+	if !ok || u.Disabled {
+		s.byUser.fail(username, now)
+		s.byAddr.fail(ip, now)
+		return "", User{}, ErrBadCredentials
+	}
+	s.byUser.reset(username)
+	token := newToken()
+	if len(userAgent) > 256 {
+		userAgent = userAgent[:256]
+	}
+	err = s.opts.DB.CreateSession(ctx, store.Session{
+		TokenHash: HashToken(token), UserID: u.ID, CreatedAt: now,
+		ExpiresAt: now.Add(s.opts.AbsoluteTimeout), IP: ip, UserAgent: userAgent,
+	})
+	if err != nil {
+		return "", User{}, err
+	}
+	return token, toUser(u), nil
+}
+
+// touchEvery limits last-seen writes to one per session per minute, so a
+// busy IDE does not write the sessions table on every request.
+const touchEvery = time.Minute
+
+// Authenticate returns the user of a live session token.
+func (s *Service) Authenticate(ctx context.Context, token string) (User, error) {
+	if token == "" || len(token) > 128 {
+		return User{}, ErrNoSession
+	}
+	h := HashToken(token)
+	sess, u, err := s.opts.DB.SessionUser(ctx, h)
+	if errors.Is(err, store.ErrNotFound) {
+		return User{}, ErrNoSession
+	}
+	if err != nil {
+		return User{}, err
+	}
+	now := s.opts.Clock()
+	if u.Disabled || !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeen) >= s.opts.IdleTimeout {
+		_ = s.opts.DB.DeleteSession(ctx, h)
+		return User{}, ErrNoSession
+	}
+	if now.Sub(sess.LastSeen) >= touchEvery {
+		if err := s.opts.DB.TouchSession(ctx, h, now); err != nil {
+			return User{}, err
+		}
+	}
+	return toUser(u), nil
+}
+
+// Logout ends the session of token.
+func (s *Service) Logout(ctx context.Context, username, token string) error {
+	h := HashToken(token)
+	if err := s.opts.DB.DeleteSession(ctx, h); err != nil {
+		return err
+	}
+	s.emit(Event{Username: username, TokenHash: h, Reason: "logout"})
+	return nil
+}
+
+// ChangePassword checks the current password and sets a new one; every
+// other session of the user ends.
+func (s *Service) ChangePassword(ctx context.Context, u User, token, current, next string) error {
+	row, err := s.opts.DB.UserByID(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	ok, err := s.opts.Hasher.Compare(ctx, row.PasswordHash, current)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrBadCredentials
+	}
+	if err := CheckPasswordPolicy(next); err != nil {
+		return err
+	}
+	hash, err := s.opts.Hasher.Hash(ctx, next)
+	if err != nil {
+		return err
+	}
+	// Every other session ends: whoever knew the old password is out.
+	keep := HashToken(token)
+	if err := s.opts.DB.SetPassword(ctx, u.ID, hash, false, keep); err != nil {
+		return err
+	}
+	s.emit(Event{Username: u.Username, Keep: keep, Reason: "password"})
+	return nil
+}
+
+// SetDisabled disables or enables an account; disabling ends its sessions
+// and tells listeners.
+func (s *Service) SetDisabled(ctx context.Context, username string, disabled bool) error {
+	u, err := s.opts.DB.UserByName(ctx, username)
+	if err != nil {
+		return err
+	}
+	if err := s.opts.DB.SetDisabled(ctx, u.ID, disabled); err != nil {
+		return err
+	}
+	if disabled {
+		s.emit(Event{Username: username, Reason: "disabled"})
+	}
+	return nil
+}
+
+// Sweep forgets old throttle entries and deletes expired sessions. The
+// server calls it on a timer.
+func (s *Service) Sweep(ctx context.Context) error {
+	now := s.opts.Clock()
+	s.byUser.sweep(now)
+	s.byAddr.sweep(now)
+	_, err := s.opts.DB.DeleteExpiredSessions(ctx, now, s.opts.IdleTimeout)
+	return err
+}

@@ -1,0 +1,262 @@
+// Package config builds the one validated Config that cmd/pyide wires into
+// every part. Each setting is an environment variable (12-factor) and also a
+// flag of `pyide serve`; a flag wins over the environment. Config never opens
+// files, databases or sockets: it only parses and validates.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the server. Zero values are never used: Load
+// fills defaults and Validate rejects what cannot work.
+type Config struct {
+	DatabaseURL  string // empty: the embedded default cluster in DataPath/pgdata
+	DataPath     string
+	SecretKey    string // empty: generated once into DataPath/secret.key (0600)
+	Addr         string // listen address, from PORT
+	PublicURL    string // optional: the origin browsers use, when behind a proxy
+	CookieSecure bool
+
+	DBMinConns int32
+	DBMaxConns int32
+
+	BcryptCost       int
+	SessionIdle      time.Duration
+	SessionAbsolute  time.Duration
+	LoginMaxFailures int
+	LoginWindow      time.Duration
+	MaxBodyBytes     int64
+
+	MaxConcurrentExecutions int
+	ExecutionTimeout        time.Duration // CPU time per command
+	WallTimeout             time.Duration // wall-clock backstop for the script phase
+	MemoryLimitMB           int
+	SandboxImage            string
+	SandboxRuntime          string
+	SandboxUID              int
+	IdleTimeout             time.Duration
+	ReplAfterError          bool
+	StudentREPL             bool // students may open an empty REPL
+	DisconnectGrace         time.Duration
+	OutputCapBytes          int64
+
+	MaxFileBytes   int64
+	QuotaBytes     int64
+	RevisionsKept  int
+	TrashRetention time.Duration
+
+	BackupDir      string
+	BackupSchedule time.Duration
+	BackupKeep     int
+	MetricsToken   string
+
+	RunsPerMinute   int
+	WritesPerMinute int
+}
+
+// setting describes one variable: its environment name, flag name, help and
+// how to store it.
+type setting struct {
+	env, flag, help string
+	set             func(string) error
+	def             string
+}
+
+func (c *Config) settings() []setting {
+	str := func(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
+	dur := func(p *time.Duration) func(string) error {
+		return func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				// A bare number is seconds: EXECUTION_TIMEOUT=30 reads naturally.
+				n, nerr := strconv.Atoi(v)
+				if nerr != nil {
+					return fmt.Errorf("not a duration (like 30s, 5m): %q", v)
+				}
+				d = time.Duration(n) * time.Second
+			}
+			*p = d
+			return nil
+		}
+	}
+	num := func(p *int) func(string) error {
+		return func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("not a whole number: %q", v)
+			}
+			*p = n
+			return nil
+		}
+	}
+	num32 := func(p *int32) func(string) error {
+		return func(v string) error {
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil {
+				return fmt.Errorf("not a whole number: %q", v)
+			}
+			*p = int32(n)
+			return nil
+		}
+	}
+	mb := func(p *int64) func(string) error {
+		return func(v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("not a whole number of megabytes: %q", v)
+			}
+			*p = n << 20
+			return nil
+		}
+	}
+	boolean := func(p *bool) func(string) error {
+		return func(v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("not true or false: %q", v)
+			}
+			*p = b
+			return nil
+		}
+	}
+	port := func(v string) error {
+		if strings.Contains(v, ":") {
+			c.Addr = v
+			return nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > 65535 {
+			return fmt.Errorf("not a port number: %q", v)
+		}
+		c.Addr = ":" + v
+		return nil
+	}
+	return []setting{
+		{"DATABASE_URL", "database-url", "PostgreSQL URL; unset: a private cluster in the data folder", str(&c.DatabaseURL), ""},
+		{"IDE_DATA_PATH", "data", "folder holding workspaces, course files and the embedded database", str(&c.DataPath), "./data"},
+		{"IDE_SECRET_KEY", "secret-key", "secret for signing; unset: generated once into the data folder", str(&c.SecretKey), ""},
+		{"PORT", "port", "listen port (or host:port)", port, "8080"},
+		{"PUBLIC_URL", "public-url", "the URL students open, when behind a reverse proxy (used for Origin checks)", str(&c.PublicURL), ""},
+		{"COOKIE_SECURE", "cookie-secure", "mark the session cookie Secure even without TLS here (TLS ends at a proxy)", boolean(&c.CookieSecure), "false"},
+		{"DB_MIN_CONNS", "db-min-conns", "smallest database pool", num32(&c.DBMinConns), "5"},
+		{"DB_MAX_CONNS", "db-max-conns", "largest database pool", num32(&c.DBMaxConns), "20"},
+		{"BCRYPT_COST", "bcrypt-cost", "bcrypt cost for passwords", num(&c.BcryptCost), "11"},
+		{"SESSION_IDLE_TIMEOUT", "session-idle", "a login expires after this long unused", dur(&c.SessionIdle), "12h"},
+		{"SESSION_MAX_AGE", "session-max-age", "a login expires after this long regardless", dur(&c.SessionAbsolute), "168h"},
+		{"LOGIN_MAX_FAILURES", "login-max-failures", "failed logins per user or address before throttling", num(&c.LoginMaxFailures), "5"},
+		{"LOGIN_WINDOW", "login-window", "window over which failed logins are counted", dur(&c.LoginWindow), "15m"},
+		{"MAX_BODY_MB", "max-body-mb", "largest request body, in MB", mb(&c.MaxBodyBytes), "32"},
+		{"MAX_CONCURRENT_EXECUTIONS", "max-concurrent-executions", "running sandboxes server-wide; more wait in a queue", num(&c.MaxConcurrentExecutions), "150"},
+		{"EXECUTION_TIMEOUT", "execution-timeout", "CPU time per command (the script, or one REPL input)", dur(&c.ExecutionTimeout), "30s"},
+		{"WALL_TIMEOUT", "wall-timeout", "wall-clock backstop for a script that never finishes", dur(&c.WallTimeout), "10m"},
+		{"MEMORY_LIMIT_MB", "memory-limit-mb", "memory per sandbox, in MB (swap is the same)", num(&c.MemoryLimitMB), "128"},
+		{"SANDBOX_IMAGE", "sandbox-image", "the student container image", str(&c.SandboxImage), "pyide-sandbox:latest"},
+		{"SANDBOX_RUNTIME", "sandbox-runtime", "container runtime, e.g. runsc for gVisor; empty: the engine's default", str(&c.SandboxRuntime), ""},
+		{"SANDBOX_UID", "sandbox-uid", "uid of the student user inside sandboxes", num(&c.SandboxUID), "1000"},
+		{"IDLE_TIMEOUT", "idle-timeout", "an untouched REPL is reaped after this long", dur(&c.IdleTimeout), "30m"},
+		{"REPL_AFTER_ERROR", "repl-after-error", "keep the REPL after an uncaught exception (post-mortem, like IDLE)", boolean(&c.ReplAfterError), "false"},
+		{"STUDENT_REPL", "student-repl", "students may open an empty REPL", boolean(&c.StudentREPL), "true"},
+		{"DISCONNECT_GRACE", "disconnect-grace", "a dropped connection keeps its REPL this long", dur(&c.DisconnectGrace), "60s"},
+		{"OUTPUT_CAP_MB", "output-cap-mb", "output per command before the rest is dropped, in MB", mb(&c.OutputCapBytes), "4"},
+		{"MAX_FILE_MB", "max-file-mb", "largest file, in MB", mb(&c.MaxFileBytes), "10"},
+		{"QUOTA_MB", "quota-mb", "disk quota per student workspace, in MB", mb(&c.QuotaBytes), "100"},
+		{"REVISIONS_KEPT", "revisions-kept", "revisions kept per text file", num(&c.RevisionsKept), "50"},
+		{"TRASH_RETENTION", "trash-retention", "deleted files can be restored for this long", dur(&c.TrashRetention), "720h"},
+		{"BACKUP_DIR", "backup-dir", "where scheduled backups go; empty: DATA/backups", str(&c.BackupDir), ""},
+		{"BACKUP_SCHEDULE", "backup-schedule", "interval between scheduled backups; 0 turns them off", dur(&c.BackupSchedule), "24h"},
+		{"BACKUP_KEEP", "backup-keep", "scheduled backups kept", num(&c.BackupKeep), "7"},
+		{"METRICS_TOKEN", "metrics-token", "bearer token for /metrics; empty: /metrics only from loopback", str(&c.MetricsToken), ""},
+		{"RUNS_PER_MINUTE", "runs-per-minute", "Run clicks per user per minute", num(&c.RunsPerMinute), "60"},
+		{"WRITES_PER_MINUTE", "writes-per-minute", "file writes per user per minute", num(&c.WritesPerMinute), "300"},
+	}
+}
+
+// Load reads defaults, then the environment, then flags from args. It returns
+// a Config that passed Validate.
+func Load(args []string, getenv func(string) string) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("pyide serve", flag.ContinueOnError)
+	var errs []error
+	for _, s := range c.settings() {
+		if err := s.set(s.def); err != nil {
+			panic("config: bad default for " + s.env + ": " + err.Error())
+		}
+		if v := getenv(s.env); v != "" {
+			if err := s.set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", s.env, err))
+			}
+		}
+		fs.Func(s.flag, s.help+" ($"+s.env+")", s.set)
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, err
+	}
+	if abs, err := filepath.Abs(c.DataPath); err == nil {
+		c.DataPath = abs
+	}
+	if c.BackupDir == "" {
+		c.BackupDir = filepath.Join(c.DataPath, "backups")
+	}
+	return c, c.Validate()
+}
+
+// Validate rejects settings that cannot work, naming each one.
+func (c Config) Validate() error {
+	var errs []error
+	check := func(ok bool, format string, a ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, a...))
+		}
+	}
+	check(c.DataPath != "", "IDE_DATA_PATH must be set")
+	check(c.DBMinConns >= 0 && c.DBMaxConns >= 1 && c.DBMinConns <= c.DBMaxConns, "DB_MIN_CONNS must be between 0 and DB_MAX_CONNS (>= 1)")
+	check(c.BcryptCost >= 10 && c.BcryptCost <= 16, "BCRYPT_COST must be between 10 and 16")
+	check(c.SessionIdle >= time.Minute, "SESSION_IDLE_TIMEOUT must be at least 1m")
+	check(c.SessionAbsolute >= c.SessionIdle, "SESSION_MAX_AGE must be at least SESSION_IDLE_TIMEOUT")
+	check(c.LoginMaxFailures >= 1, "LOGIN_MAX_FAILURES must be at least 1")
+	check(c.LoginWindow >= time.Second, "LOGIN_WINDOW must be at least 1s")
+	check(c.MaxBodyBytes >= 1<<20, "MAX_BODY_MB must be at least 1")
+	check(c.MaxConcurrentExecutions >= 1, "MAX_CONCURRENT_EXECUTIONS must be at least 1")
+	check(c.ExecutionTimeout >= time.Second, "EXECUTION_TIMEOUT must be at least 1s")
+	check(c.WallTimeout >= c.ExecutionTimeout, "WALL_TIMEOUT must be at least EXECUTION_TIMEOUT")
+	check(c.MemoryLimitMB >= 32, "MEMORY_LIMIT_MB must be at least 32")
+	check(c.SandboxImage != "", "SANDBOX_IMAGE must be set")
+	check(c.SandboxUID > 0, "SANDBOX_UID must not be 0: sandboxes never run as root")
+	check(c.IdleTimeout >= time.Minute, "IDLE_TIMEOUT must be at least 1m")
+	check(c.DisconnectGrace >= time.Second, "DISCONNECT_GRACE must be at least 1s")
+	check(c.OutputCapBytes >= 1<<20, "OUTPUT_CAP_MB must be at least 1")
+	check(c.MaxFileBytes >= 1<<20, "MAX_FILE_MB must be at least 1")
+	check(c.QuotaBytes >= c.MaxFileBytes, "QUOTA_MB must be at least MAX_FILE_MB")
+	check(c.RevisionsKept >= 1, "REVISIONS_KEPT must be at least 1")
+	check(c.BackupSchedule == 0 || c.BackupSchedule >= time.Minute, "BACKUP_SCHEDULE must be 0 (off) or at least 1m")
+	check(c.BackupKeep >= 1, "BACKUP_KEEP must be at least 1")
+	check(c.RunsPerMinute >= 1 && c.WritesPerMinute >= 1, "RUNS_PER_MINUTE and WRITES_PER_MINUTE must be at least 1")
+	return errors.Join(errs...)
+}
+
+// Usage lists every variable with its default, for `pyide serve -h` and docs.
+func Usage() string {
+	var b strings.Builder
+	var c Config
+	for _, s := range c.settings() {
+		fmt.Fprintf(&b, "  %-27s --%-26s %s (default %q)\n", s.env, s.flag, s.help, s.def)
+	}
+	return b.String()
+}
+
+// Environ is os.Getenv, named for call sites that pass it to Load.
+func Environ(key string) string { return os.Getenv(key) }

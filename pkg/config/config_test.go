@@ -1,0 +1,60 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoadDefaultsEnvAndFlags(t *testing.T) {
+	c, err := Load([]string{"--memory-limit-mb", "256"}, env(map[string]string{"EXECUTION_TIMEOUT": "20", "PORT": "9090", "MEMORY_LIMIT_MB": "64"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ExecutionTimeout != 20*time.Second || c.Addr != ":9090" || c.MemoryLimitMB != 256 || c.QuotaBytes != 100<<20 {
+		t.Fatalf("got %+v", c)
+	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"bad number", map[string]string{"MEMORY_LIMIT_MB": "lots"}, nil, "MEMORY_LIMIT_MB"},
+		{"bad duration", map[string]string{"IDLE_TIMEOUT": "soon"}, nil, "IDLE_TIMEOUT"},
+		{"bad port", map[string]string{"PORT": "99999"}, nil, "PORT"},
+		{"root sandbox", map[string]string{"SANDBOX_UID": "0"}, nil, "SANDBOX_UID"},
+		{"tiny memory", map[string]string{"MEMORY_LIMIT_MB": "4"}, nil, "MEMORY_LIMIT_MB"},
+		{"weak bcrypt", map[string]string{"BCRYPT_COST": "4"}, nil, "BCRYPT_COST"},
+		{"unknown flag", nil, []string{"--no-such-flag"}, "no-such-flag"},
+		{"stray argument", nil, []string{"extra"}, "unexpected argument"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(tc.args, env(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// The example file documents every variable, so operators find them all.
+func TestExampleEnvDocumentsEverySetting(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/pyide.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Config
+	for _, s := range c.settings() {
+		if !strings.Contains(string(b), s.env+"=") {
+			t.Errorf("deploy/pyide.env.example does not mention %s", s.env)
+		}
+	}
+}

@@ -1,0 +1,479 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/pythonide/pyide/pkg/auth"
+	"github.com/pythonide/pyide/pkg/server"
+	"github.com/pythonide/pyide/pkg/store"
+	"github.com/pythonide/pyide/pkg/store/storetest"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+// clock is a settable time for expiry and throttling tests.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+type env struct {
+	t     *testing.T
+	db    *store.DB
+	clock *clock
+	srv   *httptest.Server
+	auth  *auth.Service
+}
+
+// staffOnly is an area whose one endpoint only professors and admins may call.
+type staffOnly struct{}
+
+func (staffOnly) Register(g *echo.Group) {
+	g.GET("/staff-only", func(c *echo.Context) error { return c.JSON(200, map[string]bool{"ok": true}) }, auth.RequireStaff)
+	g.GET("/panic", func(c *echo.Context) error { panic("boom: secret detail") })
+}
+
+var hasher = auth.NewHasher(10, 2)
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	db := storetest.New(t)
+	ck := &clock{now: time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC)}
+	svc := auth.New(auth.Options{
+		DB: db, Hasher: hasher, IdleTimeout: time.Hour, AbsoluteTimeout: 8 * time.Hour,
+		MaxFailures: 3, Window: 10 * time.Minute, Clock: ck.Now,
+	})
+	web := fstest.MapFS{
+		"index.html":      {Data: []byte("<html>app</html>")},
+		"assets/app-1.js": {Data: []byte("console.log(1)")},
+	}
+	s := server.New(server.Options{Auth: svc, MaxBodyBytes: 1 << 20, Web: web, Routes: []server.Routes{staffOnly{}},
+		Checks: []server.Check{{Name: "database", Required: true, Probe: func(ctx context.Context) (string, error) { return "", db.Ping(ctx) }}}})
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	e := &env{t: t, db: db, clock: ck, srv: ts, auth: svc}
+	e.addUser("alice", "student", "correct horse", false)
+	e.addUser("prof", "professor", "lecture notes", false)
+	e.addUser("gone", "student", "left the course", true)
+	return e
+}
+
+func (e *env) addUser(name, role, pw string, disabled bool) {
+	h, err := hasher.Hash(context.Background(), pw)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	u, err := e.db.CreateUser(context.Background(), store.User{Username: name, Role: role, PasswordHash: h})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if disabled {
+		if err := e.db.SetDisabled(context.Background(), u.ID, true); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+func (e *env) client() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar}
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (e *env) do(c *http.Client, method, path string, body string, hdr ...string) reply {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	_ = json.Unmarshal(raw, &r.body)
+	return r
+}
+
+func (e *env) login(c *http.Client, user, pw string) reply {
+	e.t.Helper()
+	b, _ := json.Marshal(map[string]string{"username": user, "password": pw})
+	return e.do(c, "POST", "/api/auth/login", string(b))
+}
+
+func TestLogin(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tests := []struct {
+		name, user, pw string
+		want           int
+	}{
+		{"ok", "alice", "correct horse", 200},
+		{"username is case-insensitive", "Alice", "correct horse", 200},
+		{"wrong password", "alice", "wrong horse", 401},
+		{"unknown user", "mallory", "correct horse", 401},
+		{"disabled user", "gone", "left the course", 401},
+		{"empty password", "alice", "", 400},
+		{"password past bcrypt's 72 bytes", "alice", strings.Repeat("x", 100), 401},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.login(e.client(), tc.user, tc.pw)
+			if r.status != tc.want {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.want, r.raw)
+			}
+			if tc.want != 200 {
+				if _, ok := r.body["error"].(string); !ok {
+					t.Fatalf("error body must be {\"error\": ...}, got %s", r.raw)
+				}
+				return
+			}
+			user := r.body["user"].(map[string]any)
+			if user["username"] != "alice" || user["role"] != "student" {
+				t.Fatalf("user = %v", user)
+			}
+		})
+	}
+	// Unknown user and wrong password: the same message.
+	a := e.login(e.client(), "alice", "nope nope")
+	b := e.login(e.client(), "nobody", "nope nope")
+	if a.body["error"] != b.body["error"] {
+		t.Fatalf("unknown user and wrong password must read the same: %q vs %q", a.body["error"], b.body["error"])
+	}
+}
+
+func TestLoginTimingDoesNotRevealUsers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	measure := func(user string) time.Duration {
+		var total time.Duration
+		for i := 0; i < 5; i++ {
+			start := time.Now()
+			e.login(e.client(), user, fmt.Sprintf("wrong-%d", i))
+			total += time.Since(start)
+		}
+		return total / 5
+	}
+	known, unknown := measure("prof"), measure("nobody-here")
+	// Both run one bcrypt comparison; without the dummy hash the unknown
+	// user would answer in microseconds instead of milliseconds.
+	if unknown < known/3 {
+		t.Fatalf("unknown user answered in %v, known in %v: the difference reveals which usernames exist", unknown, known)
+	}
+}
+
+func TestSessionCookieAndLogout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	r := e.login(c, "alice", "correct horse")
+	ck := r.header.Get("Set-Cookie")
+	for _, want := range []string{"pyide_session=", "HttpOnly", "SameSite=Strict", "Path=/"} {
+		if !strings.Contains(ck, want) {
+			t.Errorf("cookie %q lacks %s", ck, want)
+		}
+	}
+	if strings.Contains(ck, "Secure") {
+		t.Errorf("plain HTTP without COOKIE_SECURE must not set Secure (the browser would drop it): %q", ck)
+	}
+	// The token is stored only as its hash.
+	token := strings.TrimPrefix(strings.SplitN(ck, ";", 2)[0], "pyide_session=")
+	var n int
+	if err := e.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM sessions WHERE token_hash = $1`, auth.HashToken(token)).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("sessions with the token's hash: %d, %v", n, err)
+	}
+	if err := e.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM sessions WHERE token_hash = $1`, []byte(token)).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the raw token must not be stored")
+	}
+	if r := e.do(c, "GET", "/api/auth/me", ""); r.status != 200 {
+		t.Fatalf("me: %d %s", r.status, r.raw)
+	}
+	if r := e.do(c, "POST", "/api/auth/logout", ""); r.status != 204 {
+		t.Fatalf("logout: %d %s", r.status, r.raw)
+	}
+	// The old token no longer works, even if a client kept it.
+	old := e.client()
+	req, _ := http.NewRequest("GET", e.srv.URL+"/api/auth/me", nil)
+	req.AddCookie(&http.Cookie{Name: "pyide_session", Value: token})
+	resp, err := old.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("token after logout: %d, want 401", resp.StatusCode)
+	}
+	// A new login gets a new token.
+	r2 := e.login(e.client(), "alice", "correct horse")
+	if strings.Contains(r2.header.Get("Set-Cookie"), token) {
+		t.Fatal("a new login must get a new token")
+	}
+}
+
+func TestSessionExpiry(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	e.login(c, "alice", "correct horse")
+	// Idle: used every 50 minutes, the session lives past the 1 h idle limit.
+	for i := 0; i < 4; i++ {
+		e.clock.Advance(50 * time.Minute)
+		if r := e.do(c, "GET", "/api/auth/me", ""); r.status != 200 {
+			t.Fatalf("after %d×50 min of use: %d", i+1, r.status)
+		}
+	}
+	e.clock.Advance(61 * time.Minute)
+	if r := e.do(c, "GET", "/api/auth/me", ""); r.status != 401 {
+		t.Fatalf("idle 61 min: %d, want 401", r.status)
+	}
+	// Absolute: 8 h even when used all the time.
+	c2 := e.client()
+	e.login(c2, "alice", "correct horse")
+	for i := 0; i < 9; i++ {
+		e.clock.Advance(55 * time.Minute)
+		r := e.do(c2, "GET", "/api/auth/me", "")
+		if i < 8 && r.status != 200 {
+			t.Fatalf("in use at %d min: %d", (i+1)*55, r.status)
+		}
+		if i == 8 && r.status != 401 {
+			t.Fatalf("past the 8 h absolute limit: %d, want 401", r.status)
+		}
+	}
+}
+
+func TestThrottle(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for i := 0; i < 3; i++ {
+		if r := e.login(e.client(), "alice", "bad guess"); r.status != 401 {
+			t.Fatalf("failure %d: %d", i+1, r.status)
+		}
+	}
+	r := e.login(e.client(), "alice", "correct horse")
+	if r.status != 429 {
+		t.Fatalf("after 3 failures even the right password must wait: %d", r.status)
+	}
+	if ra := r.header.Get("Retry-After"); ra != "600" {
+		t.Fatalf("Retry-After = %q, want 600", ra)
+	}
+	if !strings.Contains(r.body["error"].(string), "try again in") {
+		t.Fatalf("429 message: %v", r.body)
+	}
+	// Another user is not locked by alice's failures.
+	if r := e.login(e.client(), "prof", "lecture notes"); r.status != 200 {
+		t.Fatalf("other user: %d", r.status)
+	}
+	e.clock.Advance(10*time.Minute + time.Second)
+	if r := e.login(e.client(), "alice", "correct horse"); r.status != 200 {
+		t.Fatalf("after the window: %d %s", r.status, r.raw)
+	}
+}
+
+func TestCrossSiteWritesRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	e.login(c, "alice", "correct horse")
+	tests := []struct {
+		name string
+		hdr  []string
+		want int
+	}{
+		{"foreign Origin", []string{"Origin", "https://evil.example"}, 403},
+		{"Origin with another port", []string{"Origin", strings.Replace(e.srv.URL, "127.0.0.1:", "127.0.0.1:1", 1)}, 403},
+		{"null Origin", []string{"Origin", "null"}, 403},
+		{"cross-site fetch without Origin", []string{"Sec-Fetch-Site", "cross-site"}, 403},
+		{"own Origin", []string{"Origin", e.srv.URL}, 204},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{"current_password":"x","new_password":"y"}`
+			r := e.do(c, "POST", "/api/auth/password", body, tc.hdr...)
+			if tc.want == 403 && r.status != 403 {
+				t.Fatalf("status %d, want 403", r.status)
+			}
+			if tc.want != 403 && r.status == 403 && r.body["error"] == "cross-site request refused" {
+				t.Fatalf("same-origin request refused")
+			}
+		})
+	}
+	// A foreign login form cannot log a victim in either.
+	r := e.do(e.client(), "POST", "/api/auth/login", `{"username":"alice","password":"correct horse"}`, "Origin", "https://evil.example")
+	if r.status != 403 {
+		t.Fatalf("cross-site login: %d", r.status)
+	}
+}
+
+func TestRoles(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anon, student, prof := e.client(), e.client(), e.client()
+	e.login(student, "alice", "correct horse")
+	e.login(prof, "prof", "lecture notes")
+	for _, tc := range []struct {
+		name string
+		c    *http.Client
+		want int
+	}{{"anonymous", anon, 401}, {"student", student, 403}, {"professor", prof, 200}} {
+		if r := e.do(tc.c, "GET", "/api/staff-only", ""); r.status != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, r.status, tc.want)
+		}
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tests := []struct {
+		name, body string
+		hdr        []string
+		want       int
+	}{
+		{"malformed JSON", `{"username":`, nil, 400},
+		{"not JSON", `username=alice`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 415},
+		{"unknown field", `{"username":"alice","password":"correct horse","admin":true}`, nil, 400},
+		{"wrong type", `{"username":5,"password":"x"}`, nil, 400},
+		{"two values", `{"username":"alice","password":"correct horse"}{}`, nil, 400},
+		{"empty body", ``, []string{"Content-Type", "application/json"}, 400},
+		{"oversized", `{"username":"` + strings.Repeat("a", 2<<20) + `","password":"x"}`, nil, 413},
+		{"huge username", `{"username":"` + strings.Repeat("a", 5000) + `","password":"x"}`, nil, 401},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do(e.client(), "POST", "/api/auth/login", tc.body, tc.hdr...)
+			if r.status != tc.want {
+				t.Fatalf("status %d, want %d: %.200s", r.status, tc.want, r.raw)
+			}
+			if _, ok := r.body["error"].(string); !ok {
+				t.Fatalf("want a JSON error, got %.200s", r.raw)
+			}
+		})
+	}
+	// A panic is a 500 with no detail, and the server keeps serving.
+	c := e.client()
+	e.login(c, "alice", "correct horse")
+	r := e.do(c, "GET", "/api/panic", "")
+	if r.status != 500 || strings.Contains(r.raw, "secret detail") || strings.Contains(r.raw, "goroutine") {
+		t.Fatalf("panic reply: %d %s", r.status, r.raw)
+	}
+	if r := e.do(c, "GET", "/api/nothing-here", ""); r.status != 404 || r.body["error"] == nil {
+		t.Fatalf("unknown endpoint: %d %s", r.status, r.raw)
+	}
+}
+
+func TestPasswordChange(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c, other := e.client(), e.client()
+	e.login(c, "alice", "correct horse")
+	e.login(other, "alice", "correct horse")
+	for _, tc := range []struct {
+		name, body string
+		want       int
+	}{
+		{"wrong current", `{"current_password":"nope","new_password":"battery staple"}`, 403},
+		{"too short", `{"current_password":"correct horse","new_password":"short"}`, 400},
+		{"past 72 bytes", `{"current_password":"correct horse","new_password":"` + strings.Repeat("é", 40) + `"}`, 400},
+		{"ok", `{"current_password":"correct horse","new_password":"battery staple"}`, 204},
+	} {
+		if r := e.do(c, "POST", "/api/auth/password", tc.body); r.status != tc.want {
+			t.Fatalf("%s: %d, want %d: %s", tc.name, r.status, tc.want, r.raw)
+		}
+	}
+	if r := e.do(c, "GET", "/api/auth/me", ""); r.status != 200 {
+		t.Fatalf("the session that changed the password must stay: %d", r.status)
+	}
+	if r := e.do(other, "GET", "/api/auth/me", ""); r.status != 401 {
+		t.Fatalf("other sessions must end on a password change: %d", r.status)
+	}
+	if r := e.login(e.client(), "alice", "battery staple"); r.status != 200 {
+		t.Fatalf("new password: %d", r.status)
+	}
+}
+
+func TestHealthSecurityHeadersAndWeb(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	if r := e.do(c, "GET", "/healthz", ""); r.status != 200 {
+		t.Fatalf("healthz: %d", r.status)
+	}
+	r := e.do(c, "GET", "/readyz", "")
+	if r.status != 200 || r.body["status"] != "ready" {
+		t.Fatalf("readyz: %d %s", r.status, r.raw)
+	}
+	for path, cache := range map[string]string{"/": "no-cache", "/ide/some/route": "no-cache", "/assets/app-1.js": "immutable"} {
+		r := e.do(c, "GET", path, "")
+		if r.status != 200 || !strings.Contains(r.header.Get("Cache-Control"), cache) {
+			t.Errorf("%s: %d, Cache-Control %q", path, r.status, r.header.Get("Cache-Control"))
+		}
+		if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "script-src 'self'") {
+			t.Errorf("%s: CSP %q", path, csp)
+		}
+		for _, h := range []string{"X-Content-Type-Options", "Referrer-Policy", "X-Request-Id"} {
+			if r.header.Get(h) == "" {
+				t.Errorf("%s: no %s", path, h)
+			}
+		}
+	}
+	if r := e.do(c, "GET", "/missing.js", ""); r.status != 404 {
+		t.Errorf("a missing asset must be 404, not the app: %d", r.status)
+	}
+}
+
+func TestLoginStormIsBounded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const n = 20
+	var wg sync.WaitGroup
+	codes := make(chan int, n)
+	for i := 0; i < n; i++ {
+		wg.Go(func() { codes <- e.login(e.client(), "prof", "lecture notes").status })
+	}
+	// While the storm runs, a cheap request still answers.
+	start := time.Now()
+	if r := e.do(e.client(), "GET", "/healthz", ""); r.status != 200 {
+		t.Fatal(r.status)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("healthz took %v during a login storm", d)
+	}
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		if c != 200 {
+			t.Fatalf("a login in the storm got %d", c)
+		}
+	}
+}
