@@ -1,12 +1,15 @@
 package sandbox_test
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
 
 	"github.com/pythonide/pyide/pkg/sandbox"
 	"github.com/pythonide/pyide/pkg/sandbox/sandboxtest"
@@ -168,4 +171,55 @@ func (c *tty) alive(t testing.TB) {
 	c.roundTrip(t, "print(6*7, 'alive')", "42 alive")
 }
 
-var _ = bytes.Contains
+// eventually polls cond until it holds or d passes.
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		<-tick.C
+	}
+}
+
+func countSpares(t testing.TB, m *sandbox.Manager, user string) int {
+	t.Helper()
+	infos, err := m.List(context.Background())
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	n := 0
+	for _, in := range infos {
+		if in.Owned && in.Spare && in.User == user {
+			n++
+		}
+	}
+	return n
+}
+
+// containersOf lists every container (managed or not) labelled with server.
+func containersOf(t testing.TB, m *sandbox.Manager, server string) []container.Summary {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitShort)
+	defer cancel()
+	res, err := m.Client().ContainerList(ctx, client.ContainerListOptions{
+		All: true, Filters: make(client.Filters).Add("label", sandbox.LabelServer+"="+server),
+	})
+	if err != nil {
+		t.Fatalf("ContainerList: %v", err)
+	}
+	return res.Items
+}
+
+func assertGone(t testing.TB, m *sandbox.Manager, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitShort)
+	defer cancel()
+	_, err := m.Client().ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	if !cerrdefs.IsNotFound(err) {
+		t.Errorf("container %s still exists (inspect err %v)", name, err)
+	}
+}
