@@ -1,0 +1,37 @@
+// Shapes of the HTTP API in /work/shared/DESIGN.md ("HTTP API"): the contract with the Go server.
+
+export type Role = 'student' | 'professor' | 'admin'
+
+export interface User {
+  username: string
+  display_name: string
+  role: Role
+}
+
+export interface Entry {
+  name: string
+  path: string
+  type: 'file' | 'dir'
+  size: number
+  modified: string
+  writable: boolean
+}
+
+export interface Listing {
+  path: string
+  entries: Entry[]
+}
+
+export interface SaveResult {
+  path: string
+  version: string
+  size: number
+}
+
+export interface Revision {
+  id: string | number
+  size: number
+  hash: string
+  author: string
+  created: string
+}

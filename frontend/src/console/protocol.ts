@@ -1,0 +1,64 @@
+// The WebSocket protocol of /api/ws (DESIGN.md, "WebSocket protocol"): what the
+// browser may send and the JSON events the server sends in text frames. Binary
+// frames are raw TTY bytes and never pass through here.
+
+export type ClientMessage =
+  | { type: 'run'; path: string }
+  | { type: 'repl' }
+  | { type: 'stdin'; data: string }
+  | { type: 'resize'; cols: number; rows: number }
+  | { type: 'stop' }
+
+export type ExitReason = 'finished' | 'error' | 'timeout' | 'memory' | 'stopped' | 'idle' | 'reaped'
+
+export type ServerEvent =
+  | { type: 'started'; session: string; path: string }
+  | { type: 'queued'; position: number }
+  | { type: 'exited'; code: number; reason: ExitReason | string }
+  | { type: 'output_limited' }
+  | { type: 'error'; message: string }
+
+/** Parses a text frame; returns null for anything that is not a known event. */
+export function parseEvent(text: string): ServerEvent | null {
+  let v: unknown
+  try {
+    v = JSON.parse(text)
+  } catch {
+    return null
+  }
+  if (!v || typeof v !== 'object' || !('type' in v)) return null
+  const o = v as Record<string, unknown>
+  switch (o.type) {
+    case 'started':
+      return { type: 'started', session: String(o.session ?? ''), path: typeof o.path === 'string' ? o.path : '' }
+    case 'queued':
+      return { type: 'queued', position: Number(o.position) || 0 }
+    case 'exited':
+      return { type: 'exited', code: Number(o.code ?? 0), reason: String(o.reason ?? '') }
+    case 'output_limited':
+      return { type: 'output_limited' }
+    case 'error':
+      return { type: 'error', message: String(o.message ?? 'unknown error') }
+    default:
+      return null
+  }
+}
+
+const reasonText: Record<string, string> = {
+  finished: 'finished',
+  error: 'error',
+  timeout: 'time limit',
+  memory: 'out of memory',
+  stopped: 'stopped',
+  idle: 'idle timeout',
+  reaped: 'closed by server',
+}
+
+export function describeReason(reason: string): string {
+  return reasonText[reason] ?? (reason || 'ended')
+}
+
+/** Same origin, ws:// or wss:// following the page. */
+export function socketURL(loc: Pick<Location, 'protocol' | 'host'>): string {
+  return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/api/ws`
+}

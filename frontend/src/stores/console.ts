@@ -1,0 +1,252 @@
+// The console store owns the one WebSocket to /api/ws: it turns the user's
+// Run/REPL/Stop/keystrokes into protocol messages and the server's events into
+// a visible state. TTY bytes go straight to the attached terminal sink, never
+// into reactive state (streams would make Vue re-render on every chunk).
+import { defineStore } from 'pinia'
+import { markRaw } from 'vue'
+import { describeReason, parseEvent, socketURL, type ClientMessage, type ServerEvent } from '@/console/protocol'
+
+export type Phase = 'idle' | 'starting' | 'queued' | 'running' | 'exited'
+
+/** What the terminal widget must offer; xterm.js in the app, a recorder in tests. */
+export interface TerminalSink {
+  write(data: Uint8Array | string): void
+  reset(): void
+}
+
+/** The subset of the browser WebSocket the store uses, so tests can supply a fake. */
+export interface SocketLike {
+  binaryType: BinaryType
+  readonly readyState: number
+  onopen: ((ev: Event) => unknown) | null
+  onclose: ((ev: CloseEvent) => unknown) | null
+  onerror: ((ev: Event) => unknown) | null
+  onmessage: ((ev: MessageEvent) => unknown) | null
+  send(data: string): void
+  close(code?: number, reason?: string): void
+}
+
+export type SocketFactory = (url: string) => SocketLike
+
+const OPEN = 1
+const maxBackoffMs = 10_000
+
+let socketFactory: SocketFactory = (url) => new WebSocket(url)
+/** Tests swap in a fake socket here. */
+export function setSocketFactory(f: SocketFactory): void {
+  socketFactory = f
+}
+
+// Backoff with jitter so a classroom of browsers does not reconnect in lockstep
+// after a server restart.
+export function backoffDelay(attempt: number, random = Math.random): number {
+  const base = Math.min(maxBackoffMs, 500 * 2 ** attempt)
+  return Math.round(base * (0.75 + random() * 0.5))
+}
+
+const dim = (s: string) => `\r\n\x1b[2m${s}\x1b[0m\r\n`
+const red = (s: string) => `\r\n\x1b[31m${s}\x1b[0m\r\n`
+
+export const useConsoleStore = defineStore('console', {
+  state: () => ({
+    connected: false,
+    /** True once a connection dropped and we are trying again. */
+    reconnecting: false,
+    phase: 'idle' as Phase,
+    kind: null as 'run' | 'repl' | null,
+    /** The file being run; '' for an empty REPL. */
+    path: '',
+    session: '',
+    queuePosition: 0,
+    exitCode: null as number | null,
+    exitReason: '',
+    error: '',
+    outputLimited: false,
+    // Non-reactive plumbing.
+    socket: null as SocketLike | null,
+    sink: null as TerminalSink | null,
+    pending: null as ClientMessage | null,
+    size: null as { cols: number; rows: number } | null,
+    attempt: 0,
+    timer: null as ReturnType<typeof setTimeout> | null,
+    wanted: false,
+    everOpened: false,
+    /** After a reconnect the server replays scrollback: clear before the first byte. */
+    replayPending: false,
+  }),
+
+  getters: {
+    busy: (s) => s.phase === 'starting' || s.phase === 'queued' || s.phase === 'running',
+    badge(s): string {
+      switch (s.phase) {
+        case 'idle':
+          return 'Idle'
+        case 'starting':
+          return 'Starting…'
+        case 'queued':
+          return s.queuePosition > 0 ? `Queued #${s.queuePosition}` : 'Queued'
+        case 'running':
+          return s.kind === 'repl' && !s.path ? 'REPL' : 'Running'
+        case 'exited':
+          return `Exited: ${describeReason(s.exitReason)}${s.exitCode !== null && s.exitReason !== 'finished' ? ` (${s.exitCode})` : ''}`
+      }
+      return s.phase
+    },
+  },
+
+  actions: {
+    attach(sink: TerminalSink | null) {
+      this.sink = sink ? markRaw(sink) : null
+    },
+
+    /** Opens the socket (and keeps it open across drops until disconnect). */
+    connect() {
+      this.wanted = true
+      if (this.socket) return
+      if (this.timer) {
+        clearTimeout(this.timer)
+        this.timer = null
+      }
+      const ws = markRaw(socketFactory(socketURL(location)))
+      ws.binaryType = 'arraybuffer'
+      this.socket = ws
+      ws.onopen = () => {
+        if (this.socket !== ws) return
+        this.connected = true
+        this.replayPending = this.everOpened
+        this.everOpened = true
+        this.reconnecting = false
+        this.attempt = 0
+        if (this.size) this.rawSend({ type: 'resize', ...this.size })
+        if (this.pending) {
+          this.rawSend(this.pending)
+          this.pending = null
+        }
+      }
+      ws.onmessage = (ev: MessageEvent) => {
+        if (this.socket !== ws) return
+        if (typeof ev.data === 'string') {
+          const event = parseEvent(ev.data)
+          if (event) this.handle(event)
+        } else if (ev.data instanceof ArrayBuffer) {
+          this.output(new Uint8Array(ev.data))
+        }
+      }
+      ws.onclose = () => {
+        if (this.socket !== ws) return
+        this.socket = null
+        this.connected = false
+        if (!this.wanted) return
+        this.reconnecting = true
+        this.timer = setTimeout(() => {
+          this.timer = null
+          if (this.wanted) this.connect()
+        }, backoffDelay(this.attempt++))
+      }
+      ws.onerror = () => {
+        /* a close event always follows; reconnect is handled there */
+      }
+    },
+
+    disconnect() {
+      this.wanted = false
+      if (this.timer) clearTimeout(this.timer)
+      this.timer = null
+      const ws = this.socket
+      this.socket = null
+      this.connected = false
+      this.reconnecting = false
+      this.pending = null
+      ws?.close(1000, 'bye')
+      this.$patch({ phase: 'idle', kind: null, path: '', session: '', error: '' })
+    },
+
+    run(path: string) {
+      this.start({ type: 'run', path }, 'run', path)
+    },
+
+    repl() {
+      this.start({ type: 'repl' }, 'repl', '')
+    },
+
+    stop() {
+      if (this.phase === 'queued' || this.phase === 'starting' || this.phase === 'running') this.send({ type: 'stop' })
+    },
+
+    /** Keystrokes from the terminal; only a live process can take them. */
+    input(data: string) {
+      if (this.phase === 'running' && this.connected) this.rawSend({ type: 'stdin', data })
+    },
+
+    resize(cols: number, rows: number) {
+      if (cols <= 0 || rows <= 0) return
+      if (this.size && this.size.cols === cols && this.size.rows === rows) return
+      this.size = { cols, rows }
+      if (this.connected) this.rawSend({ type: 'resize', cols, rows })
+    },
+
+    start(msg: ClientMessage, kind: 'run' | 'repl', path: string) {
+      this.sink?.reset()
+      this.replayPending = false
+      this.$patch({
+        phase: 'starting',
+        kind,
+        path,
+        session: '',
+        queuePosition: 0,
+        exitCode: null,
+        exitReason: '',
+        error: '',
+        outputLimited: false,
+      })
+      this.send(msg)
+    },
+
+    /** Sends now, or as soon as the socket opens (only the latest command is kept). */
+    send(msg: ClientMessage) {
+      if (this.connected && this.socket?.readyState === OPEN) {
+        this.rawSend(msg)
+        return
+      }
+      this.pending = msg
+      this.connect()
+    },
+
+    rawSend(msg: ClientMessage) {
+      this.socket?.send(JSON.stringify(msg))
+    },
+
+    output(bytes: Uint8Array) {
+      if (this.replayPending) {
+        this.replayPending = false
+        this.sink?.reset()
+      }
+      this.sink?.write(bytes)
+    },
+
+    handle(ev: ServerEvent) {
+      switch (ev.type) {
+        case 'started':
+          this.$patch({ phase: 'running', session: ev.session, path: ev.path, error: '', queuePosition: 0 })
+          if (!this.kind) this.kind = ev.path ? 'run' : 'repl'
+          break
+        case 'queued':
+          this.$patch({ phase: 'queued', queuePosition: ev.position })
+          break
+        case 'exited':
+          this.$patch({ phase: 'exited', exitCode: ev.code, exitReason: ev.reason })
+          this.sink?.write(dim(`── process ended: ${describeReason(ev.reason)}, exit code ${ev.code} ──`))
+          break
+        case 'output_limited':
+          this.outputLimited = true
+          this.sink?.write(red('── too much output: the rest was dropped ──'))
+          break
+        case 'error':
+          this.error = ev.message
+          if (this.phase === 'starting' || this.phase === 'queued') this.phase = 'idle'
+          this.sink?.write(red(ev.message))
+          break
+      }
+    },
+  },
+})

@@ -1,0 +1,30 @@
+// The Element Plus parts the app uses, imported per component with their CSS.
+// Importing from 'element-plus' itself would pull in the whole library: its
+// index reads a property of the full installer at module level, which the
+// bundler must keep as a possible side effect.
+import 'element-plus/es/components/button/style/css'
+import 'element-plus/es/components/dialog/style/css'
+import 'element-plus/es/components/dropdown/style/css'
+import 'element-plus/es/components/dropdown-item/style/css'
+import 'element-plus/es/components/dropdown-menu/style/css'
+import 'element-plus/es/components/icon/style/css'
+import 'element-plus/es/components/input/style/css'
+import 'element-plus/es/components/loading/style/css'
+import 'element-plus/es/components/message/style/css'
+import 'element-plus/es/components/message-box/style/css'
+import 'element-plus/es/components/table/style/css'
+import 'element-plus/es/components/table-column/style/css'
+import 'element-plus/es/components/tag/style/css'
+import 'element-plus/es/components/tooltip/style/css'
+
+export { ElButton } from 'element-plus/es/components/button/index'
+export { ElDialog } from 'element-plus/es/components/dialog/index'
+export { ElDropdown, ElDropdownItem, ElDropdownMenu } from 'element-plus/es/components/dropdown/index'
+export { ElIcon } from 'element-plus/es/components/icon/index'
+export { ElInput } from 'element-plus/es/components/input/index'
+export { vLoading } from 'element-plus/es/components/loading/index'
+export { ElMessage } from 'element-plus/es/components/message/index'
+export { ElMessageBox } from 'element-plus/es/components/message-box/index'
+export { ElTable, ElTableColumn } from 'element-plus/es/components/table/index'
+export { ElTag } from 'element-plus/es/components/tag/index'
+export { ElTooltip } from 'element-plus/es/components/tooltip/index'
