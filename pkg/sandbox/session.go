@@ -274,7 +274,7 @@ loop:
 		reason = ReasonReaped
 	case code == 0:
 		reason = ReasonFinished
-	case code == 124:
+	case code == 124 || code == 128+24: // runner's budget, or SIGXCPU from RLIMIT_CPU
 		reason = ReasonTimeout
 	default:
 		reason = ReasonError
