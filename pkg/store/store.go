@@ -104,7 +104,7 @@ func (db *DB) Migrate(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer closeDB()
+	defer func() { _ = closeDB() }()
 	_, err = p.Up(context.WithoutCancel(ctx))
 	return err
 }
