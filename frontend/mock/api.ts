@@ -39,7 +39,12 @@ put('Assignments/hw1/starter.py', 'def solve(n):\n    pass\n')
 put('Tests')
 put('Submissions')
 
-let user: { username: string; display_name: string; role: string } | null = null
+// Starts signed in as alice so a page load shows the IDE; log out to see the login screen.
+let user: { username: string; display_name: string; role: string } | null = {
+  username: 'alice',
+  display_name: 'Alice Student',
+  role: 'student',
+}
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
   res.writeHead(status, { 'Content-Type': 'application/json', ...headers })
@@ -171,7 +176,7 @@ function frame(opcode: number, payload: Buffer): Buffer {
 
 function upgrade(req: IncomingMessage, socket: Duplex) {
   const key = req.headers['sec-websocket-key'] ?? ''
-  const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC11B65`).digest('base64')
+  const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64')
   socket.write(
     `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
   )

@@ -202,3 +202,19 @@ describe('console store', () => {
     expect(backoffDelay(20, () => 1)).toBe(12_500)
   })
 })
+
+describe('badge', () => {
+  it.each([
+    { name: 'finished cleanly', reason: 'finished', code: 0, want: 'Exited: finished' },
+    { name: 'finished with sys.exit(3)', reason: 'finished', code: 3, want: 'Exited: finished (3)' },
+    { name: 'traceback', reason: 'error', code: 1, want: 'Exited: error (1)' },
+    { name: 'stopped', reason: 'stopped', code: -15, want: 'Exited: stopped' },
+    { name: 'cpu limit', reason: 'timeout', code: -9, want: 'Exited: time limit' },
+    { name: 'memory', reason: 'memory', code: 137, want: 'Exited: out of memory' },
+    { name: 'unknown reason', reason: 'weird', code: 0, want: 'Exited: weird' },
+  ])('$name', ({ reason, code, want }) => {
+    const store = useConsoleStore()
+    store.handle({ type: 'exited', code, reason })
+    expect(store.badge).toBe(want)
+  })
+})

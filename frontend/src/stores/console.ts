@@ -88,7 +88,8 @@ export const useConsoleStore = defineStore('console', {
         case 'running':
           return s.kind === 'repl' && !s.path ? 'REPL' : 'Running'
         case 'exited':
-          return `Exited: ${describeReason(s.exitReason)}${s.exitCode !== null && s.exitReason !== 'finished' ? ` (${s.exitCode})` : ''}`
+          // The exit code only tells a student something when their program failed.
+          return `Exited: ${describeReason(s.exitReason)}${s.exitReason === 'error' || (s.exitReason === 'finished' && s.exitCode) ? ` (${s.exitCode})` : ''}`
       }
       return s.phase
     },

@@ -203,3 +203,14 @@ describe('files store', () => {
     expect(s.active).toBe('Local/alice/blob.bin')
   })
 })
+
+describe('files store across users', () => {
+  it('drops the previous user’s tabs when someone else signs in on this browser', async () => {
+    const s = await openHello()
+    expect(s.tabs).toHaveLength(1)
+    await s.init('Local/alice')
+    expect(s.tabs).toHaveLength(1) // same user (e.g. after an expired session): keep
+    await s.init('Local/bob').catch(() => undefined)
+    expect(s.tabs).toHaveLength(0)
+  })
+})

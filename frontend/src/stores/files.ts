@@ -54,6 +54,8 @@ export const useFilesStore = defineStore('files', {
     loadingDirs: {} as Record<string, boolean>,
     dirErrors: {} as Record<string, string>,
     selected: '',
+    /** Whose files these are: a different user signing in on this browser starts clean. */
+    home: '',
     tabs: [] as Tab[],
     active: '',
   }),
@@ -85,6 +87,8 @@ export const useFilesStore = defineStore('files', {
 
     /** Loads the roots and opens the user's own folder. */
     async init(home: string) {
+      if (this.home !== home) this.reset()
+      this.home = home
       await this.loadDir('')
       let dir = ''
       for (const part of home.split('/')) {
