@@ -22,6 +22,7 @@ import (
 
 	"github.com/pythonide/pyide/pkg/auth"
 	"github.com/pythonide/pyide/pkg/httpapi"
+	"github.com/pythonide/pyide/pkg/metrics"
 )
 
 // Routes is an area that registers its endpoints on the /api group, behind
@@ -51,8 +52,9 @@ type Options struct {
 	// Raw registers handlers that manage their own protocol (WebSocket),
 	// mounted at /api with login checked by the handler itself.
 	Raw map[string]echo.HandlerFunc
-	// Metrics, when set, serves /metrics.
-	Metrics echo.HandlerFunc
+	// Metrics, when set, records every request and serves /metrics.
+	Metrics      *metrics.Metrics
+	MetricsToken string
 	// BeforeShutdown closes long-lived connections (WebSockets) so that
 	// http.Server.Shutdown does not wait on them.
 	BeforeShutdown func(ctx context.Context)
@@ -80,6 +82,9 @@ func New(opts Options) *Server {
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true}))
 	e.Use(middleware.RequestID())
 	e.Use(s.logRequests)
+	if opts.Metrics != nil {
+		e.Use(opts.Metrics.Middleware)
+	}
 	e.Use(securityHeaders)
 	e.Use(s.limitBody)
 
@@ -88,7 +93,7 @@ func New(opts Options) *Server {
 	})
 	e.GET("/readyz", s.readyz)
 	if opts.Metrics != nil {
-		e.GET("/metrics", opts.Metrics)
+		e.GET("/metrics", opts.Metrics.Handler(opts.MetricsToken))
 	}
 
 	public := e.Group("/api", opts.Auth.SameOriginWrites)

@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/pythonide/pyide/pkg/auth"
+	"github.com/pythonide/pyide/pkg/metrics"
 	"github.com/pythonide/pyide/pkg/server"
 	"github.com/pythonide/pyide/pkg/store"
 	"github.com/pythonide/pyide/pkg/store/storetest"
@@ -474,6 +475,58 @@ func TestLoginStormIsBounded(t *testing.T) {
 	for c := range codes {
 		if c != 200 {
 			t.Fatalf("a login in the storm got %d", c)
+		}
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	db := storetest.New(t)
+	svc := auth.New(auth.Options{DB: db, Hasher: hasher, IdleTimeout: time.Hour, AbsoluteTimeout: time.Hour, MaxFailures: 2, Window: time.Minute})
+	m := metrics.New()
+	ts := httptest.NewServer(server.New(server.Options{Auth: svc, MaxBodyBytes: 1 << 20, Metrics: m, MetricsToken: "s3cret-token"}).Handler())
+	t.Cleanup(ts.Close)
+	post := func(body string) {
+		resp, err := http.Post(ts.URL+"/api/auth/login", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	for i := 0; i < 3; i++ {
+		post(`{"username":"nobody","password":"wrong password"}`)
+	}
+	get := func(token string) (int, string) {
+		req, _ := http.NewRequest("GET", ts.URL+"/metrics", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get(""); code != 401 {
+		t.Fatalf("metrics without the token: %d", code)
+	}
+	if code, _ := get("wrong"); code != 401 {
+		t.Fatalf("metrics with a wrong token: %d", code)
+	}
+	code, body := get("s3cret-token")
+	if code != 200 {
+		t.Fatalf("metrics with the token: %d", code)
+	}
+	for _, want := range []string{
+		`pyide_logins_total{result="failure"} 2`,
+		`pyide_logins_total{result="throttled"} 1`,
+		`pyide_http_requests_total{method="POST",route="/api/auth/login",status="401"} 2`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
 		}
 	}
 }
