@@ -49,14 +49,10 @@ export default defineConfig(({ mode }) => ({
       mode === 'mock'
         ? undefined
         : {
-            '/api': {
-              target: goServer,
-              ws: true,
-              // The server checks that a WebSocket's Origin is its own.
-              configure(proxy) {
-                proxy.on('proxyReqWs', (req) => req.setHeader('origin', goServer))
-              },
-            },
+            // The Host header passes through unchanged (no changeOrigin), so the
+            // server's same-origin check compares the browser's Origin with the
+            // dev server's own host and accepts both writes and the WebSocket.
+            '/api': { target: goServer, ws: true },
             '/healthz': goServer,
           },
   },
