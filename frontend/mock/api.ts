@@ -99,7 +99,11 @@ async function handle(req: IncomingMessage, res: ServerResponse) {
     case 'POST /api/auth/password':
       return send(res, 200, {})
     case 'GET /api/files':
-      return send(res, 200, { path, entries: entries(path) })
+      return send(res, 200, {
+        path,
+        entries: entries(path),
+        ...(user.role === 'student' ? { quota: { used: 3 * 1048576, limit: 50 * 1048576 } } : {}),
+      })
     case 'GET /api/files/content': {
       const n = fs.get(path)
       if (!n || n.type !== 'file' || !visible(path)) return send(res, 404, { error: 'no such file' })

@@ -15,11 +15,20 @@ export interface Entry {
   size: number
   modified: string
   writable: boolean
+  /** A symbolic link a program made: listed, never followed. */
+  link?: boolean
+}
+
+/** A student's storage use, in bytes. */
+export interface Quota {
+  used: number
+  limit: number
 }
 
 export interface Listing {
   path: string
   entries: Entry[]
+  quota?: Quota
 }
 
 export interface SaveResult {

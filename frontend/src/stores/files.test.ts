@@ -214,3 +214,22 @@ describe('files store across users', () => {
     expect(s.tabs).toHaveLength(0)
   })
 })
+
+describe('listings', () => {
+  it('keeps the server’s order for the roots, sorts folders, and remembers the quota', async () => {
+    const srv = new FakeServer()
+    const e = (path: string, type: 'file' | 'dir') => ({ name: path.split('/').pop(), path, type, size: 0, modified: '', writable: true })
+    srv.on('GET', '/api/files', (req) => {
+      const p = new URL(req.url).searchParams.get('path')
+      if (p === '') return json(200, { path: '', entries: [e('Local', 'dir'), e('Lecture Notes', 'dir')] })
+      return json(200, { path: p, entries: [e(`${p}/b.py`, 'file'), e(`${p}/a`, 'dir')], quota: { used: 5, limit: 10 } })
+    })
+    vi.stubGlobal('fetch', srv.fetch)
+    const s = useFilesStore()
+    await s.loadDir('')
+    expect(s.dirs['']!.map((x) => x.name)).toEqual(['Local', 'Lecture Notes'])
+    await s.loadDir('Local')
+    expect(s.dirs['Local']!.map((x) => x.name)).toEqual(['a', 'b.py'])
+    expect(s.quota).toEqual({ used: 5, limit: 10 })
+  })
+})

@@ -5,7 +5,7 @@
 import { defineStore } from 'pinia'
 import * as files from '@/api/files'
 import { ApiError, errorMessage } from '@/api/http'
-import type { Entry } from '@/api/types'
+import type { Entry, Quota } from '@/api/types'
 import { decodeText, kindByName, previewType, type Kind } from '@/lib/filekind'
 import { join, parentOf, rebase, sortEntries, within } from '@/lib/paths'
 
@@ -53,6 +53,8 @@ export const useFilesStore = defineStore('files', {
     expanded: {} as Record<string, boolean>,
     loadingDirs: {} as Record<string, boolean>,
     dirErrors: {} as Record<string, string>,
+    /** The latest storage use the server reported (students only). */
+    quota: null as Quota | null,
     selected: '',
     /** Whose files these are: a different user signing in on this browser starts clean. */
     home: '',
@@ -75,7 +77,9 @@ export const useFilesStore = defineStore('files', {
       this.loadingDirs[path] = true
       try {
         const listing = await files.list(path)
-        this.dirs[path] = sortEntries(listing.entries ?? [])
+        // The roots come in the server's teaching order (Local first); folders sort by name.
+        this.dirs[path] = path === '' ? (listing.entries ?? []) : sortEntries(listing.entries ?? [])
+        if (listing.quota) this.quota = listing.quota
         delete this.dirErrors[path]
       } catch (e) {
         this.dirErrors[path] = errorMessage(e)
