@@ -48,3 +48,6 @@ require (
 	golang.org/x/time v0.15.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+// npm packages may ship .go files (flatted does); they are not ours to build.
+ignore ./frontend/node_modules
