@@ -204,8 +204,9 @@ func openRegular(d *os.Root, name string) (*os.File, fs.FileInfo, error) {
 	return f, got, nil
 }
 
-// hashFile is the hex SHA-256 of an open file from its start.
-func hashFile(f *os.File) (string, error) {
+// hashReader is the hex SHA-256 of a file from its start; it leaves f at
+// its start again.
+func hashReader(f io.ReadSeeker) (string, error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return "", err
 	}
@@ -236,59 +237,99 @@ type written struct {
 // renamed over the target, and the folder is synced, so a crash leaves
 // either the old file or the new one, never a mix.
 func (t *tree) writeAtomic(rel string, r io.Reader, limit int64) (written, error) {
-	d, name, err := t.parent(rel)
+	dir, name := splitParent(rel)
+	tmp, w, err := t.writeTemp(dir, name, r, limit)
 	if err != nil {
 		return written{}, err
+	}
+	if err := t.commitTemp(dir, tmp, name); err != nil {
+		t.removeTemp(dir, tmp)
+		return written{}, err
+	}
+	return w, nil
+}
+
+func splitParent(rel string) (string, string) {
+	dir, name := path.Split(rel)
+	return strings.TrimSuffix(dir, "/"), name
+}
+
+// writeTemp writes a synced temporary file in the folder dir, to become
+// name later: it takes name's permissions and refuses when name is
+// something other than a regular file or a link (a link is replaced, never
+// followed: rename does not follow its last name).
+func (t *tree) writeTemp(dir, name string, r io.Reader, limit int64) (string, written, error) {
+	d, err := t.dir(dir)
+	if err != nil {
+		return "", written{}, err
 	}
 	defer d.Close()
 	perm := fs.FileMode(0o644)
 	if fi, err := d.Lstat(name); err == nil {
 		if !fi.Mode().IsRegular() && fi.Mode()&fs.ModeSymlink == 0 {
-			return written{}, ErrNotRegular
+			return "", written{}, ErrNotRegular
 		}
 		if fi.Mode().IsRegular() {
 			perm = fi.Mode().Perm()
 		}
-		// A link at the target is replaced, not followed: rename does not
-		// follow its last name.
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return written{}, err
+		return "", written{}, err
 	}
 	tmp := tempName()
 	f, err := d.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
-		return written{}, err
+		return "", written{}, err
 	}
-	done := false
-	defer func() {
-		if !done {
-			f.Close()
-			_ = d.Remove(tmp)
-		}
-	}()
+	fail := func(err error) (string, written, error) {
+		f.Close()
+		_ = d.Remove(tmp)
+		return "", written{}, err
+	}
 	h := sha256.New()
 	n, err := copyLimited(io.MultiWriter(f, h), r, limit)
 	if err != nil {
-		return written{}, err
+		return fail(err)
 	}
 	if err := t.own(f); err != nil {
-		return written{}, err
+		return fail(err)
 	}
 	if err := f.Sync(); err != nil {
-		return written{}, err
+		return fail(err)
 	}
 	if err := f.Close(); err != nil {
-		return written{}, err
+		_ = d.Remove(tmp)
+		return "", written{}, err
 	}
+	return tmp, written{Size: n, Hash: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// commitTemp renames a temporary file of writeTemp over name and syncs the
+// folder.
+func (t *tree) commitTemp(dir, tmp, name string) error {
 	if t.afterTemp != nil {
 		t.afterTemp()
 	}
-	if err := d.Rename(tmp, name); err != nil {
-		return written{}, err
+	d, err := t.dir(dir)
+	if err != nil {
+		return err
 	}
-	done = true
+	defer d.Close()
+	if fi, err := d.Lstat(name); err == nil && !fi.Mode().IsRegular() && fi.Mode()&fs.ModeSymlink == 0 {
+		return ErrNotRegular // became a folder meanwhile
+	}
+	if err := d.Rename(tmp, name); err != nil {
+		return err
+	}
 	syncDir(d)
-	return written{Size: n, Hash: hex.EncodeToString(h.Sum(nil))}, nil
+	return nil
+}
+
+// removeTemp drops a temporary file that will not be committed.
+func (t *tree) removeTemp(dir, tmp string) {
+	if d, err := t.dir(dir); err == nil {
+		_ = d.Remove(tmp)
+		d.Close()
+	}
 }
 
 // copyLimited copies at most limit bytes and fails with ErrTooLarge if
@@ -485,9 +526,9 @@ func walkRoot(d *os.Root, rel string, fn walkFunc) error {
 }
 
 // copyTree copies the file or folder from to to (which must not exist),
-// skipping links and anything that is not a regular file or folder. It
-// returns the bytes copied.
-func (t *tree) copyTree(from, to string, limit int64) (int64, error) {
+// skipping links, anything that is not a regular file or folder, and what
+// keep (if set) refuses. It returns the bytes copied.
+func (t *tree) copyTree(from, to string, limit int64, keep walkFunc) (int64, error) {
 	fi, err := t.lstat(from)
 	if err != nil {
 		return 0, err
@@ -509,6 +550,11 @@ func (t *tree) copyTree(from, to string, limit int64) (int64, error) {
 	var total int64
 	err = t.walk(from, func(rel string, fi fs.FileInfo) error {
 		dst := to + strings.TrimPrefix(rel, from)
+		if keep != nil {
+			if err := keep(rel, fi); err != nil {
+				return err
+			}
+		}
 		switch {
 		case fi.IsDir():
 			return t.mkdir(dst)

@@ -93,7 +93,7 @@ func TestTreeRefusesLinks(t *testing.T) {
 			if err := tr.rename(rel+"/secret.py", "Local/alice/stolen.py"); err == nil {
 				t.Error("moved out from below a link")
 			}
-			if _, err := tr.copyTree(rel, "Local/alice/copy-"+name, 1<<20); err == nil {
+			if _, err := tr.copyTree(rel, "Local/alice/copy-"+name, 1<<20, nil); err == nil {
 				t.Error("copied a link")
 			}
 			if err := tr.walk(rel, func(string, fs.FileInfo) error { return nil }); err == nil {

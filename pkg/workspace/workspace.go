@@ -1,0 +1,303 @@
+// Package workspace owns the course file tree on disk (IDE_DATA_PATH): the
+// one permission policy every path goes through, safe file access, the file
+// API under /api/files, file metadata, revisions, trash and quota, and the
+// folders a user's sandbox mounts.
+//
+// It must never follow a symbolic link: every path is opened one folder at
+// a time through os.Root, each checked not to be a link, so a link made by
+// a student's program can lead neither out of the data folder nor into
+// another user's folder. It never writes a file in place (temp, fsync,
+// rename) and never serves user files as active content (HTML, SVG, JS are
+// text/plain).
+package workspace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pythonide/pyide/pkg/auth"
+	"github.com/pythonide/pyide/pkg/store"
+)
+
+// Options configure a Workspace. Zero values take the defaults.
+type Options struct {
+	DataPath       string
+	DB             *store.DB
+	MaxFileBytes   int64         // per file; default 10 MB
+	QuotaBytes     int64         // per student; default 100 MB
+	RevisionsKept  int           // per file; default 50
+	TrashRetention time.Duration // default 30 days
+	// SandboxUID owns what the server creates in the tree when it runs as
+	// root, so the non-root container can change it; default 1000.
+	SandboxUID int
+	Logger     *slog.Logger
+	Clock      func() time.Time
+	// Course answers the time-dependent questions of the policy; default
+	// StaticCourse{} (assignments published, no test open, submissions open).
+	Course CourseState
+}
+
+// Defaults.
+const (
+	DefaultMaxFileBytes   = 10 << 20
+	DefaultQuotaBytes     = 100 << 20
+	DefaultRevisionsKept  = 50
+	DefaultTrashRetention = 30 * 24 * time.Hour
+	DefaultSandboxUID     = 1000
+	// RevisionContentBytes: revisions of larger files keep only the hash.
+	RevisionContentBytes = 1 << 20
+	// tempMaxAge: a temporary file older than this is a crashed write's.
+	tempMaxAge = time.Hour
+	trashDir   = ".trash"
+)
+
+// Workspace is the course file tree and its API.
+type Workspace struct {
+	opts    Options
+	tree    *tree
+	absData string
+	// locks serialise writes to one path (check If-Match, then write);
+	// striped so the table stays small.
+	locks [64]sync.Mutex
+}
+
+// New opens the data folder, creating it and the roots when missing.
+func New(opts Options) (*Workspace, error) {
+	if opts.DataPath == "" {
+		return nil, errors.New("workspace: DataPath is required")
+	}
+	if opts.DB == nil {
+		return nil, errors.New("workspace: DB is required")
+	}
+	if opts.MaxFileBytes <= 0 {
+		opts.MaxFileBytes = DefaultMaxFileBytes
+	}
+	if opts.QuotaBytes <= 0 {
+		opts.QuotaBytes = DefaultQuotaBytes
+	}
+	if opts.RevisionsKept <= 0 {
+		opts.RevisionsKept = DefaultRevisionsKept
+	}
+	if opts.TrashRetention <= 0 {
+		opts.TrashRetention = DefaultTrashRetention
+	}
+	if opts.SandboxUID <= 0 {
+		opts.SandboxUID = DefaultSandboxUID
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Course == nil {
+		opts.Course = StaticCourse{}
+	}
+	if err := os.MkdirAll(opts.DataPath, 0o755); err != nil {
+		return nil, fmt.Errorf("workspace: %w", err)
+	}
+	// Mount sources must be real host paths: resolve a linked data folder
+	// once, here, where the operator configured it.
+	abs, err := filepath.Abs(opts.DataPath)
+	if err == nil {
+		abs, err = filepath.EvalSymlinks(abs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("workspace: %w", err)
+	}
+	t, err := openTree(abs, os.Geteuid() == 0, opts.SandboxUID)
+	if err != nil {
+		return nil, fmt.Errorf("workspace: %w", err)
+	}
+	for _, r := range append([]string{trashDir}, Roots...) {
+		if err := t.root.Mkdir(r, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			t.close()
+			return nil, fmt.Errorf("workspace: %w", err)
+		}
+	}
+	// Only the server reads the trash.
+	_ = t.root.Chmod(trashDir, 0o700)
+	return &Workspace{opts: opts, tree: t, absData: abs}, nil
+}
+
+// NewHandler is New, for the server's wiring: the Workspace is the handler.
+func NewHandler(opts Options) (*Workspace, error) { return New(opts) }
+
+// Close releases the data folder.
+func (w *Workspace) Close() error { return w.tree.close() }
+
+func (w *Workspace) now() time.Time { return w.opts.Clock() }
+
+func (w *Workspace) access(u auth.User, p Path) Level {
+	return AccessPath(u, p, w.opts.Course, w.now())
+}
+
+func (w *Workspace) lock(p string) func() {
+	h := fnv.New32a()
+	_, _ = io.WriteString(h, p)
+	m := &w.locks[h.Sum32()%uint32(len(w.locks))]
+	m.Lock()
+	return m.Unlock
+}
+
+// EnsureUserDirs creates Local/<username>/ when missing, owned by the
+// sandbox user.
+func (w *Workspace) EnsureUserDirs(username string) error {
+	if !userRe.MatchString(username) {
+		return fmt.Errorf("workspace: %q is not a user name", username)
+	}
+	return w.tree.mkdirAll(RootLocal + "/" + username)
+}
+
+// isText reports whether b is worth a revision: UTF-8 without NUL bytes.
+func isText(b []byte) bool {
+	return utf8.Valid(b) && !strings.ContainsRune(string(b), 0)
+}
+
+// audit records an action; a failure is logged, never shown to the user
+// whose action already happened.
+func (w *Workspace) audit(ctx context.Context, u auth.User, action string, p Path, details map[string]any) {
+	if err := store.Audit(ctx, w.opts.DB.Pool, u.Username, action, p.String(), details); err != nil {
+		w.opts.Logger.Error("workspace: audit failed", "action", action, "path", p.String(), "error", err)
+	}
+}
+
+// auditWrite records writes outside the user's own Local folder.
+func (w *Workspace) auditWrite(ctx context.Context, u auth.User, action string, p Path, details map[string]any) {
+	if p.Seg(0) == RootLocal && p.Seg(1) == u.Username {
+		return
+	}
+	w.audit(ctx, u, action, p, details)
+}
+
+// auditStaffRead records a professor or admin looking into a student's
+// Local folder.
+func (w *Workspace) auditStaffRead(ctx context.Context, u auth.User, action string, p Path) {
+	if u.IsStaff() && p.Seg(0) == RootLocal && p.Depth() >= 2 && p.Seg(1) != u.Username {
+		w.audit(ctx, u, action, p, nil)
+	}
+}
+
+// record updates the metadata of a file just written by u.
+func (w *Workspace) record(ctx context.Context, p Path, wr written, by string) {
+	m := store.FileMeta{Path: p.String(), Parent: p.Parent().String(), Owner: p.Owner(),
+		Size: wr.Size, Hash: wr.Hash, Modified: w.now(), UpdatedBy: by}
+	if fi, err := w.tree.lstat(p.String()); err == nil {
+		m.Modified = fi.ModTime()
+	}
+	if err := w.opts.DB.UpsertFile(ctx, m); err != nil {
+		w.opts.Logger.Error("workspace: recording file metadata", "path", m.Path, "error", err)
+	}
+}
+
+// addRevision keeps a version of a text file.
+func (w *Workspace) addRevision(ctx context.Context, p Path, content []byte, hash, author string) error {
+	rev := store.Revision{Path: p.String(), Size: int64(len(content)), Hash: hash, Author: author, Created: w.now()}
+	if len(content) <= RevisionContentBytes {
+		rev.Content = content
+	}
+	_, err := w.opts.DB.AddRevision(ctx, rev, w.opts.RevisionsKept)
+	return err
+}
+
+// keepOverwritten makes sure the version about to be overwritten is in the
+// history: if a sandbox (or anything but the API) changed the file since
+// the last save, that version is kept as a revision by "(disk)".
+func (w *Workspace) keepOverwritten(ctx context.Context, p Path) error {
+	f, fi, err := w.tree.openFile(p.String())
+	if err != nil {
+		return nil // nothing there to lose
+	}
+	defer f.Close()
+	if fi.Size() == 0 || fi.Size() > RevisionContentBytes {
+		return nil // an empty file has nothing to lose
+	}
+	b, err := io.ReadAll(io.LimitReader(f, RevisionContentBytes+1))
+	if err != nil || !isText(b) {
+		return nil
+	}
+	h := hashOf(b)
+	last, err := w.opts.DB.LatestRevisionHash(ctx, p.String())
+	if err != nil {
+		return err
+	}
+	if last == h {
+		return nil
+	}
+	return w.addRevision(ctx, p, b, h, "(disk)")
+}
+
+// quotaCheck refuses a student's write that would take them past the
+// quota; grow is the net change in bytes.
+func (w *Workspace) quotaCheck(ctx context.Context, u auth.User, grow int64) error {
+	if u.IsStaff() || grow <= 0 {
+		return nil
+	}
+	used, err := w.opts.DB.QuotaUsed(ctx, u.Username)
+	if err != nil {
+		return err
+	}
+	if used+grow > w.opts.QuotaBytes {
+		return &quotaError{used: used, limit: w.opts.QuotaBytes}
+	}
+	return nil
+}
+
+type quotaError struct{ used, limit int64 }
+
+func (e *quotaError) Error() string {
+	return fmt.Sprintf("this would exceed your storage quota: %s used of %s (the trash counts until it expires)",
+		humanBytes(e.used), humanBytes(e.limit))
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// sizeOf is the bytes of regular files at or under rel.
+func (w *Workspace) sizeOf(rel string) (int64, error) {
+	fi, err := w.tree.lstat(rel)
+	if err != nil {
+		return 0, err
+	}
+	if !fi.IsDir() {
+		if fi.Mode().IsRegular() {
+			return fi.Size(), nil
+		}
+		return 0, nil
+	}
+	var total int64
+	err = w.tree.walk(rel, func(_ string, fi fs.FileInfo) error {
+		if fi.Mode().IsRegular() {
+			total += fi.Size()
+		}
+		return nil
+	})
+	return total, err
+}
+
+// joinRel joins a folder ("" for the data folder) and a name.
+func joinRel(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return path.Join(a, b)
+}
