@@ -302,16 +302,8 @@ func (w *Workspace) save(c *echo.Context, u auth.User, p Path, content []byte, i
 	}
 	unlock := w.lock(p.String())
 	defer unlock()
-	var oldSize int64
-	current := ""
-	if f, fi, err := w.tree.openFile(p.String()); err == nil {
-		oldSize = fi.Size()
-		current, err = hashReader(f)
-		f.Close()
-		if err != nil {
-			return saveResult{}, false, err
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	old, current, oldSize, err := w.current(p)
+	if err != nil {
 		return saveResult{}, false, fsError(err, p)
 	}
 	if ifMatch != "" && ifMatch != "*" && parseETag(ifMatch) != current {
@@ -324,7 +316,7 @@ func (w *Workspace) save(c *echo.Context, u auth.User, p Path, content []byte, i
 	if err := w.quotaCheck(ctx, u, int64(len(content))-oldSize); err != nil {
 		return saveResult{}, false, fsError(err, p)
 	}
-	if err := w.keepOverwritten(ctx, p); err != nil {
+	if err := w.keepOverwritten(ctx, p, old, current); err != nil {
 		return saveResult{}, false, err
 	}
 	wr, err := w.tree.writeAtomic(p.String(), bytes.NewReader(content), w.opts.MaxFileBytes)
@@ -478,7 +470,7 @@ func (w *Workspace) handleMove(c *echo.Context) error {
 	if err := w.opts.DB.MoveFiles(ctx, from.String(), to.String(), func(s string) string { return MustPath(s).Owner() }); err != nil {
 		w.opts.Logger.Error("workspace: moving file metadata", "from", from.String(), "to", to.String(), "error", err)
 	}
-	if !(from.Seg(0) == RootLocal && from.Seg(1) == u.Username) {
+	if from.Seg(0) != RootLocal || from.Seg(1) != u.Username {
 		w.audit(ctx, u, "file.move", from, map[string]any{"to": to.String()})
 	} else {
 		w.auditWrite(ctx, u, "file.move", to, map[string]any{"from": from.String()})
@@ -758,8 +750,10 @@ func (w *Workspace) handleUpload(c *echo.Context) error {
 	results := make([]saveResult, 0, len(files))
 	for i, s := range files {
 		unlock := w.lock(s.p.String())
-		if err := w.keepOverwritten(ctx, s.p); err != nil {
-			w.opts.Logger.Warn("workspace: keeping an overwritten version", "path", s.p.String(), "error", err)
+		if old, h, _, err := w.current(s.p); err == nil {
+			if err := w.keepOverwritten(ctx, s.p, old, h); err != nil {
+				w.opts.Logger.Warn("workspace: keeping an overwritten version", "path", s.p.String(), "error", err)
+			}
 		}
 		err := w.tree.commitTemp(dir.String(), s.tmp, s.p.Name())
 		unlock()

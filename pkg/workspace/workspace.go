@@ -20,7 +20,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -214,29 +213,39 @@ func (w *Workspace) addRevision(ctx context.Context, p Path, content []byte, has
 
 // keepOverwritten makes sure the version about to be overwritten is in the
 // history: if a sandbox (or anything but the API) changed the file since
-// the last save, that version is kept as a revision by "(disk)".
-func (w *Workspace) keepOverwritten(ctx context.Context, p Path) error {
-	f, fi, err := w.tree.openFile(p.String())
-	if err != nil {
-		return nil // nothing there to lose
-	}
-	defer f.Close()
-	if fi.Size() == 0 || fi.Size() > RevisionContentBytes {
-		return nil // an empty file has nothing to lose
-	}
-	b, err := io.ReadAll(io.LimitReader(f, RevisionContentBytes+1))
-	if err != nil || !isText(b) {
+// the last save, that version (its content old, hash h) is kept as a
+// revision by "(disk)". Large, empty and binary files are not kept.
+func (w *Workspace) keepOverwritten(ctx context.Context, p Path, old []byte, h string) error {
+	if len(old) == 0 || len(old) > RevisionContentBytes || !isText(old) {
 		return nil
 	}
-	h := hashOf(b)
 	last, err := w.opts.DB.LatestRevisionHash(ctx, p.String())
-	if err != nil {
+	if err != nil || last == h {
 		return err
 	}
-	if last == h {
-		return nil
+	return w.addRevision(ctx, p, old, h, "(disk)")
+}
+
+// current reads the file at p as it is now: its content when small enough
+// to keep as a revision, its hash and size. A missing file is all zero.
+func (w *Workspace) current(p Path) (content []byte, hash string, size int64, err error) {
+	f, fi, err := w.tree.openFile(p.String())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, "", 0, nil
 	}
-	return w.addRevision(ctx, p, b, h, "(disk)")
+	if err != nil {
+		return nil, "", 0, err
+	}
+	defer f.Close()
+	if fi.Size() > RevisionContentBytes {
+		h, err := hashReader(f)
+		return nil, h, fi.Size(), err
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	return b, hashOf(b), int64(len(b)), nil
 }
 
 // quotaCheck refuses a student's write that would take them past the
@@ -292,12 +301,4 @@ func (w *Workspace) sizeOf(rel string) (int64, error) {
 		return nil
 	})
 	return total, err
-}
-
-// joinRel joins a folder ("" for the data folder) and a name.
-func joinRel(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return path.Join(a, b)
 }
