@@ -242,3 +242,58 @@ func (b *box) cpuUsage(ctx context.Context) (time.Duration, error) {
 	}
 	return time.Duration(st.CPUStats.CPUUsage.TotalUsage), nil
 }
+
+// settle waits until the runner has finished starting Python and is
+// blocked reading its control line, so a Run served from this spare pays
+// nothing for interpreter start-up. It asks the kernel (a process of the
+// container inside read(0, ...)); where /proc does not tell, it waits for
+// the container's CPU use to go quiet, and without cgroup files for a fixed
+// time. Bounded either way: a spare is usable, only slower, before it settles.
+func (b *box) settle(ctx context.Context) {
+	const (
+		step    = 5 * time.Millisecond
+		maxWait = 5 * time.Second
+		quiet   = 200 * time.Microsecond // CPU per step that counts as idle
+	)
+	wait := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-b.exited:
+			return false
+		}
+	}
+	if !b.hasCG {
+		wait(300 * time.Millisecond)
+		return
+	}
+	deadline := time.Now().Add(maxWait)
+	prev, _ := b.cg.cpuUsage()
+	idle := 0
+	for time.Now().Before(deadline) && wait(step) {
+		waiting, known := b.cg.readingStdin()
+		if known {
+			if waiting {
+				return
+			}
+			continue
+		}
+		cur, err := b.cg.cpuUsage()
+		if err != nil {
+			return
+		}
+		if cur-prev < quiet {
+			idle++
+		} else {
+			idle = 0
+		}
+		if idle >= 4 {
+			return
+		}
+		prev = cur
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -81,4 +82,33 @@ func (c cgroupFiles) memoryUsage() (int64, error) {
 		return 0, err
 	}
 	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+}
+
+// readNR is read(2)'s number as /proc/PID/syscall shows it.
+var readNR = map[string]string{"amd64": "0", "arm64": "63", "riscv64": "63", "386": "3", "arm": "3"}[runtime.GOARCH]
+
+// readingStdin tells whether a process of the container is blocked in
+// read(0, ...), i.e. the runner waits for its control line. known is false
+// when the kernel would not say (no access to /proc, another pid namespace,
+// a sandboxed runtime), and the caller must judge otherwise.
+func (c cgroupFiles) readingStdin() (waiting, known bool) {
+	if readNR == "" {
+		return false, false
+	}
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(c.cpu), "cgroup.procs"))
+	if err != nil {
+		return false, false
+	}
+	for _, pid := range strings.Fields(string(b)) {
+		sc, err := os.ReadFile("/proc/" + pid + "/syscall")
+		if err != nil {
+			continue
+		}
+		known = true
+		f := strings.Fields(string(sc))
+		if len(f) >= 2 && f[0] == readNR && f[1] == "0x0" {
+			return true, true
+		}
+	}
+	return false, known
 }

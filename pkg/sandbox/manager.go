@@ -45,6 +45,7 @@ type spare struct {
 	key     string
 	spec    Spec
 	ready   chan struct{} // closed when launch finished; then b or err is set
+	settled chan struct{} // closed when its runner sits idle at the control line
 	b       *box
 	err     error
 	taken   chan struct{} // closed when promoted to a session
@@ -152,12 +153,9 @@ func (m *Manager) Start(ctx context.Context, spec Spec, onQueue func(pos int)) (
 	prev := m.byKey[sessionKey(spec.User, spec.Key)]
 	m.mu.Unlock()
 	if prev != nil {
+		// Its teardown runs in the background, off the click path; its
+		// queue slot frees once it is gone.
 		prev.Stop(ReasonStopped)
-		select {
-		case <-prev.Done():
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
 	}
 	if err := m.q.acquire(ctx, onQueue); err != nil {
 		return nil, err
@@ -202,6 +200,15 @@ func (m *Manager) Start(ctx context.Context, spec Spec, onQueue func(pos int)) (
 		m.bg.Add(1)
 		go func() {
 			defer m.bg.Done()
+			// Creating the next spare costs the engine more CPU than the
+			// click itself; wait until this Run has been served.
+			t := time.NewTimer(m.opts.SpareDelay)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-m.ctx.Done():
+				return
+			}
 			if err := m.Prepare(m.ctx, spec); err != nil && !errors.Is(err, ErrClosed) && m.ctx.Err() == nil {
 				m.log.Warn("sandbox: spare", "user", spec.User, "err", err)
 			}
@@ -222,8 +229,9 @@ func (m *Manager) forget(s *Session) {
 }
 
 // Prepare makes sure one spare container is running for spec.User with
-// spec's mounts, and waits until it is ready (or ctx ends; the spare keeps
-// starting in the background). It is a no-op unless SpareEnabled.
+// spec's mounts, and waits until its runner sits idle waiting for the
+// control line (or ctx ends; the spare keeps starting in the background).
+// It is a no-op unless SpareEnabled.
 func (m *Manager) Prepare(ctx context.Context, spec Spec) error {
 	if !m.opts.SpareEnabled {
 		return nil
@@ -245,7 +253,7 @@ func (m *Manager) Prepare(ctx context.Context, spec Spec) error {
 		sp = nil
 	}
 	if sp == nil {
-		sp = &spare{key: key, spec: spec, ready: make(chan struct{}), taken: make(chan struct{}), discard: make(chan struct{})}
+		sp = &spare{key: key, spec: spec, ready: make(chan struct{}), settled: make(chan struct{}), taken: make(chan struct{}), discard: make(chan struct{})}
 		m.spares[spec.User] = sp
 		m.bg.Add(1)
 		go m.runSpare(sp)
@@ -253,7 +261,7 @@ func (m *Manager) Prepare(ctx context.Context, spec Spec) error {
 	sp.touched = m.opts.Clock.Now()
 	m.mu.Unlock()
 	select {
-	case <-sp.ready:
+	case <-sp.settled:
 		return sp.err
 	case <-ctx.Done():
 		return ctx.Err()
@@ -266,6 +274,10 @@ func (m *Manager) runSpare(sp *spare) {
 	b, err := m.launch(m.ctx, sp.spec, true)
 	sp.b, sp.err = b, err
 	close(sp.ready)
+	if err == nil {
+		b.settle(m.ctx)
+	}
+	close(sp.settled)
 	if err != nil {
 		m.dropSpare(sp)
 		return

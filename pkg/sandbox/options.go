@@ -53,6 +53,9 @@ type Options struct {
 	Clock  Clock
 
 	SpareEnabled bool
+	// SpareDelay is how long after a Start the user's next spare is created
+	// (default 1s), so that creating it does not slow the Run just clicked.
+	SpareDelay time.Duration
 
 	// WatchInterval is how often each session checks its CPU, wall and idle
 	// limits (default 500ms); MaintainInterval how often the manager
@@ -109,6 +112,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Clock == nil {
 		o.Clock = realClock{}
+	}
+	if o.SpareDelay == 0 {
+		o.SpareDelay = time.Second
 	}
 	if o.WatchInterval == 0 {
 		o.WatchInterval = 500 * time.Millisecond

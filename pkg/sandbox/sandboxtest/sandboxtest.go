@@ -8,9 +8,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,6 +84,9 @@ func NewManager(t testing.TB, opts sandbox.Options) *sandbox.Manager {
 	if opts.ServerID == "" {
 		opts.ServerID = ServerID(t)
 	}
+	if opts.Logger == nil {
+		opts.Logger = Logger(t)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	m, err := sandbox.New(ctx, opts)
@@ -127,4 +132,30 @@ func Workspace(t testing.TB, files map[string]string) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// Logger returns a logger writing to the test log until the test ends, or
+// nil unless PYIDE_TEST_LOG is set (sandbox logs are noisy).
+func Logger(t testing.TB) *slog.Logger {
+	if os.Getenv("PYIDE_TEST_LOG") == "" {
+		return nil
+	}
+	w := &testWriter{t: t}
+	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct {
+	t    testing.TB
+	mu   sync.Mutex
+	done bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimSpace(string(p)))
+	}
+	return len(p), nil
 }
