@@ -808,6 +808,14 @@ func TestMountsAndContainerPath(t *testing.T) {
 	t.Parallel()
 	ev := newEnv(t, nil)
 	now := time.Now()
+	// A folder replaced by a link (a professor's program could) is never
+	// mounted: Docker would follow it.
+	if err := os.Symlink("/etc", filepath.Join(ev.dir, "Assignments", "evil")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../Local/bob", filepath.Join(ev.dir, "Submissions", "hw0", "bob")); err != nil {
+		t.Fatal(err)
+	}
 	ms, err := ev.ws.Mounts(alice, course, now)
 	if err != nil {
 		t.Fatal(err)
@@ -833,6 +841,12 @@ func TestMountsAndContainerPath(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(ev.dir, "Submissions/hw1/alice")); err != nil || !fi.IsDir() {
 		t.Fatal("open submission folder not created")
+	}
+	ms, _ = ev.ws.Mounts(bob, course, now)
+	for _, m := range ms {
+		if strings.Contains(m.Source, "evil") || m.Target == "/submissions/hw0" {
+			t.Errorf("bob mounts a link: %+v", m)
+		}
 	}
 	ms, _ = ev.ws.Mounts(prof, course, now)
 	for _, m := range ms {
@@ -883,10 +897,43 @@ func TestChownToSandboxUser(t *testing.T) {
 	if err := ev.ws.EnsureUserDirs("carol"); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"Local/alice/a.py", "Local/alice/d", "Local/carol"} {
+	for _, p := range []string{"Local/alice/a.py", "Local/alice/d", "Local/carol", "Lecture Notes", "Assignments", "Tests"} {
 		uid, err := ownerUID(filepath.Join(ev.dir, p))
 		if err != nil || uid != 1234 {
 			t.Errorf("%s owned by %d (%v), want 1234", p, uid, err)
 		}
+	}
+}
+
+func TestConcurrentSavesOneWins(t *testing.T) {
+	t.Parallel()
+	ev := newEnv(t, nil)
+	r := ev.put("alice", "Local/alice/race.py", "base\n")
+	expect(t, r, 200)
+	tag := r.Header().Get("ETag")
+	const writers = 10
+	codes := make(chan int, writers)
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes <- ev.put("alice", "Local/alice/race.py", fmt.Sprintf("writer %d\n", i), "If-Match", tag).Code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	won := 0
+	for c := range codes {
+		switch c {
+		case 200:
+			won++
+		case 409:
+		default:
+			t.Errorf("unexpected status %d", c)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d writers won with the same version, want exactly 1", won)
 	}
 }

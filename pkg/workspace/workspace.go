@@ -128,6 +128,16 @@ func New(opts Options) (*Workspace, error) {
 	}
 	// Only the server reads the trash.
 	_ = t.root.Chmod(trashDir, 0o700)
+	if t.chown {
+		// A professor's sandbox (the sandbox user) writes course material
+		// into these; students get them read-only.
+		for _, r := range []string{RootLectures, RootAssignments, RootTests} {
+			if err := t.root.Lchown(r, t.uid, t.gid); err != nil {
+				t.close()
+				return nil, fmt.Errorf("workspace: %w", err)
+			}
+		}
+	}
 	return &Workspace{opts: opts, tree: t, absData: abs}, nil
 }
 
