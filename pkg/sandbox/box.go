@@ -15,9 +15,11 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// Control calls are bounded; attach and wait live as long as the box.
+// Control calls are bounded; attach and wait live as long as the box. The
+// bound only guards against a hung engine: under a CPU storm on a small
+// machine a create can legitimately take many seconds.
 const (
-	controlTimeout = 15 * time.Second
+	controlTimeout = 60 * time.Second
 	stopGrace      = 1 // seconds between SIGTERM and SIGKILL
 	exitWait       = 20 * time.Second
 )
@@ -217,7 +219,8 @@ func (m *Manager) removeContainer(ctx context.Context, id string) error {
 	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
 	_, err := m.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-	if err == nil || cerrdefs.IsNotFound(err) {
+	// With force, a conflict means a removal is already in progress.
+	if err == nil || cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) {
 		return nil
 	}
 	return err
