@@ -24,6 +24,9 @@ line=$(grep -E '^go: [0-9]+ passed' "$out" | tail -1)
 read -r p f s <<<"$(echo "$line" | sed -E 's/go: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped/\1 \2 \3/')"
 count go "${p:-0}" "${f:-1}" "${s:-0}"
 
+section "fuzz: path normalisation (10 s; longer by hand with -fuzztime)"
+if go test -run '^$' -fuzz FuzzParsePath -fuzztime 10s ./pkg/workspace; then count fuzz 1 0 0; else count fuzz 0 1 0; fi
+
 section "sandbox runner tests (python3)"
 if command -v python3 >/dev/null && [ -f sandbox-image/runner.py ]; then
   python3 -m unittest discover -s sandbox-image -p 'test_*.py' >"$out" 2>&1; st=$?

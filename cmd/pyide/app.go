@@ -17,6 +17,7 @@ import (
 	"github.com/pythonide/pyide/pkg/config"
 	"github.com/pythonide/pyide/pkg/pgcluster"
 	"github.com/pythonide/pyide/pkg/store"
+	"github.com/pythonide/pyide/pkg/workspace"
 )
 
 // app is what every subcommand shares: the validated config and a migrated
@@ -65,6 +66,31 @@ func (a *app) close() {
 			a.logger.Warn("stopping the embedded database", "error", err)
 		}
 	}
+}
+
+// workspace opens the file tree with the configured limits; course answers
+// the policy's time-dependent questions.
+func (a *app) workspace(course workspace.CourseState) (*workspace.Workspace, error) {
+	return workspace.New(workspace.Options{
+		DataPath: a.cfg.DataPath, DB: a.db, MaxFileBytes: a.cfg.MaxFileBytes, QuotaBytes: a.cfg.QuotaBytes,
+		RevisionsKept: a.cfg.RevisionsKept, TrashRetention: a.cfg.TrashRetention, SandboxUID: a.cfg.SandboxUID,
+		Logger: a.logger, Course: course,
+	})
+}
+
+// ensureUserDirs creates the workspace folders of users.
+func (a *app) ensureUserDirs(usernames ...string) error {
+	ws, err := a.workspace(nil)
+	if err != nil {
+		return err
+	}
+	defer ws.Close()
+	for _, u := range usernames {
+		if err := ws.EnsureUserDirs(u); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (a *app) hasher() *auth.Hasher {

@@ -8,8 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/pythonide/pyide/frontend"
 	"github.com/pythonide/pyide/pkg/auth"
 	"github.com/pythonide/pyide/pkg/config"
+	"github.com/pythonide/pyide/pkg/metrics"
 	"github.com/pythonide/pyide/pkg/server"
 	"github.com/pythonide/pyide/pkg/store"
 )
@@ -48,6 +47,8 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Wr
 		MaxFailures: cfg.LoginMaxFailures, Window: cfg.LoginWindow, CookieSecure: cfg.CookieSecure,
 		PublicURL: cfg.PublicURL, Logger: logger,
 	})
+	mx := metrics.New()
+	mx.DBPool(a.db.Pool.Stat)
 	checks := []server.Check{{Name: "database", Required: true, Probe: func(ctx context.Context) (string, error) {
 		if err := a.db.Ping(ctx); err != nil {
 			return "", err
@@ -55,12 +56,18 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Wr
 		v, err := a.db.SchemaVersion(ctx)
 		return "schema version " + strconv.FormatInt(v, 10), err
 	}}}
+	ws, err := a.workspace(nil)
+	if err != nil {
+		return err
+	}
+	defer ws.Close()
 	if !frontend.Built() {
 		logger.Warn("the front end is not built; the IDE page says how to build it (make run does)")
 	}
 	srv := server.New(server.Options{
 		Addr: cfg.Addr, Auth: authSvc, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes,
-		Web: frontend.Dist, Checks: checks,
+		Web: frontend.Dist, Checks: checks, Routes: []server.Routes{ws},
+		Metrics: mx, MetricsToken: cfg.MetricsToken,
 	})
 	addr, err := srv.Listen()
 	if err != nil {
@@ -71,22 +78,40 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Wr
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(gctx) })
 	g.Go(func() error {
-		t := time.NewTicker(10 * time.Minute)
-		defer t.Stop()
-		for {
-			select {
-			case <-gctx.Done():
-				return nil
-			case <-t.C:
-				if err := authSvc.Sweep(gctx); err != nil {
-					logger.Warn("sweeping sessions", "error", err)
-				}
+		every(gctx, 10*time.Minute, func() {
+			if err := authSvc.Sweep(gctx); err != nil {
+				logger.Warn("sweeping sessions", "error", err)
 			}
-		}
+		})
+		return nil
+	})
+	g.Go(func() error {
+		// Sandboxes change files behind the API's back; keep the metadata
+		// (and quotas) in step.
+		every(gctx, 5*time.Minute, func() {
+			if err := ws.Reconcile(gctx); err != nil && gctx.Err() == nil {
+				logger.Warn("reconciling files", "error", err)
+			}
+		})
+		return nil
 	})
 	err = g.Wait()
 	logger.Info("pyide stopped")
 	return err
+}
+
+// every runs fn each interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+		}
+	}
 }
 
 // displayURL is the address to open in a browser for a bound listener.
@@ -122,24 +147,11 @@ func firstAdmin(ctx context.Context, a *app, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := ensureUserDirs(a.cfg, "admin"); err != nil {
+	if err := a.ensureUserDirs("admin"); err != nil {
 		return err
 	}
 	_ = a.db.Audit(ctx, "server", "user.add", "admin", map[string]any{"role": "admin", "first_start": true})
 	fmt.Fprintf(stdout, "\n  First start: created user \"admin\" with password %s\n  (shown once; change it after logging in)\n\n", pw)
-	return nil
-}
-
-// ensureUserDirs creates a user's workspace folder.
-func ensureUserDirs(cfg config.Config, username string) error {
-	dir := filepath.Join(cfg.DataPath, "Local", username)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if os.Geteuid() == 0 {
-		// Sandboxes run as SANDBOX_UID and must be able to write here.
-		return os.Chown(dir, cfg.SandboxUID, cfg.SandboxUID)
-	}
 	return nil
 }
 

@@ -128,7 +128,7 @@ func userAdd(ctx context.Context, a *app, name, role, display, email string, std
 	if err != nil {
 		return err
 	}
-	if err := ensureUserDirs(a.cfg, name); err != nil {
+	if err := a.ensureUserDirs(name); err != nil {
 		return err
 	}
 	_ = a.db.Audit(ctx, "cli", "user.add", name, map[string]any{"role": role})
@@ -180,10 +180,12 @@ func userImport(ctx context.Context, a *app, path, passwordFile string, stdout i
 	if err != nil {
 		return err
 	}
-	for _, e := range entries {
-		if err := ensureUserDirs(a.cfg, e.Username); err != nil {
-			return err
-		}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Username
+	}
+	if err := a.ensureUserDirs(names...); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "roster: %d created, %d updated, %d unchanged\n", len(res.Created), len(res.Updated), len(res.Unchanged))
 	if len(res.Passwords) == 0 {
@@ -197,19 +199,19 @@ func userImport(ctx context.Context, a *app, path, passwordFile string, stdout i
 		return fmt.Errorf("writing generated passwords: %w", err)
 	}
 	defer out.Close()
-	names := make([]string, 0, len(res.Passwords))
+	created := make([]string, 0, len(res.Passwords))
 	for n := range res.Passwords {
-		names = append(names, n)
+		created = append(created, n)
 	}
-	sort.Strings(names)
+	sort.Strings(created)
 	fmt.Fprintln(out, "username,password")
-	for _, n := range names {
+	for _, n := range created {
 		fmt.Fprintf(out, "%s,%s\n", n, res.Passwords[n])
 	}
 	if err := out.Sync(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "generated passwords for %d new users written to %s (mode 0600); hand them out and delete the file\n", len(names), passwordFile)
+	fmt.Fprintf(stdout, "generated passwords for %d new users written to %s (mode 0600); hand them out and delete the file\n", len(created), passwordFile)
 	return nil
 }
 

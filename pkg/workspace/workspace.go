@@ -141,9 +141,6 @@ func New(opts Options) (*Workspace, error) {
 	return &Workspace{opts: opts, tree: t, absData: abs}, nil
 }
 
-// NewHandler is New, for the server's wiring: the Workspace is the handler.
-func NewHandler(opts Options) (*Workspace, error) { return New(opts) }
-
 // Close releases the data folder.
 func (w *Workspace) Close() error { return w.tree.close() }
 
