@@ -221,6 +221,20 @@ func (s *Service) ChangePassword(ctx context.Context, u User, token, current, ne
 	return nil
 }
 
+// ResetPassword gives u a one-time password (they must change it), ends
+// all their sessions and tells listeners.
+func (s *Service) ResetPassword(ctx context.Context, u store.User, password string) error {
+	hash, err := s.opts.Hasher.Hash(ctx, password)
+	if err != nil {
+		return err
+	}
+	if err := s.opts.DB.SetPassword(ctx, u.ID, hash, true, nil); err != nil {
+		return err
+	}
+	s.emit(Event{Username: u.Username, Reason: "password"})
+	return nil
+}
+
 // SetDisabled disables or enables an account; disabling ends its sessions
 // and tells listeners.
 func (s *Service) SetDisabled(ctx context.Context, username string, disabled bool) error {

@@ -1,0 +1,349 @@
+// Package admin serves the administration endpoints under /api/admin: live
+// sandboxes (list, stop, reap idle), users (list, add, import a roster,
+// disable, reset a password) and the server's status. It owns no state: it
+// calls the sandbox manager, the auth service and the store through small
+// interfaces, and it never returns a stored password hash.
+package admin
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/pythonide/pyide/pkg/auth"
+	"github.com/pythonide/pyide/pkg/httpapi"
+	"github.com/pythonide/pyide/pkg/roster"
+	"github.com/pythonide/pyide/pkg/store"
+)
+
+// Sandbox describes one live sandbox for the dashboard.
+type Sandbox struct {
+	Session     string    `json:"id"`
+	User        string    `json:"user"`
+	File        string    `json:"file"`
+	Spare       bool      `json:"spare"`
+	State       string    `json:"state"`
+	Started     time.Time `json:"started"`
+	IdleSeconds float64   `json:"idle_seconds"`
+	CPUSeconds  float64   `json:"cpu_seconds"`
+	MemoryBytes int64     `json:"memory_bytes"`
+}
+
+// SandboxStats is the manager's load.
+type SandboxStats struct {
+	Running int `json:"running"`
+	Queued  int `json:"queued"`
+	Spares  int `json:"spares"`
+	Cap     int `json:"cap"`
+}
+
+// Sandboxes is what the dashboard needs from the sandbox manager.
+type Sandboxes interface {
+	List(ctx context.Context) ([]Sandbox, error)
+	Stop(ctx context.Context, session string) error // ErrNotFound when unknown
+	ReapIdle(ctx context.Context, idle time.Duration) (int, error)
+	Stats() SandboxStats
+	Ping(ctx context.Context) error
+}
+
+// ErrNotFound is returned by Sandboxes.Stop for an unknown session.
+var ErrNotFound = errors.New("no such sandbox")
+
+// Options configure the handler.
+type Options struct {
+	DB   *store.DB
+	Auth *auth.Service
+	// Sandboxes returns the manager, or nil while Docker is unavailable.
+	Sandboxes func() Sandboxes
+	// EnsureUserDirs creates a new user's workspace folder.
+	EnsureUserDirs func(usernames ...string) error
+	DataPath       string
+	Logger         *slog.Logger
+}
+
+// Handler serves /api/admin.
+type Handler struct{ opts Options }
+
+// New returns the handler.
+func New(opts Options) *Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Handler{opts: opts}
+}
+
+// Register adds the routes to the logged-in /api group: sandboxes and
+// status for staff, user management for admins only.
+func (h *Handler) Register(g *echo.Group) {
+	staff := g.Group("/admin", auth.RequireStaff)
+	staff.GET("/status", h.status)
+	staff.GET("/sandboxes", h.listSandboxes)
+	staff.DELETE("/sandboxes/:id", h.stopSandbox)
+	staff.POST("/sandboxes/reap", h.reap)
+
+	admins := g.Group("/admin", auth.RequireRole(auth.RoleAdmin))
+	admins.GET("/users", h.listUsers)
+	admins.POST("/users", h.addUser)
+	admins.POST("/users/import", h.importRoster)
+	admins.POST("/users/:name/disable", h.setDisabled(true))
+	admins.POST("/users/:name/enable", h.setDisabled(false))
+	admins.POST("/users/:name/reset-password", h.resetPassword)
+	admins.GET("/audit", h.audit)
+}
+
+func (h *Handler) sandboxes() (Sandboxes, error) {
+	if h.opts.Sandboxes != nil {
+		if s := h.opts.Sandboxes(); s != nil {
+			return s, nil
+		}
+	}
+	return nil, echo.NewHTTPError(http.StatusServiceUnavailable, "execution is unavailable: no Docker engine answers")
+}
+
+func (h *Handler) audit(c *echo.Context) error {
+	entries, err := h.opts.DB.AuditLog(c.Request().Context(), c.QueryParam("prefix"), 500)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"entries": entries})
+}
+
+func (h *Handler) listSandboxes(c *echo.Context) error {
+	s, err := h.sandboxes()
+	if err != nil {
+		return err
+	}
+	list, err := s.List(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"sandboxes": list, "stats": s.Stats()})
+}
+
+func (h *Handler) stopSandbox(c *echo.Context) error {
+	s, err := h.sandboxes()
+	if err != nil {
+		return err
+	}
+	u, _ := auth.CurrentUser(c)
+	id := c.Param("id")
+	err = s.Stop(c.Request().Context(), id)
+	if errors.Is(err, ErrNotFound) {
+		return echo.NewHTTPError(http.StatusNotFound, "no such sandbox")
+	}
+	if err != nil {
+		return err
+	}
+	_ = h.opts.DB.Audit(c.Request().Context(), u.Username, "sandbox.reap", id, nil)
+	return c.NoContent(http.StatusNoContent)
+}
+
+type reapRequest struct {
+	IdleSeconds int `json:"idle_seconds"`
+}
+
+func (h *Handler) reap(c *echo.Context) error {
+	s, err := h.sandboxes()
+	if err != nil {
+		return err
+	}
+	var req reapRequest
+	if err := httpapi.Bind(c, &req); err != nil {
+		return err
+	}
+	if req.IdleSeconds < 0 || req.IdleSeconds > 7*24*3600 {
+		return echo.NewHTTPError(http.StatusBadRequest, "idle_seconds must be between 0 and one week")
+	}
+	idle := time.Duration(req.IdleSeconds) * time.Second
+	if idle == 0 {
+		// Zero would mean "everything": the dashboard never wants that by
+		// accident; reap-all is DELETE per sandbox or the CLI's --all.
+		idle = time.Second
+	}
+	n, err := s.ReapIdle(c.Request().Context(), idle)
+	if err != nil {
+		return err
+	}
+	u, _ := auth.CurrentUser(c)
+	_ = h.opts.DB.Audit(c.Request().Context(), u.Username, "sandbox.reap_idle", "", map[string]any{"idle_seconds": req.IdleSeconds, "reaped": n})
+	return c.JSON(http.StatusOK, map[string]int{"reaped": n})
+}
+
+func (h *Handler) status(c *echo.Context) error {
+	ctx := c.Request().Context()
+	out := map[string]any{"time": time.Now().UTC()}
+	if err := h.opts.DB.Ping(ctx); err != nil {
+		out["database"] = map[string]string{"status": "down", "error": err.Error()}
+	} else {
+		out["database"] = map[string]string{"status": "ok"}
+	}
+	if s, err := h.sandboxes(); err != nil {
+		out["docker"] = map[string]string{"status": "down", "error": "no Docker engine answers"}
+	} else if err := s.Ping(ctx); err != nil {
+		out["docker"] = map[string]string{"status": "down", "error": err.Error()}
+	} else {
+		out["docker"] = map[string]string{"status": "ok"}
+		out["sandboxes"] = s.Stats()
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(h.opts.DataPath, &st); err == nil {
+		total := st.Blocks * uint64(st.Bsize)
+		free := st.Bavail * uint64(st.Bsize)
+		out["disk"] = map[string]any{"path": h.opts.DataPath, "total_bytes": total, "free_bytes": free}
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+type userView struct {
+	Username    string    `json:"username"`
+	DisplayName string    `json:"display_name"`
+	Email       string    `json:"email"`
+	Role        string    `json:"role"`
+	Disabled    bool      `json:"disabled"`
+	Created     time.Time `json:"created"`
+}
+
+func (h *Handler) listUsers(c *echo.Context) error {
+	users, err := h.opts.DB.ListUsers(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	out := make([]userView, len(users))
+	for i, u := range users {
+		out[i] = userView{u.Username, u.DisplayName, u.Email, u.Role, u.Disabled, u.CreatedAt}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"users": out})
+}
+
+type addUserRequest struct {
+	Username    string `json:"username"`
+	DisplayName string `json:"display_name"`
+	Email       string `json:"email"`
+	Role        string `json:"role"`
+}
+
+// addUser creates one user through the roster path, so the rules are the
+// same as for an import; the one-time password is in the reply only.
+func (h *Handler) addUser(c *echo.Context) error {
+	var req addUserRequest
+	if err := httpapi.Bind(c, &req); err != nil {
+		return err
+	}
+	line := strings.Join([]string{csvField(req.Username), csvField(req.DisplayName), csvField(req.Role), csvField(req.Email)}, ",")
+	entries, err := roster.Parse(strings.NewReader(line))
+	if err != nil || len(entries) != 1 {
+		msg := "username, display_name and role are required"
+		if err != nil {
+			msg = strings.TrimPrefix(err.Error(), "roster line 1: ")
+		}
+		return echo.NewHTTPError(http.StatusBadRequest, msg)
+	}
+	if _, err := h.opts.DB.UserByName(c.Request().Context(), entries[0].Username); err == nil {
+		return echo.NewHTTPError(http.StatusConflict, "user "+entries[0].Username+" already exists")
+	}
+	return h.applyRoster(c, entries)
+}
+
+func csvField(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
+
+// importRoster takes the roster CSV as the request body (text/csv).
+func (h *Handler) importRoster(c *echo.Context) error {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "roster too large")
+		}
+		return err
+	}
+	entries, err := roster.Parse(strings.NewReader(string(body)))
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+	}
+	if len(entries) == 0 {
+		return echo.NewHTTPError(http.StatusBadRequest, "the roster has no rows")
+	}
+	return h.applyRoster(c, entries)
+}
+
+func (h *Handler) applyRoster(c *echo.Context, entries []roster.Entry) error {
+	ctx := c.Request().Context()
+	res, err := roster.Import(ctx, h.opts.DB, h.opts.Auth.Hasher(), entries)
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Username
+	}
+	if h.opts.EnsureUserDirs != nil {
+		if err := h.opts.EnsureUserDirs(names...); err != nil {
+			return err
+		}
+	}
+	u, _ := auth.CurrentUser(c)
+	_ = h.opts.DB.Audit(ctx, u.Username, "user.import", "", map[string]any{"created": res.Created, "updated": res.Updated})
+	return c.JSON(http.StatusOK, map[string]any{
+		"created": nonNil(res.Created), "updated": nonNil(res.Updated), "unchanged": nonNil(res.Unchanged),
+		// Shown once to the admin who created them; never stored in clear.
+		"passwords": res.Passwords,
+	})
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (h *Handler) setDisabled(disabled bool) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		u, _ := auth.CurrentUser(c)
+		name := c.Param("name")
+		if disabled && name == u.Username {
+			return echo.NewHTTPError(http.StatusBadRequest, "you cannot disable your own account")
+		}
+		err := h.opts.Auth.SetDisabled(c.Request().Context(), name, disabled)
+		if errors.Is(err, store.ErrNotFound) {
+			return echo.NewHTTPError(http.StatusNotFound, "no such user")
+		}
+		if err != nil {
+			return err
+		}
+		action := "user.enable"
+		if disabled {
+			action = "user.disable"
+		}
+		_ = h.opts.DB.Audit(c.Request().Context(), u.Username, action, name, nil)
+		return c.NoContent(http.StatusNoContent)
+	}
+}
+
+func (h *Handler) resetPassword(c *echo.Context) error {
+	ctx := c.Request().Context()
+	name := c.Param("name")
+	target, err := h.opts.DB.UserByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return echo.NewHTTPError(http.StatusNotFound, "no such user")
+	}
+	if err != nil {
+		return err
+	}
+	pw := auth.GeneratePassword()
+	if err := h.opts.Auth.ResetPassword(ctx, target, pw); err != nil {
+		return err
+	}
+	u, _ := auth.CurrentUser(c)
+	_ = h.opts.DB.Audit(ctx, u.Username, "user.reset_password", name, nil)
+	return c.JSON(http.StatusOK, map[string]string{"username": name, "password": pw})
+}

@@ -1,0 +1,182 @@
+package admin_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pythonide/pyide/pkg/admin"
+	"github.com/pythonide/pyide/pkg/auth"
+	"github.com/pythonide/pyide/pkg/server"
+	"github.com/pythonide/pyide/pkg/store"
+	"github.com/pythonide/pyide/pkg/store/storetest"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+type env struct {
+	t   *testing.T
+	db  *store.DB
+	url string
+}
+
+var hasher = auth.NewHasher(10, 2)
+
+func newEnv(t *testing.T) *env {
+	db := storetest.New(t)
+	svc := auth.New(auth.Options{DB: db, Hasher: hasher, IdleTimeout: time.Hour, AbsoluteTimeout: time.Hour, MaxFailures: 5, Window: time.Minute})
+	var made []string
+	h := admin.New(admin.Options{DB: db, Auth: svc, DataPath: t.TempDir(), EnsureUserDirs: func(u ...string) error { made = append(made, u...); return nil }})
+	ts := httptest.NewServer(server.New(server.Options{Logger: slog.New(slog.DiscardHandler), Auth: svc, MaxBodyBytes: 1 << 20, Routes: []server.Routes{h}}).Handler())
+	t.Cleanup(ts.Close)
+	for _, u := range []struct{ name, role string }{{"root", "admin"}, {"prof", "professor"}, {"alice", "student"}} {
+		hash, _ := hasher.Hash(context.Background(), "password "+u.name)
+		if _, err := db.CreateUser(context.Background(), store.User{Username: u.name, Role: u.role, PasswordHash: hash}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &env{t: t, db: db, url: ts.URL}
+}
+
+func (e *env) as(name string) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	resp, err := c.Post(e.url+"/api/auth/login", "application/json", strings.NewReader(`{"username":"`+name+`","password":"password `+name+`"}`))
+	if err != nil || resp.StatusCode != 200 {
+		e.t.Fatalf("login %s: %v %v", name, resp, err)
+	}
+	resp.Body.Close()
+	return c
+}
+
+func (e *env) do(c *http.Client, method, path, ctype, body string) (int, map[string]any) {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.url+path, strings.NewReader(body))
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return resp.StatusCode, m
+}
+
+func TestRoleChecks(t *testing.T) {
+	e := newEnv(t)
+	student, prof, root := e.as("alice"), e.as("prof"), e.as("root")
+	routes := []struct{ method, path, body string }{
+		{"GET", "/api/admin/users", ""},
+		{"POST", "/api/admin/users", `{"username":"x","display_name":"X","role":"student"}`},
+		{"POST", "/api/admin/users/import", "x,X,student\n"},
+		{"POST", "/api/admin/users/alice/disable", ""},
+		{"POST", "/api/admin/users/alice/reset-password", ""},
+		{"GET", "/api/admin/audit", ""},
+		{"GET", "/api/admin/status", ""},
+		{"GET", "/api/admin/sandboxes", ""},
+		{"DELETE", "/api/admin/sandboxes/abc", ""},
+		{"POST", "/api/admin/sandboxes/reap", `{"idle_seconds":60}`},
+	}
+	for _, r := range routes {
+		if code, _ := e.do(student, r.method, r.path, "application/json", r.body); code != 403 {
+			t.Errorf("student %s %s: %d, want 403", r.method, r.path, code)
+		}
+		if code, _ := e.do(&http.Client{}, r.method, r.path, "application/json", r.body); code != 401 {
+			t.Errorf("anonymous %s %s: %d, want 401", r.method, r.path, code)
+		}
+	}
+	// Professors see status and sandboxes, not user management.
+	if code, _ := e.do(prof, "GET", "/api/admin/users", "", ""); code != 403 {
+		t.Errorf("professor listing users: %d", code)
+	}
+	if code, body := e.do(prof, "GET", "/api/admin/status", "", ""); code != 200 || body["database"] == nil {
+		t.Errorf("professor status: %d %v", code, body)
+	}
+	// Without Docker the sandbox endpoints say so plainly.
+	if code, body := e.do(root, "GET", "/api/admin/sandboxes", "", ""); code != 503 || !strings.Contains(body["error"].(string), "unavailable") {
+		t.Errorf("sandboxes without Docker: %d %v", code, body)
+	}
+}
+
+func TestUserManagement(t *testing.T) {
+	e := newEnv(t)
+	root := e.as("root")
+	code, body := e.do(root, "POST", "/api/admin/users", "application/json", `{"username":"bob","display_name":"Bob, Jr.","role":"student","email":"bob@example.edu"}`)
+	if code != 200 {
+		t.Fatalf("add: %d %v", code, body)
+	}
+	pw := body["passwords"].(map[string]any)["bob"].(string)
+	if len(pw) < 12 {
+		t.Fatalf("one-time password %q", pw)
+	}
+	if code, _ := e.do(root, "POST", "/api/admin/users", "application/json", `{"username":"bob","display_name":"B","role":"student"}`); code != 409 {
+		t.Fatalf("duplicate add: %d", code)
+	}
+	for _, bad := range []string{
+		`{"username":"Bad Name!","display_name":"B","role":"student"}`,
+		`{"username":"carl","display_name":"C","role":"wizard"}`,
+		`{"username":"carl","role":"student","extra":1}`,
+		`{"username":`,
+	} {
+		if code, body := e.do(root, "POST", "/api/admin/users", "application/json", bad); code != 400 {
+			t.Errorf("%s: %d %v", bad, code, body)
+		}
+	}
+	code, body = e.do(root, "POST", "/api/admin/users/import", "text/csv", "username,display_name,role\ncarl,Carl,student\ndana,Dana,professor\nbob,Bob Renamed,student\n")
+	if code != 200 || len(body["created"].([]any)) != 2 || len(body["updated"].([]any)) != 1 {
+		t.Fatalf("import: %d %v", code, body)
+	}
+	if code, body := e.do(root, "POST", "/api/admin/users/import", "text/csv", "erin,Erin,student\nbad line\n"); code != 400 || !strings.Contains(body["error"].(string), "line 2") {
+		t.Fatalf("bad roster: %d %v", code, body)
+	}
+	if _, err := e.db.UserByName(context.Background(), "erin"); err == nil {
+		t.Fatal("a failed roster import created a user")
+	}
+	// Reset: the old password stops working, the one-time one works.
+	code, body = e.do(root, "POST", "/api/admin/users/alice/reset-password", "", "")
+	if code != 200 {
+		t.Fatalf("reset: %d %v", code, body)
+	}
+	newPW := body["password"].(string)
+	resp, _ := http.Post(e.url+"/api/auth/login", "application/json", strings.NewReader(`{"username":"alice","password":"password alice"}`))
+	if resp.StatusCode != 401 {
+		t.Fatalf("old password after reset: %d", resp.StatusCode)
+	}
+	resp.Body.Close()
+	resp, _ = http.Post(e.url+"/api/auth/login", "application/json", strings.NewReader(`{"username":"alice","password":"`+newPW+`"}`))
+	if resp.StatusCode != 200 {
+		t.Fatalf("one-time password: %d", resp.StatusCode)
+	}
+	resp.Body.Close()
+	// Disable: sessions end, login refused; own account protected.
+	if code, _ := e.do(root, "POST", "/api/admin/users/root/disable", "", ""); code != 400 {
+		t.Fatalf("disabling yourself: %d", code)
+	}
+	if code, _ := e.do(root, "POST", "/api/admin/users/nobody/disable", "", ""); code != 404 {
+		t.Fatalf("disabling nobody: %d", code)
+	}
+	code, body = e.do(root, "GET", "/api/admin/users", "", "")
+	if code != 200 || strings.Contains(strings.ToLower(jsonString(body)), "hash") {
+		t.Fatalf("list users: %d %v", code, body)
+	}
+	code, body = e.do(root, "GET", "/api/admin/audit?prefix=user.", "", "")
+	if code != 200 || len(body["entries"].([]any)) < 3 {
+		t.Fatalf("audit: %d %v", code, body)
+	}
+}
+
+func jsonString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
