@@ -39,6 +39,9 @@ type Manager struct {
 	byKey    map[string]*Session // by user + key
 	spares   map[string]*spare   // by user
 	owned    map[string]bool     // session ids of containers we created or are creating
+	// nextSpare names each user's latest session: the delayed spare after a
+	// Start copies its mounts, and Release cancels it.
+	nextSpare map[string]string
 }
 
 type spare struct {
@@ -61,14 +64,15 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{
-		opts:     opts,
-		cli:      opts.Client,
-		log:      opts.Logger,
-		q:        newQueue(opts.MaxConcurrent),
-		sessions: map[string]*Session{},
-		byKey:    map[string]*Session{},
-		spares:   map[string]*spare{},
-		owned:    map[string]bool{},
+		opts:      opts,
+		cli:       opts.Client,
+		log:       opts.Logger,
+		q:         newQueue(opts.MaxConcurrent),
+		sessions:  map[string]*Session{},
+		byKey:     map[string]*Session{},
+		spares:    map[string]*spare{},
+		owned:     map[string]bool{},
+		nextSpare: map[string]string{},
 	}
 	if m.cli == nil {
 		copts := []client.Opt{client.FromEnv}
@@ -194,6 +198,7 @@ func (m *Manager) Start(ctx context.Context, spec Spec, onQueue func(pos int)) (
 		old.Stop(ReasonStopped)
 	}
 	m.byKey[sessionKey(spec.User, spec.Key)] = s
+	m.nextSpare[spec.User] = s.ID()
 	m.mu.Unlock()
 	go s.run()
 	if m.opts.SpareEnabled {
@@ -209,7 +214,7 @@ func (m *Manager) Start(ctx context.Context, spec Spec, onQueue func(pos int)) (
 			case <-m.ctx.Done():
 				return
 			}
-			if err := m.Prepare(m.ctx, spec); err != nil && !errors.Is(err, ErrClosed) && m.ctx.Err() == nil {
+			if err := m.prepare(m.ctx, spec, s.ID()); err != nil && !errors.Is(err, ErrClosed) && m.ctx.Err() == nil {
 				m.log.Warn("sandbox: spare", "user", spec.User, "err", err)
 			}
 		}()
@@ -233,6 +238,13 @@ func (m *Manager) forget(s *Session) {
 // control line (or ctx ends; the spare keeps starting in the background).
 // It is a no-op unless SpareEnabled.
 func (m *Manager) Prepare(ctx context.Context, spec Spec) error {
+	return m.prepare(ctx, spec, "")
+}
+
+// prepare with a session id only acts if that session is still the user's
+// latest Start and the user has not been released since: a spare created
+// after the user left would idle until the maintenance sweep.
+func (m *Manager) prepare(ctx context.Context, spec Spec, after string) error {
 	if !m.opts.SpareEnabled {
 		return nil
 	}
@@ -245,6 +257,10 @@ func (m *Manager) Prepare(ctx context.Context, spec Spec) error {
 	if m.closed {
 		m.mu.Unlock()
 		return ErrClosed
+	}
+	if after != "" && m.nextSpare[spec.User] != after {
+		m.mu.Unlock()
+		return nil
 	}
 	sp := m.spares[spec.User]
 	if sp != nil && sp.key != key {
@@ -331,6 +347,7 @@ func (m *Manager) takeSpare(spec Spec) *box {
 func (m *Manager) Release(user string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	delete(m.nextSpare, user)
 	if sp := m.spares[user]; sp != nil {
 		delete(m.spares, user)
 		close(sp.discard)
@@ -446,6 +463,11 @@ func (m *Manager) Reap(ctx context.Context, f Filter) (int, error) {
 			delete(m.spares, user)
 			close(sp.discard)
 			n++
+		}
+	}
+	for user := range m.nextSpare {
+		if f.All || user == f.User {
+			delete(m.nextSpare, user)
 		}
 	}
 	m.mu.Unlock()
