@@ -59,7 +59,11 @@ while IFS= read -r line; do
 done < <(cat /etc/apt/apt.conf /etc/apt/apt.conf.d/* 2>/dev/null | grep -E '^[[:space:]]*Acquire::' || true)
 
 packages=python3
-$teaching && packages="$packages,python3-numpy,python3-matplotlib"
+hooks=()
+if $teaching; then
+  packages="$packages,python3-numpy,python3-matplotlib"
+  hooks+=(--customize-hook="$(cd "$(dirname "$0")" && pwd)/purge-build-tools.sh")
+fi
 
 echo "build-base.sh: building $image from Debian $suite ($packages) with the host's apt sources"
 start=$(date +%s)
@@ -79,6 +83,7 @@ mmdebstrap \
   --dpkgopt='path-exclude=/usr/share/locale/*' \
   --dpkgopt='path-exclude=/usr/share/info/*' \
   "${aptopts[@]}" \
+  "${hooks[@]}" \
   --customize-hook='rm -rf "$1"/etc/apt/sources.list "$1"/etc/apt/sources.list.d/* "$1"/etc/apt/apt.conf.d/99mmdebstrap "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
   --quiet \
   "$suite" - "${sources[@]}" \

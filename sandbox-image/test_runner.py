@@ -80,6 +80,22 @@ class Session:
                 raise AssertionError("runner never turned echo off")
             time.sleep(0.01)
 
+    def wait_state(self, states, timeout=WAIT):
+        """Polls the runner's scheduler state (/proc/PID/stat): "S" once it
+        is blocked reading the terminal, "R" while it computes. CPython's
+        readline loop only notices a SIGINT that arrives once it waits in
+        select(), so a Ctrl-C sent the instant the prompt shows can be lost;
+        a person is never that fast, a test on a loaded machine can be."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with open(f"/proc/{self.pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            if state in states:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"runner stayed in state {state}, not {states}")
+            time.sleep(0.01)
+
     def _exited(self):
         if self.status is None:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
@@ -256,14 +272,14 @@ class RunnerTest(unittest.TestCase):
     def test_ctrl_c_at_repl(self):
         s = self.start(self.script("x = 'kept'\n"))
         s.expect(PROMPT)
+        s.wait_state("S")
         s.send("\x03")
         s.expect("KeyboardInterrupt")
         s.expect(PROMPT)
-        s.send("while True: pass\n")
-        s.expect("...")  # continuation prompt: the statement needs a blank line
-        s.send("\n")
-        # Interrupt the running command once it is running.
-        s.pos = len(s.out)
+        s.send("while True: pass\n\n")  # the blank line ends the statement
+        # Interrupt the command once it is running, not while it is read.
+        s.expect(rb"\.\.\. \r?\n")
+        s.wait_state("R")
         s.send("\x03")
         s.expect("KeyboardInterrupt")
         s.expect(PROMPT)
@@ -274,6 +290,7 @@ class RunnerTest(unittest.TestCase):
     def test_ctrl_c_during_script(self):
         s = self.start(self.script("print('spinning', flush=True)\nwhile True:\n    pass\n"))
         s.expect("spinning")
+        s.wait_state("R")
         s.send("\x03")
         self.assertEqual(s.wait(), 130)
         self.assertIn("KeyboardInterrupt", s.text())
