@@ -224,16 +224,14 @@ func (s *Session) sendControl() error {
 
 // run watches the limits until the container exits, then settles the exit.
 func (s *Session) run() {
-	o := s.m.opts
-	t := time.NewTicker(o.WatchInterval)
+	t := time.NewTicker(s.m.opts.WatchInterval)
 	defer t.Stop()
-	var base time.Duration
+	w := cpuWatch{limit: time.Duration(s.m.opts.CPUSeconds)*time.Second + s.m.opts.CPUMargin}
 	if s.b.hasCG {
-		base, _ = s.b.cpuUsage(s.m.ctx)
+		w.base, _ = s.b.cpuUsage(s.m.ctx)
 	} else {
 		s.cmdMark.Store(true)
 	}
-	limit := time.Duration(o.CPUSeconds)*time.Second + o.CPUMargin
 loop:
 	for {
 		select {
@@ -244,23 +242,8 @@ loop:
 			s.b.awaitExit()
 			break loop
 		case <-t.C:
-			if used, err := s.b.cpuUsage(s.m.ctx); err == nil {
-				if s.cmdMark.Swap(false) {
-					base = used
-				} else if used-base > limit {
-					s.m.log.Info("sandbox: command over its CPU budget", "session", s.ID(), "used", used-base)
-					s.Stop(ReasonTimeout)
-				}
-			}
-			now := o.Clock.Now()
-			in := time.Unix(0, s.lastInput.Load())
-			out := time.Unix(0, s.lastOutput.Load())
-			switch {
-			case now.Sub(in) > o.IdleTimeout:
-				s.Stop(ReasonIdle)
-			case !s.hadInput.Load() && !s.atPrompt.Load() && now.Sub(latest(in, out)) > o.WallTimeout:
-				s.Stop(ReasonTimeout)
-			}
+			s.checkCPU(&w)
+			s.checkClock()
 		}
 	}
 	code, oom, gone := s.b.inspectExit()
@@ -286,6 +269,53 @@ loop:
 	s.b.destroy()
 	close(s.done)
 	s.m.log.Info("sandbox: session ended", "session", s.ID(), "user", s.spec.User, "code", code, "reason", reason)
+}
+
+// cpuWatch is the server's CPU backstop: the runner's own timer can be
+// switched off by student code, the container's cgroup cannot.
+type cpuWatch struct {
+	limit      time.Duration
+	base       time.Duration // usage when the current command began
+	lastSample time.Time
+}
+
+func (s *Session) checkCPU(w *cpuWatch) {
+	// Without cgroup files each sample is an engine call: take one every
+	// few seconds instead of every tick.
+	if !s.b.hasCG && time.Since(w.lastSample) < 2*time.Second {
+		return
+	}
+	w.lastSample = time.Now()
+	used, err := s.b.cpuUsage(s.m.ctx)
+	if err != nil {
+		return
+	}
+	if s.cmdMark.Swap(false) {
+		w.base = used
+		return
+	}
+	if used-w.base > w.limit {
+		s.m.log.Info("sandbox: command over its CPU budget", "session", s.ID(), "used", used-w.base)
+		s.Stop(ReasonTimeout)
+	}
+}
+
+// checkClock applies the idle limit and the script phase's wall backstop:
+// before the first keystroke, neither output nor input for WallTimeout
+// means a script that sleeps or blocks forever. Sitting at the REPL prompt
+// is never a timeout, only (eventually) idleness; a student who lets a
+// script wait at input() for WallTimeout without typing is treated as stuck.
+func (s *Session) checkClock() {
+	o := s.m.opts
+	now := o.Clock.Now()
+	in := time.Unix(0, s.lastInput.Load())
+	out := time.Unix(0, s.lastOutput.Load())
+	switch {
+	case now.Sub(in) > o.IdleTimeout:
+		s.Stop(ReasonIdle)
+	case !s.hadInput.Load() && !s.atPrompt.Load() && now.Sub(latest(in, out)) > o.WallTimeout:
+		s.Stop(ReasonTimeout)
+	}
 }
 
 func latest(a, b time.Time) time.Time {
