@@ -335,6 +335,14 @@ def main(args):
     os.environ.pop("PYTHONINSPECT", None)
     defaults = _env_defaults()
     if args == ["--control"]:
+        # A warm spare waits here; importing line editing now, not after
+        # the click, takes its cost off the Run path.
+        if sys.stdin.isatty():
+            try:
+                import readline  # noqa: F401
+                import rlcompleter  # noqa: F401
+            except ImportError:
+                pass
         raw, complete = _read_control_line()
         try:
             file, repl_after_error, cpu = _parse_control(raw, complete, defaults)

@@ -48,7 +48,8 @@ type SandboxStats struct {
 type Sandboxes interface {
 	List(ctx context.Context) ([]Sandbox, error)
 	Stop(ctx context.Context, session string) error // ErrNotFound when unknown
-	ReapIdle(ctx context.Context, idle time.Duration) (int, error)
+	// Reap ends sandboxes idle for at least idle, or all of user's, or all.
+	Reap(ctx context.Context, idle time.Duration, user string, all bool) (int, error)
 	Stats() SandboxStats
 	Ping(ctx context.Context) error
 }
@@ -146,7 +147,9 @@ func (h *Handler) stopSandbox(c *echo.Context) error {
 }
 
 type reapRequest struct {
-	IdleSeconds int `json:"idle_seconds"`
+	IdleSeconds int    `json:"idle_seconds"`
+	User        string `json:"user"`
+	All         bool   `json:"all"`
 }
 
 func (h *Handler) reap(c *echo.Context) error {
@@ -162,17 +165,15 @@ func (h *Handler) reap(c *echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, "idle_seconds must be between 0 and one week")
 	}
 	idle := time.Duration(req.IdleSeconds) * time.Second
-	if idle == 0 {
-		// Zero would mean "everything": the dashboard never wants that by
-		// accident; reap-all is DELETE per sandbox or the CLI's --all.
-		idle = time.Second
+	if idle == 0 && req.User == "" && !req.All {
+		return echo.NewHTTPError(http.StatusBadRequest, "say which sandboxes: idle_seconds, user or all")
 	}
-	n, err := s.ReapIdle(c.Request().Context(), idle)
+	n, err := s.Reap(c.Request().Context(), idle, req.User, req.All)
 	if err != nil {
 		return err
 	}
 	u, _ := auth.CurrentUser(c)
-	_ = h.opts.DB.Audit(c.Request().Context(), u.Username, "sandbox.reap_idle", "", map[string]any{"idle_seconds": req.IdleSeconds, "reaped": n})
+	_ = h.opts.DB.Audit(c.Request().Context(), u.Username, "sandbox.reap", req.User, map[string]any{"idle_seconds": req.IdleSeconds, "all": req.All, "reaped": n})
 	return c.JSON(http.StatusOK, map[string]int{"reaped": n})
 }
 

@@ -88,15 +88,6 @@ func (c *tty) waitFor(t testing.TB, want string, d time.Duration) {
 	}
 }
 
-// since returns output after the last occurrence of mark.
-func (c *tty) since(mark string) string {
-	s := c.String()
-	if i := strings.LastIndex(s, mark); i >= 0 {
-		return s[i+len(mark):]
-	}
-	return s
-}
-
 func tail(s string) string {
 	if len(s) > 2000 {
 		return "…" + s[len(s)-2000:]

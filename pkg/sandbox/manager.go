@@ -80,7 +80,7 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 			copts = append(copts, client.WithHost(opts.Host))
 		}
 		if m.cli, err = client.New(copts...); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		m.ownsCli = true
 	}
@@ -91,6 +91,9 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 			_ = m.cli.Close()
 		}
 		return nil, err
+	}
+	if opts.Inspect {
+		return m, nil
 	}
 	if n, err := m.Reconcile(ctx); err != nil {
 		m.log.Warn("sandbox: reconcile at start", "err", err)
@@ -107,10 +110,10 @@ func (m *Manager) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
 	if _, err := m.cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		return fmt.Errorf("%w: docker engine: %v", ErrUnavailable, err)
+		return fmt.Errorf("%w: docker engine: %w", ErrUnavailable, err)
 	}
 	if _, err := m.cli.ImageInspect(ctx, m.opts.Image); err != nil {
-		return fmt.Errorf("%w: image %s: %v", ErrUnavailable, m.opts.Image, err)
+		return fmt.Errorf("%w: image %s: %w", ErrUnavailable, m.opts.Image, err)
 	}
 	return nil
 }
@@ -164,6 +167,16 @@ func (m *Manager) Start(ctx context.Context, spec Spec, onQueue func(pos int)) (
 	if err := m.q.acquire(ctx, onQueue); err != nil {
 		return nil, err
 	}
+	began := time.Now()
+	s, err := m.start(ctx, spec)
+	if m.opts.OnStart != nil {
+		m.opts.OnStart(s != nil && s.warm, time.Since(began), err)
+	}
+	return s, err
+}
+
+// start runs a session once the queue has granted a slot.
+func (m *Manager) start(ctx context.Context, spec Spec) (*Session, error) {
 	var once sync.Once
 	release := func() { once.Do(m.q.release) }
 
@@ -435,9 +448,25 @@ func (m *Manager) List(ctx context.Context) ([]Info, error) {
 
 // Filter selects sessions for Reap.
 type Filter struct {
-	Idle time.Duration // sessions with no input for at least this long
-	User string        // every session and spare of this user
-	All  bool
+	Idle    time.Duration // sessions with no input for at least this long
+	User    string        // every session and spare of this user
+	Session string        // one session, by id
+	All     bool
+}
+
+// Stats is the manager's load: sessions running, waiting in the queue,
+// spares held, and the cap (0 = none).
+type Stats struct {
+	Running, Queued, Spares, Cap int
+}
+
+// Stats reports the current load.
+func (m *Manager) Stats() Stats {
+	running, waiting := m.q.stats()
+	m.mu.Lock()
+	spares := len(m.spares)
+	m.mu.Unlock()
+	return Stats{Running: running, Queued: waiting, Spares: spares, Cap: m.opts.MaxConcurrent}
 }
 
 // Reap ends the selected sessions (reason reaped) and waits for them. With
@@ -445,7 +474,7 @@ type Filter struct {
 // of this Manager owns (in the same scope as Reconcile), so the CLI can
 // clean up after a server it is not part of.
 func (m *Manager) Reap(ctx context.Context, f Filter) (int, error) {
-	if !f.All && f.User == "" && f.Idle <= 0 {
+	if !f.All && f.User == "" && f.Session == "" && f.Idle <= 0 {
 		return 0, errors.New("sandbox: reap needs a filter")
 	}
 	now := m.opts.Clock.Now()
@@ -454,7 +483,7 @@ func (m *Manager) Reap(ctx context.Context, f Filter) (int, error) {
 	m.mu.Lock()
 	for _, s := range m.sessions {
 		idle := now.Sub(time.Unix(0, s.lastInput.Load()))
-		if f.All || (f.User != "" && s.spec.User == f.User) || (f.Idle > 0 && idle >= f.Idle) {
+		if f.All || (f.User != "" && s.spec.User == f.User) || (f.Idle > 0 && idle >= f.Idle) || s.ID() == f.Session {
 			victims = append(victims, s)
 		}
 	}
@@ -482,9 +511,9 @@ func (m *Manager) Reap(ctx context.Context, f Filter) (int, error) {
 			return n, ctx.Err()
 		}
 	}
-	if f.All || f.User != "" {
+	if f.All || f.User != "" || f.Session != "" {
 		k, err := m.removeUnowned(ctx, func(c container.Summary) bool {
-			return f.All || c.Labels[LabelUser] == f.User
+			return f.All || (f.User != "" && c.Labels[LabelUser] == f.User) || (f.Session != "" && c.Labels[LabelSession] == f.Session)
 		})
 		n += k
 		if err != nil {

@@ -62,6 +62,17 @@ type Options struct {
 	// reconciles and drops stale spares (default 30s).
 	WatchInterval    time.Duration
 	MaintainInterval time.Duration
+
+	// Inspect makes a Manager that only looks: no reconcile at start and
+	// no maintenance loop, so a CLI can list a running server's sandboxes
+	// without removing them as strangers.
+	Inspect bool
+
+	// OnStart, when set, is told about every Start: warm or cold, how long
+	// it took once out of the queue, and its error. OnExit is told every
+	// session's exit reason. The server turns both into metrics.
+	OnStart func(warm bool, took time.Duration, err error)
+	OnExit  func(reason string)
 }
 
 func (o Options) withDefaults() (Options, error) {

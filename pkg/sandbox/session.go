@@ -268,6 +268,9 @@ loop:
 	// Removal happens before Done so that "done" means "no container left".
 	s.b.destroy()
 	close(s.done)
+	if s.m.opts.OnExit != nil {
+		s.m.opts.OnExit(reason)
+	}
 	s.m.log.Info("sandbox: session ended", "session", s.ID(), "user", s.spec.User, "code", code, "reason", reason)
 }
 
