@@ -1,0 +1,441 @@
+package terminal_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/labstack/echo/v5"
+	"github.com/moby/moby/client"
+
+	"github.com/pythonide/pyide/pkg/auth"
+	"github.com/pythonide/pyide/pkg/sandbox"
+	"github.com/pythonide/pyide/pkg/sandbox/sandboxtest"
+	"github.com/pythonide/pyide/pkg/server"
+	"github.com/pythonide/pyide/pkg/store"
+	"github.com/pythonide/pyide/pkg/store/storetest"
+	"github.com/pythonide/pyide/pkg/terminal"
+	"github.com/pythonide/pyide/pkg/workspace"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+// Named bounds: generous, because CI runs every package at once on 2 cores.
+const (
+	waitShort = 30 * time.Second
+	waitLong  = 90 * time.Second
+)
+
+var hasher = auth.NewHasher(4, 4)
+
+// Passwords of the test users.
+var passwords = map[string]string{"alice": "alice password", "bob": "bob password", "prof": "prof password"}
+
+type envOptions struct {
+	docker  bool // a real sandbox manager (the test skips without Docker)
+	sandbox sandbox.Options
+	hub     terminal.Options // Auth, Sandboxes and Files are filled in
+	files   map[string]string
+}
+
+type env struct {
+	t    testing.TB
+	db   *store.DB
+	auth *auth.Service
+	ws   *workspace.Workspace
+	data string
+	mgr  *sandbox.Manager
+	cli  *client.Client
+	hub  *terminal.Hub
+	srv  *httptest.Server
+}
+
+// newEnv builds a real server: PostgreSQL, auth, workspace, and, when asked,
+// the real sandbox manager on the real image.
+func newEnv(t testing.TB, o envOptions) *env {
+	t.Helper()
+	e := &env{t: t}
+	if o.docker {
+		e.cli = sandboxtest.RequireDocker(t)
+	}
+	e.db = storetest.New(t)
+	e.auth = auth.New(auth.Options{
+		DB: e.db, Hasher: hasher, IdleTimeout: time.Hour, AbsoluteTimeout: 8 * time.Hour,
+		MaxFailures: 100, Window: time.Minute,
+	})
+	e.data = t.TempDir()
+	var err error
+	e.ws, err = workspace.New(workspace.Options{DataPath: e.data, DB: e.db, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.ws.Close() })
+	for _, name := range []string{"alice", "bob", "prof"} {
+		role := auth.RoleStudent
+		if name == "prof" {
+			role = auth.RoleProfessor
+		}
+		h, err := hasher.Hash(context.Background(), passwords[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.db.CreateUser(context.Background(), store.User{Username: name, Role: role, PasswordHash: h}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.ws.EnsureUserDirs(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for p, body := range o.files {
+		e.writeFile(p, body)
+	}
+	opts := o.hub
+	opts.Auth = e.auth
+	opts.Files = terminal.WorkspaceFiles{W: e.ws}
+	if opts.Logger == nil {
+		opts.Logger = quietLogger()
+	}
+	if o.docker {
+		e.mgr = sandboxtest.NewManager(t, o.sandbox)
+		opts.Sandboxes = e.mgr
+	}
+	e.hub = terminal.New(opts)
+	srv := server.New(server.Options{
+		Auth: e.auth, Logger: quietLogger(), MaxBodyBytes: 1 << 20,
+		Raw: map[string]echo.HandlerFunc{"/ws": e.hub.Handler()},
+	})
+	e.srv = httptest.NewServer(srv.Handler())
+	t.Cleanup(e.srv.Close)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+		defer cancel()
+		if err := e.hub.Close(ctx); err != nil {
+			t.Errorf("hub.Close: %v", err)
+		}
+	})
+	return e
+}
+
+// quietLogger logs only when PYIDE_TEST_LOG is set.
+func quietLogger() *slog.Logger {
+	if os.Getenv("PYIDE_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// writeFile puts a file in the tree (a tree path such as Local/alice/a.py),
+// owned by the sandbox user.
+func (e *env) writeFile(treePath, body string) {
+	e.t.Helper()
+	p := filepath.Join(e.data, filepath.FromSlash(treePath))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := sandbox.EnsureOwned(p, 1000, 1000); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// login returns the session cookie of user.
+func (e *env) login(user string) *http.Cookie {
+	e.t.Helper()
+	b, _ := json.Marshal(map[string]string{"username": user, "password": passwords[user]})
+	resp, err := http.Post(e.srv.URL+"/api/auth/login", "application/json", bytes.NewReader(b))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		e.t.Fatalf("login %s: %d %s", user, resp.StatusCode, body)
+	}
+	for _, c := range resp.Cookies() {
+		if c.Name == auth.CookieName {
+			return c
+		}
+	}
+	e.t.Fatal("login set no session cookie")
+	return nil
+}
+
+func (e *env) logout(ck *http.Cookie) {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/api/auth/logout", nil)
+	req.AddCookie(ck)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		e.t.Fatalf("logout: %d", resp.StatusCode)
+	}
+}
+
+func (e *env) wsURL(tab string) string {
+	u := "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/api/ws"
+	if tab != "" {
+		u += "?tab=" + tab
+	}
+	return u
+}
+
+// dialRaw opens /api/ws with the given cookie (nil: none) and Origin ("":
+// none), returning the handshake's status.
+func (e *env) dialRaw(ck *http.Cookie, origin, tab string) (*websocket.Conn, int, error) {
+	h := http.Header{}
+	if ck != nil {
+		h.Set("Cookie", ck.String())
+	}
+	if origin != "" {
+		h.Set("Origin", origin)
+	}
+	d := websocket.Dialer{HandshakeTimeout: waitShort}
+	ws, resp, err := d.Dial(e.wsURL(tab), h)
+	status := 0
+	if resp != nil {
+		status = resp.StatusCode
+		resp.Body.Close()
+	}
+	return ws, status, err
+}
+
+// dial connects as user from the server's own origin, like the browser.
+func (e *env) dial(ck *http.Cookie, tab string) *wsClient {
+	e.t.Helper()
+	ws, status, err := e.dialRaw(ck, e.srv.URL, tab)
+	if err != nil {
+		e.t.Fatalf("dial: %v (status %d)", err, status)
+	}
+	c := &wsClient{t: e.t, ws: ws, changed: make(chan struct{}, 1), closed: make(chan struct{})}
+	e.t.Cleanup(func() { _ = ws.Close() })
+	go c.readLoop()
+	return c
+}
+
+// containers lists the managed containers of this test's server with the
+// given label value (e.g. pyide.session=<id>).
+func (e *env) containers(label, value string) []string {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitShort)
+	defer cancel()
+	f := make(client.Filters).Add("label", sandbox.LabelServer+"="+e.mgr.Options().ServerID).Add("label", label+"="+value)
+	res, err := e.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		e.t.Fatalf("listing containers: %v", err)
+	}
+	var names []string
+	for _, c := range res.Items {
+		names = append(names, strings.Join(c.Names, ","))
+	}
+	return names
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval, not a wait for the condition
+	}
+}
+
+// wsClient is the browser: it collects binary output and JSON events.
+type wsClient struct {
+	t  testing.TB
+	ws *websocket.Conn
+
+	mu       sync.Mutex
+	out      []byte
+	outPos   int
+	frames   int
+	events   []map[string]any
+	evPos    int
+	closeErr error
+
+	changed chan struct{}
+	closed  chan struct{}
+	wmu     sync.Mutex
+}
+
+func (c *wsClient) readLoop() {
+	defer close(c.closed)
+	for {
+		kind, data, err := c.ws.ReadMessage()
+		c.mu.Lock()
+		if err != nil {
+			c.closeErr = err
+			c.mu.Unlock()
+			c.signal()
+			return
+		}
+		if kind == websocket.BinaryMessage {
+			c.out = append(c.out, data...)
+			c.frames++
+			if len(c.out) > 4<<20 { // floods must not grow the test either
+				drop := len(c.out) - 2<<20
+				c.out = append(c.out[:0], c.out[drop:]...)
+				c.outPos = max(0, c.outPos-drop)
+			}
+		} else {
+			var ev map[string]any
+			if json.Unmarshal(data, &ev) != nil {
+				ev = map[string]any{"type": "unparsable", "raw": string(data)}
+			}
+			c.events = append(c.events, ev)
+		}
+		c.mu.Unlock()
+		c.signal()
+	}
+}
+
+func (c *wsClient) signal() {
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+// wait runs check under the lock whenever something arrives, until it
+// reports done or d passes.
+func (c *wsClient) wait(d time.Duration, what string, check func() bool) {
+	c.t.Helper()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		c.mu.Lock()
+		ok := check()
+		closed := c.closeErr
+		c.mu.Unlock()
+		if ok {
+			return
+		}
+		if closed != nil {
+			c.t.Fatalf("connection closed (%v) while waiting for %s; output:\n%s\nevents: %v", closed, what, c.Output(), c.Events())
+		}
+		select {
+		case <-c.changed:
+		case <-timer.C:
+			c.t.Fatalf("timed out after %s waiting for %s; output:\n%s\nevents: %v", d, what, c.Output(), c.Events())
+		}
+	}
+}
+
+// waitOutput waits for s in the output not yet consumed and consumes up to
+// its end.
+func (c *wsClient) waitOutput(s string, d time.Duration) {
+	c.t.Helper()
+	c.wait(d, fmt.Sprintf("output %q", s), func() bool {
+		i := bytes.Index(c.out[c.outPos:], []byte(s))
+		if i < 0 {
+			return false
+		}
+		c.outPos += i + len(s)
+		return true
+	})
+}
+
+// waitEvent waits for the next event of the given type (skipping others)
+// and consumes it.
+func (c *wsClient) waitEvent(typ string, d time.Duration) map[string]any {
+	c.t.Helper()
+	var got map[string]any
+	c.wait(d, "event "+typ, func() bool {
+		for i := c.evPos; i < len(c.events); i++ {
+			if c.events[i]["type"] == typ {
+				got, c.evPos = c.events[i], i+1
+				return true
+			}
+		}
+		return false
+	})
+	return got
+}
+
+// waitClosed waits for the server to close the connection and returns the
+// close error.
+func (c *wsClient) waitClosed(d time.Duration) error {
+	c.t.Helper()
+	select {
+	case <-c.closed:
+	case <-time.After(d):
+		c.t.Fatalf("the connection was not closed within %s", d)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeErr
+}
+
+func (c *wsClient) Output() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return string(c.out)
+}
+
+func (c *wsClient) Events() []map[string]any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]map[string]any(nil), c.events...)
+}
+
+func (c *wsClient) send(v any) {
+	c.t.Helper()
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.ws.SetWriteDeadline(time.Now().Add(waitShort))
+	if err := c.ws.WriteJSON(v); err != nil {
+		c.t.Fatalf("send: %v", err)
+	}
+}
+
+func (c *wsClient) run(path string) { c.send(map[string]any{"type": "run", "path": path}) }
+func (c *wsClient) stdin(s string)  { c.send(map[string]any{"type": "stdin", "data": s}) }
+
+// started waits for the started event and returns the session id.
+func (c *wsClient) started(path string) string {
+	c.t.Helper()
+	ev := c.waitEvent("started", waitLong)
+	if ev["path"] != path {
+		c.t.Errorf("started path = %v, want %q", ev["path"], path)
+	}
+	id, _ := ev["session"].(string)
+	if id == "" {
+		c.t.Fatalf("started without a session id: %v", ev)
+	}
+	return id
+}
+
+// roundTrip types a line at the prompt and waits for want.
+func (c *wsClient) roundTrip(line, want string) {
+	c.t.Helper()
+	c.stdin(line + "\r")
+	c.waitOutput(want, waitShort)
+}
+
+func closeCode(err error) int {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	return 0
+}

@@ -1,0 +1,114 @@
+package terminal
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/pythonide/pyide/pkg/auth"
+	"github.com/pythonide/pyide/pkg/sandbox"
+)
+
+// Sandboxes is what the hub needs of *sandbox.Manager.
+type Sandboxes interface {
+	Start(ctx context.Context, spec sandbox.Spec, onQueue func(pos int)) (*sandbox.Session, error)
+	// Prepare warms a spare container for spec.User; Release drops it.
+	Prepare(ctx context.Context, spec sandbox.Spec) error
+	Release(user string)
+	Ping(ctx context.Context) error
+}
+
+// Files is what the hub needs of the workspace (see WorkspaceFiles).
+type Files interface {
+	// Mounts lists the folders u's sandbox gets now.
+	Mounts(u auth.User) ([]sandbox.Mount, error)
+	// RunPath checks that u may read the regular file at the tree path and
+	// returns where it appears inside u's sandbox. Its error is shown to
+	// the user.
+	RunPath(u auth.User, treePath string) (string, error)
+}
+
+// Options configure a Hub. Zero values take the documented defaults.
+type Options struct {
+	Auth *auth.Service // required
+	// Sandboxes runs the code; nil means execution is unavailable (no
+	// Docker engine) and Run answers so, while the rest of the IDE works.
+	Sandboxes Sandboxes
+	Files     Files  // required
+	PublicURL string // the server's own origin, for the Origin check; "" = the request's Host
+	// StudentREPL lets students open an empty REPL; staff always may.
+	StudentREPL bool
+
+	Grace           time.Duration // a dropped tab keeps its sandbox this long; default 60s
+	ScrollbackBytes int           // replayed on reattach; default 64 KB
+	OutputCapBytes  int64         // output per command (since the last run or input); default 4 MB
+	RunsPerMinute   int           // run and repl messages per user; default 30
+	// RecheckEvery is how often each socket's login session is checked, so
+	// an expired session closes its sockets; default 1 minute.
+	RecheckEvery time.Duration
+	// PongWait is how long a silent connection lives; pings go out at 9/10
+	// of it. Default 60s.
+	PongWait time.Duration
+
+	Logger *slog.Logger
+	Clock  func() time.Time // for the run rate limit
+}
+
+// Defaults and fixed bounds.
+const (
+	DefaultGrace           = 60 * time.Second
+	DefaultScrollbackBytes = 64 << 10
+	DefaultOutputCapBytes  = 4 << 20
+	DefaultRunsPerMinute   = 30
+
+	// MaxMessageBytes is the read limit per client message: a larger frame
+	// closes the connection with 1009 (message too big).
+	MaxMessageBytes = 128 << 10
+	// MaxStdinBytes is the most one stdin message may carry; more is
+	// answered with an error and the connection stays usable.
+	MaxStdinBytes = 64 << 10
+	// MaxTermSize bounds cols and rows of a resize.
+	MaxTermSize = 1000
+	// MaxTabIDBytes bounds the ?tab= id.
+	MaxTabIDBytes = 64
+
+	readChunk   = 32 << 10 // one read from the TTY
+	maxFrame    = 64 << 10 // coalesced binary frame
+	outQueue    = 8        // frames queued per connection: at most ~256 KB of output
+	stdinQueue  = 16       // stdin messages waiting for a program that reads slowly
+	writeWait   = 10 * time.Second
+	controlWait = 30 * time.Second
+)
+
+func (o Options) withDefaults() Options {
+	if o.Grace <= 0 {
+		o.Grace = DefaultGrace
+	}
+	if o.ScrollbackBytes <= 0 {
+		o.ScrollbackBytes = DefaultScrollbackBytes
+	}
+	if o.OutputCapBytes <= 0 {
+		o.OutputCapBytes = DefaultOutputCapBytes
+	}
+	if o.RunsPerMinute <= 0 {
+		o.RunsPerMinute = DefaultRunsPerMinute
+	}
+	if o.RecheckEvery <= 0 {
+		o.RecheckEvery = time.Minute
+	}
+	if o.PongWait <= 0 {
+		o.PongWait = 60 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	// A nil *sandbox.Manager in the interface is not a nil interface; both
+	// mean "no Docker".
+	if m, ok := o.Sandboxes.(*sandbox.Manager); ok && m == nil {
+		o.Sandboxes = nil
+	}
+	return o
+}

@@ -1,0 +1,430 @@
+package terminal
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pythonide/pyide/pkg/sandbox"
+)
+
+// tab is one browser tab of one user: its current run and scrollback. It
+// outlives its connections by the grace period, so a reload or a network
+// blip finds the REPL where it was.
+type tab struct {
+	h   *Hub
+	key tabKey
+	// gen numbers the runs; output of an older run is dropped wherever it is.
+	gen atomic.Uint64
+
+	mu       sync.Mutex
+	conns    map[*conn]bool // bound to this tab; one of them is attached
+	attached *conn          // receives output; nil while detached
+	token    []byte         // login session (hash) of the last attached socket
+	cur      *run           // the latest run; nil before the first
+	ring     ring
+	cols     uint
+	rows     uint
+	timer    *time.Timer // grace period, while no socket is bound
+	dead     bool
+}
+
+// run is one sandbox session of a tab (run or repl), from the command to
+// its exit.
+type run struct {
+	gen    uint64
+	path   string
+	cancel context.CancelFunc // ends a Start still waiting
+	quit   chan struct{}      // closed when replaced or killed
+	stdin  chan []byte
+
+	sess *sandbox.Session // guarded by tab.mu; nil while starting
+	exit *sandbox.Exit    // guarded by tab.mu; set once ended
+
+	since   atomic.Int64 // output bytes since the last run or input
+	limited atomic.Bool
+}
+
+func newTab(h *Hub, k tabKey) *tab {
+	return &tab{h: h, key: k, conns: map[*conn]bool{}, ring: ring{max: h.opts.ScrollbackBytes}}
+}
+
+func (t *tab) stale(gen uint64) bool { return gen != t.gen.Load() }
+
+func (t *tab) tokenHash() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.token
+}
+
+func (t *tab) running() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cur != nil && t.cur.exit == nil && !t.dead
+}
+
+// idle reports whether no socket is bound (for the grace period's end).
+func (t *tab) idle() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.conns) == 0
+}
+
+// bind adds a new connection and attaches it: it gets the scrollback, then
+// the state of the current run. Called with the hub's lock held.
+func (t *tab) bind(c *conn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.timer != nil {
+		t.timer.Stop()
+		t.timer = nil
+	}
+	t.conns[c] = true
+	t.attachLocked(c, true)
+}
+
+// attachLocked makes c the connection that sees output.
+func (t *tab) attachLocked(c *conn, replay bool) {
+	if prev := t.attached; prev != nil && prev != c {
+		prev.errorf("this console is now open in another window")
+	}
+	t.attached = c
+	t.token = c.tokenHash
+	r := t.cur
+	if !replay || r == nil {
+		return
+	}
+	if b := t.ring.snapshot(); len(b) > 0 {
+		c.push(frame{binary: true, data: b, gen: r.gen})
+	}
+	if r.sess != nil {
+		c.event(started(r))
+	}
+	if r.exit != nil {
+		c.event(exited(*r.exit))
+	}
+}
+
+// unbind drops a finished connection; the last one starts the grace
+// period. Called with the hub's lock held.
+func (t *tab) unbind(c *conn, grace time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.conns, c)
+	if t.attached == c {
+		t.attached = nil
+	}
+	if len(t.conns) == 0 && !t.dead && t.timer == nil {
+		t.timer = time.AfterFunc(grace, func() { t.h.expire(t) })
+	}
+}
+
+// kill ends the tab: a waiting start is cancelled, the session stopped. It
+// returns the session, if any, so a caller can wait for its removal.
+func (t *tab) kill() *sandbox.Session {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.dead = true
+	if t.timer != nil {
+		t.timer.Stop()
+		t.timer = nil
+	}
+	t.gen.Add(1)
+	r := t.cur
+	if r == nil {
+		return nil
+	}
+	t.endLocked(r)
+	return r.sess
+}
+
+// endLocked stops r (no-op when it ended already).
+func (t *tab) endLocked(r *run) {
+	select {
+	case <-r.quit:
+	default:
+		close(r.quit)
+	}
+	r.cancel()
+	if r.sess != nil {
+		r.sess.Stop(sandbox.ReasonStopped)
+	}
+}
+
+func started(r *run) map[string]any {
+	return map[string]any{"type": "started", "session": r.sess.ID(), "path": r.path}
+}
+
+func exited(e sandbox.Exit) map[string]any {
+	return map[string]any{"type": "exited", "code": e.Code, "reason": e.Reason}
+}
+
+// eventLocked sends an event about r to the attached socket, unless r was
+// replaced meanwhile.
+func (t *tab) eventLocked(r *run, ev map[string]any) {
+	if t.cur == r && t.attached != nil {
+		t.attached.event(ev)
+	}
+}
+
+// start ends the tab's previous run and starts a new one. The start itself
+// (which may wait in the server's queue) runs in the background so that a
+// stop, or another run, is read meanwhile.
+func (t *tab) start(c *conn, treePath, file string, mounts []sandbox.Mount) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.dead {
+		return
+	}
+	if t.attached != c {
+		t.attachLocked(c, false)
+	}
+	if t.cur != nil {
+		t.endLocked(t.cur)
+	}
+	ctx, cancel := context.WithCancel(t.h.ctx)
+	r := &run{gen: t.gen.Add(1), path: treePath, cancel: cancel, quit: make(chan struct{}), stdin: make(chan []byte, stdinQueue)}
+	t.cur = r
+	t.ring.reset()
+	u := c.user
+	spec := sandbox.Spec{User: u.Username, Role: u.Role, Key: t.key.id, File: file, Mounts: mounts}
+	t.h.wg.Add(1)
+	go func() {
+		defer t.h.wg.Done()
+		defer cancel()
+		sess, err := t.h.opts.Sandboxes.Start(ctx, spec, func(pos int) {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			t.eventLocked(r, map[string]any{"type": "queued", "position": pos})
+		})
+		t.mu.Lock()
+		if err != nil {
+			t.failedLocked(r, ctx, err)
+			t.mu.Unlock()
+			return
+		}
+		if t.cur != r || t.dead {
+			t.mu.Unlock()
+			sess.Stop(sandbox.ReasonStopped)
+			return
+		}
+		r.sess = sess
+		cols, rows := t.cols, t.rows
+		t.eventLocked(r, started(r))
+		t.h.wg.Add(2)
+		go t.pump(r)
+		go t.feed(r)
+		t.mu.Unlock()
+		if cols > 0 {
+			rctx, rcancel := context.WithTimeout(t.h.ctx, controlWait)
+			_ = sess.Resize(rctx, cols, rows)
+			rcancel()
+		}
+	}()
+}
+
+// failedLocked reports a start that did not happen.
+func (t *tab) failedLocked(r *run, ctx context.Context, err error) {
+	if t.cur != r || t.dead {
+		return
+	}
+	if ctx.Err() != nil { // stopped while waiting in the queue
+		r.exit = &sandbox.Exit{Code: 0, Reason: sandbox.ReasonStopped}
+		t.eventLocked(r, exited(*r.exit))
+		return
+	}
+	r.exit = &sandbox.Exit{Code: -1, Reason: sandbox.ReasonError}
+	if t.attached == nil {
+		return
+	}
+	msg := "could not start: " + err.Error()
+	var unavailable bool
+	if errors.Is(err, sandbox.ErrUnavailable) {
+		unavailable = true
+	} else {
+		pctx, cancel := context.WithTimeout(t.h.ctx, 5*time.Second)
+		perr := t.h.opts.Sandboxes.Ping(pctx)
+		cancel()
+		if perr != nil {
+			err, unavailable = perr, true
+		}
+	}
+	if unavailable {
+		msg = "execution is unavailable: " + err.Error()
+	}
+	t.h.opts.Logger.Warn("terminal: start failed", "user", t.key.user, "err", err)
+	t.attached.errorf("%s", msg)
+}
+
+// pump copies the session's output to the attached socket. While the
+// socket's queue is full it stops reading, so the program blocks on its
+// TTY instead of the server buffering; past the output cap it keeps
+// reading and drops.
+func (t *tab) pump(r *run) {
+	defer t.h.wg.Done()
+	buf := make([]byte, readChunk)
+	capBytes := t.h.opts.OutputCapBytes
+	for {
+		n, err := r.sess.Read(buf)
+		if n > 0 && !t.stale(r.gen) {
+			if r.since.Add(int64(n)) > capBytes {
+				if !r.limited.Swap(true) {
+					t.mu.Lock()
+					t.eventLocked(r, map[string]any{"type": "output_limited"})
+					t.mu.Unlock()
+				}
+			} else {
+				data := append([]byte(nil), buf[:n]...)
+				t.mu.Lock()
+				t.ring.write(data)
+				c := t.attached
+				t.mu.Unlock()
+				if c != nil {
+					c.output(data, r.gen, r.quit)
+				}
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	<-r.sess.Done()
+	ex := r.sess.Exit()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r.exit = &ex
+	t.eventLocked(r, exited(ex))
+}
+
+// feed writes queued input to the session, off the reader's goroutine: a
+// program that does not read its input must not stall stop or resize.
+func (t *tab) feed(r *run) {
+	defer t.h.wg.Done()
+	for {
+		select {
+		case b := <-r.stdin:
+			if _, err := r.sess.Write(b); err != nil {
+				return
+			}
+		case <-r.sess.Done():
+			return
+		case <-r.quit:
+			return
+		}
+	}
+}
+
+func (t *tab) stdin(c *conn, b []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r := t.cur
+	switch {
+	case r == nil:
+		c.errorf("nothing is running")
+	case t.attached != c:
+		c.errorf("this console is open in another window; run again here to use it")
+	case r.exit != nil:
+		// The program ended as the user typed: nothing to tell.
+	case r.sess == nil:
+		c.errorf("the program has not started yet")
+	default:
+		select {
+		case r.stdin <- b:
+			// New input is a new command: its output gets a fresh cap.
+			r.since.Store(0)
+			r.limited.Store(false)
+		default:
+			c.errorf("the program is not reading its input; input dropped")
+		}
+	}
+}
+
+func (t *tab) resize(c *conn, cols, rows uint) {
+	t.mu.Lock()
+	t.cols, t.rows = cols, rows
+	var sess *sandbox.Session
+	if r := t.cur; r != nil && r.sess != nil && r.exit == nil && t.attached == c {
+		sess = r.sess
+	}
+	t.mu.Unlock()
+	if sess == nil {
+		return // applied when the next run starts
+	}
+	ctx, cancel := context.WithTimeout(t.h.ctx, controlWait)
+	defer cancel()
+	if err := sess.Resize(ctx, cols, rows); err != nil && !errors.Is(err, context.Canceled) {
+		t.h.opts.Logger.Debug("terminal: resize", "user", t.key.user, "err", err)
+	}
+}
+
+func (t *tab) stop(c *conn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r := t.cur
+	switch {
+	case r == nil:
+		c.errorf("nothing is running")
+	case t.attached != c:
+		c.errorf("this console is open in another window")
+	case r.exit != nil:
+	default:
+		// The exited event follows from the pump (or from the cancelled start).
+		t.endLocked(r)
+	}
+}
+
+// ring keeps the last max bytes of output for replay.
+type ring struct {
+	max  int
+	buf  []byte
+	head int // next write position once full
+	full bool
+}
+
+func (r *ring) reset() { r.buf, r.head, r.full = r.buf[:0], 0, false }
+
+func (r *ring) write(p []byte) {
+	if len(p) >= r.max {
+		r.buf = append(r.buf[:0], p[len(p)-r.max:]...)
+		r.head, r.full = 0, true
+		return
+	}
+	if !r.full {
+		if len(r.buf)+len(p) <= r.max {
+			r.buf = append(r.buf, p...)
+			return
+		}
+		k := r.max - len(r.buf)
+		r.buf = append(r.buf, p[:k]...)
+		p = p[k:]
+		r.full, r.head = true, 0
+	}
+	for len(p) > 0 {
+		k := copy(r.buf[r.head:], p)
+		p = p[k:]
+		r.head = (r.head + k) % r.max
+	}
+}
+
+// snapshot returns the kept bytes in order. When older output was
+// overwritten, it starts after the first line break, so the replay does
+// not begin inside a line or an escape sequence.
+func (r *ring) snapshot() []byte {
+	if !r.full {
+		return append([]byte(nil), r.buf...)
+	}
+	out := make([]byte, 0, r.max)
+	out = append(out, r.buf[r.head:]...)
+	out = append(out, r.buf[:r.head]...)
+	for i, b := range out {
+		if i >= 1024 {
+			break
+		}
+		if b == '\n' {
+			return out[i+1:]
+		}
+	}
+	return out
+}
