@@ -65,6 +65,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return migrate(ctx, args[1:], logger, stdout)
 	case "user":
 		return userCmd(ctx, args[1:], logger, stdin, stdout)
+	case "sandbox":
+		return sandboxCmd(ctx, args[1:], logger, stdout)
 	case "help", "-h", "--help":
 		_, err := io.WriteString(stdout, usage)
 		return err

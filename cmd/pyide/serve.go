@@ -9,16 +9,20 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"syscall"
 	"time"
 
+	"github.com/labstack/echo/v5"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pythonide/pyide/frontend"
+	"github.com/pythonide/pyide/pkg/admin"
 	"github.com/pythonide/pyide/pkg/auth"
 	"github.com/pythonide/pyide/pkg/config"
 	"github.com/pythonide/pyide/pkg/metrics"
 	"github.com/pythonide/pyide/pkg/server"
 	"github.com/pythonide/pyide/pkg/store"
+	"github.com/pythonide/pyide/pkg/terminal"
 )
 
 func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Writer) error {
@@ -61,13 +65,38 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Wr
 		return err
 	}
 	defer ws.Close()
+	sb := &sandboxes{cfg: cfg, logger: logger, mx: mx}
+	sb.connect(ctx)
+	hub := terminal.New(terminal.Options{
+		Auth: authSvc, Sandboxes: sb, Files: terminal.WorkspaceFiles{W: ws},
+		PublicURL: cfg.PublicURL, StudentREPL: cfg.StudentREPL, Grace: cfg.DisconnectGrace,
+		OutputCapBytes: cfg.OutputCapBytes, RunsPerMinute: cfg.RunsPerMinute, Logger: logger,
+	})
+	adm := admin.New(admin.Options{
+		DB: a.db, Auth: authSvc, Sandboxes: adminView{sb}.available, EnsureUserDirs: a.ensureUserDirs,
+		DataPath: cfg.DataPath, Logger: logger,
+	})
+	checks = append(checks, server.Check{Name: "docker", Probe: func(ctx context.Context) (string, error) {
+		if err := sb.Ping(ctx); err != nil {
+			return "runs are unavailable; files still work", err
+		}
+		st := adminView{sb}.Stats()
+		return fmt.Sprintf("%d running, %d queued, %d spare, cap %d", st.Running, st.Queued, st.Spares, st.Cap), nil
+	}})
+	registerGauges(mx, sb, hub, cfg.DataPath)
 	if !frontend.Built() {
 		logger.Warn("the front end is not built; the IDE page says how to build it (make run does)")
 	}
 	srv := server.New(server.Options{
 		Addr: cfg.Addr, Auth: authSvc, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes,
-		Web: frontend.Dist, Checks: checks, Routes: []server.Routes{ws},
+		Web: frontend.Dist, Checks: checks, Routes: []server.Routes{ws, adm},
+		Raw:     map[string]echo.HandlerFunc{"/ws": hub.Handler()},
 		Metrics: mx, MetricsToken: cfg.MetricsToken,
+		BeforeShutdown: func(ctx context.Context) {
+			if err := hub.Close(ctx); err != nil {
+				logger.Warn("closing terminals", "error", err)
+			}
+		},
 	})
 	addr, err := srv.Listen()
 	if err != nil {
@@ -77,6 +106,11 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Wr
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(gctx) })
+	g.Go(func() error { return serveAdminSocket(gctx, adminSocket(cfg), adm, logger) })
+	g.Go(func() error {
+		sb.keepConnected(gctx, 10*time.Second)
+		return nil
+	})
 	g.Go(func() error {
 		every(gctx, 10*time.Minute, func() {
 			if err := authSvc.Sweep(gctx); err != nil {
@@ -96,8 +130,38 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Wr
 		return nil
 	})
 	err = g.Wait()
+	// The terminals are closed; remove every sandbox this server ran.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if cerr := sb.close(cctx); cerr != nil {
+		logger.Warn("removing sandboxes", "error", cerr)
+	}
 	logger.Info("pyide stopped")
 	return err
+}
+
+// registerGauges exposes load read at scrape time.
+func registerGauges(mx *metrics.Metrics, sb *sandboxes, hub *terminal.Hub, dataPath string) {
+	view := adminView{sb}
+	mx.Gauge("pyide_docker_up", "1 when the Docker engine answers and the sandbox image exists.", func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if sb.Ping(ctx) != nil {
+			return 0
+		}
+		return 1
+	})
+	mx.Gauge("pyide_sandboxes_running", "Sandbox sessions running.", func() float64 { return float64(view.Stats().Running) })
+	mx.Gauge("pyide_sandbox_queue_length", "Runs waiting for a free sandbox slot.", func() float64 { return float64(view.Stats().Queued) })
+	mx.Gauge("pyide_sandbox_spares", "Warm spare containers.", func() float64 { return float64(view.Stats().Spares) })
+	mx.Gauge("pyide_websocket_connections", "Open terminal WebSocket connections.", func() float64 { return float64(hub.Stats().Sockets) })
+	mx.Gauge("pyide_data_disk_free_ratio", "Free fraction of the data folder's file system.", func() float64 {
+		var st syscall.Statfs_t
+		if syscall.Statfs(dataPath, &st) != nil || st.Blocks == 0 {
+			return 0
+		}
+		return float64(st.Bavail) / float64(st.Blocks)
+	})
 }
 
 // every runs fn each interval until ctx ends.

@@ -28,8 +28,6 @@ type Metrics struct {
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
 	logins       *prometheus.CounterVec
-	// WebSockets counts open terminal connections.
-	WebSockets prometheus.Gauge
 	// SandboxStarts counts sandbox starts by path (warm, cold).
 	SandboxStarts *prometheus.CounterVec
 	// SandboxStartFailures counts starts that failed.
@@ -38,10 +36,6 @@ type Metrics struct {
 	SandboxStartSeconds *prometheus.HistogramVec
 	// SandboxExits counts ended sessions by reason.
 	SandboxExits *prometheus.CounterVec
-	// OutputBytes counts TTY bytes sent to browsers.
-	OutputBytes prometheus.Counter
-	// FileOps counts file operations by kind.
-	FileOps *prometheus.CounterVec
 }
 
 // New registers every metric, plus the Go and process collectors.
@@ -60,9 +54,6 @@ func New() *Metrics {
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pyide_logins_total", Help: "Login attempts by result (success, failure, throttled).",
 		}, []string{"result"}),
-		WebSockets: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "pyide_websocket_connections", Help: "Open terminal WebSocket connections.",
-		}),
 		SandboxStarts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pyide_sandbox_starts_total", Help: "Sandbox sessions started, by path (warm spare or cold).",
 		}, []string{"path"}),
@@ -76,15 +67,9 @@ func New() *Metrics {
 		SandboxExits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pyide_sandbox_exits_total", Help: "Sandbox sessions ended, by reason.",
 		}, []string{"reason"}),
-		OutputBytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "pyide_output_bytes_total", Help: "Terminal output bytes sent to browsers.",
-		}),
-		FileOps: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pyide_file_operations_total", Help: "File API operations by kind.",
-		}, []string{"op"}),
 	}
-	r.MustRegister(m.httpRequests, m.httpDuration, m.logins, m.WebSockets, m.SandboxStarts,
-		m.SandboxStartFailures, m.SandboxStartSeconds, m.SandboxExits, m.OutputBytes, m.FileOps)
+	r.MustRegister(m.httpRequests, m.httpDuration, m.logins, m.SandboxStarts,
+		m.SandboxStartFailures, m.SandboxStartSeconds, m.SandboxExits)
 	return m
 }
 
