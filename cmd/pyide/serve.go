@@ -91,7 +91,7 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Wr
 		Addr: cfg.Addr, Auth: authSvc, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes,
 		Web: frontend.Dist, Checks: checks, Routes: []server.Routes{ws, adm},
 		Raw:     map[string]echo.HandlerFunc{"/ws": hub.Handler()},
-		Metrics: mx, MetricsToken: cfg.MetricsToken,
+		Metrics: mx, MetricsToken: cfg.MetricsToken, WritesPerMinute: cfg.WritesPerMinute,
 		BeforeShutdown: func(ctx context.Context) {
 			if err := hub.Close(ctx); err != nil {
 				logger.Warn("closing terminals", "error", err)

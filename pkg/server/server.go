@@ -55,6 +55,9 @@ type Options struct {
 	// Metrics, when set, records every request and serves /metrics.
 	Metrics      *metrics.Metrics
 	MetricsToken string
+	// WritesPerMinute limits each user's state-changing API requests; 0
+	// means no limit.
+	WritesPerMinute int
 	// BeforeShutdown closes long-lived connections (WebSockets) so that
 	// http.Server.Shutdown does not wait on them.
 	BeforeShutdown func(ctx context.Context)
@@ -98,6 +101,9 @@ func New(opts Options) *Server {
 
 	public := e.Group("/api", opts.Auth.SameOriginWrites)
 	authed := e.Group("/api", opts.Auth.SameOriginWrites, opts.Auth.RequireUser)
+	if opts.WritesPerMinute > 0 {
+		authed.Use(newWriteLimiter(opts.WritesPerMinute).middleware)
+	}
 	opts.Auth.Register(public, authed)
 	for _, r := range opts.Routes {
 		r.Register(authed)

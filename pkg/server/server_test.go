@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -68,7 +69,7 @@ func newEnv(t *testing.T) *env {
 		"index.html":      {Data: []byte("<html>app</html>")},
 		"assets/app-1.js": {Data: []byte("console.log(1)")},
 	}
-	s := server.New(server.Options{Auth: svc, MaxBodyBytes: 1 << 20, Web: web, Routes: []server.Routes{staffOnly{}},
+	s := server.New(server.Options{Logger: quiet, Auth: svc, MaxBodyBytes: 1 << 20, Web: web, Routes: []server.Routes{staffOnly{}},
 		Checks: []server.Check{{Name: "database", Required: true, Probe: func(ctx context.Context) (string, error) { return "", db.Ping(ctx) }}}})
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
@@ -484,7 +485,7 @@ func TestMetrics(t *testing.T) {
 	db := storetest.New(t)
 	svc := auth.New(auth.Options{DB: db, Hasher: hasher, IdleTimeout: time.Hour, AbsoluteTimeout: time.Hour, MaxFailures: 2, Window: time.Minute})
 	m := metrics.New()
-	ts := httptest.NewServer(server.New(server.Options{Auth: svc, MaxBodyBytes: 1 << 20, Metrics: m, MetricsToken: "s3cret-token"}).Handler())
+	ts := httptest.NewServer(server.New(server.Options{Logger: quiet, Auth: svc, MaxBodyBytes: 1 << 20, Metrics: m, MetricsToken: "s3cret-token"}).Handler())
 	t.Cleanup(ts.Close)
 	post := func(body string) {
 		resp, err := http.Post(ts.URL+"/api/auth/login", "application/json", strings.NewReader(body))
@@ -530,3 +531,42 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteRateLimit(t *testing.T) {
+	t.Parallel()
+	db := storetest.New(t)
+	svc := auth.New(auth.Options{DB: db, Hasher: hasher, IdleTimeout: time.Hour, AbsoluteTimeout: time.Hour, MaxFailures: 5, Window: time.Minute})
+	ts := httptest.NewServer(server.New(server.Options{Logger: quiet, Auth: svc, MaxBodyBytes: 1 << 20, WritesPerMinute: 3, Routes: []server.Routes{writer{}}}).Handler())
+	t.Cleanup(ts.Close)
+	e := &env{t: t, db: db, srv: ts}
+	e.addUser("alice", "student", "correct horse", false)
+	e.addUser("bob", "student", "battery staple", false)
+	alice, bob := e.client(), e.client()
+	e.login(alice, "alice", "correct horse")
+	e.login(bob, "bob", "battery staple")
+	for i := 0; i < 3; i++ {
+		if r := e.do(alice, "POST", "/api/write", ""); r.status != 204 {
+			t.Fatalf("write %d: %d %s", i+1, r.status, r.raw)
+		}
+	}
+	r := e.do(alice, "POST", "/api/write", "")
+	if r.status != 429 || r.header.Get("Retry-After") == "" || !strings.Contains(r.body["error"].(string), "too many changes") {
+		t.Fatalf("4th write in a minute: %d %q %s", r.status, r.header.Get("Retry-After"), r.raw)
+	}
+	// Reads are not limited, and another user has their own allowance.
+	if r := e.do(alice, "GET", "/api/auth/me", ""); r.status != 200 {
+		t.Fatalf("read after the limit: %d", r.status)
+	}
+	if r := e.do(bob, "POST", "/api/write", ""); r.status != 204 {
+		t.Fatalf("another user's write: %d", r.status)
+	}
+}
+
+// writer is an area with one state-changing endpoint.
+type writer struct{}
+
+func (writer) Register(g *echo.Group) {
+	g.POST("/write", func(c *echo.Context) error { return c.NoContent(204) })
+}
+
+var quiet = slog.New(slog.DiscardHandler)
