@@ -85,6 +85,10 @@ func fsError(err error, p Path) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("%s: a part of the path is not a folder", p))
 	case errors.Is(err, syscall.EINVAL):
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("cannot move %s into itself", p))
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		// The write went to a temporary file; the old version is intact.
+		return echo.NewHTTPError(http.StatusInsufficientStorage,
+			fmt.Sprintf("the server's disk is full: %s was not saved (the previous version is unchanged); tell your professor", p))
 	}
 	return err
 }
