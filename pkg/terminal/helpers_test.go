@@ -278,6 +278,14 @@ type wsClient struct {
 	wmu     sync.Mutex
 }
 
+// trySend is send for goroutines other than the test's own.
+func (c *wsClient) trySend(v any) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.ws.SetWriteDeadline(time.Now().Add(waitShort))
+	return c.ws.WriteJSON(v)
+}
+
 func (c *wsClient) readLoop() {
 	defer close(c.closed)
 	for {
@@ -320,6 +328,13 @@ func (c *wsClient) signal() {
 // reports done or d passes.
 func (c *wsClient) wait(d time.Duration, what string, check func() bool) {
 	c.t.Helper()
+	if err := c.tryWait(d, what, check); err != nil {
+		c.t.Fatalf("%v; output:\n%s\nevents: %v", err, c.Output(), c.Events())
+	}
+}
+
+// tryWait is wait for goroutines other than the test's own.
+func (c *wsClient) tryWait(d time.Duration, what string, check func() bool) error {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
@@ -328,15 +343,15 @@ func (c *wsClient) wait(d time.Duration, what string, check func() bool) {
 		closed := c.closeErr
 		c.mu.Unlock()
 		if ok {
-			return
+			return nil
 		}
 		if closed != nil {
-			c.t.Fatalf("connection closed (%v) while waiting for %s; output:\n%s\nevents: %v", closed, what, c.Output(), c.Events())
+			return fmt.Errorf("connection closed (%v) while waiting for %s", closed, what)
 		}
 		select {
 		case <-c.changed:
 		case <-timer.C:
-			c.t.Fatalf("timed out after %s waiting for %s; output:\n%s\nevents: %v", d, what, c.Output(), c.Events())
+			return fmt.Errorf("timed out after %s waiting for %s", d, what)
 		}
 	}
 }
@@ -345,14 +360,18 @@ func (c *wsClient) wait(d time.Duration, what string, check func() bool) {
 // its end.
 func (c *wsClient) waitOutput(s string, d time.Duration) {
 	c.t.Helper()
-	c.wait(d, fmt.Sprintf("output %q", s), func() bool {
+	c.wait(d, fmt.Sprintf("output %q", s), c.consume(s))
+}
+
+func (c *wsClient) consume(s string) func() bool {
+	return func() bool {
 		i := bytes.Index(c.out[c.outPos:], []byte(s))
 		if i < 0 {
 			return false
 		}
 		c.outPos += i + len(s)
 		return true
-	})
+	}
 }
 
 // waitEvent waits for the next event of the given type (skipping others)

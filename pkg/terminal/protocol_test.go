@@ -1,12 +1,15 @@
 package terminal_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/pythonide/pyide/pkg/auth"
 	"github.com/pythonide/pyide/pkg/terminal"
 )
 
@@ -106,5 +109,22 @@ func TestBadMessages(t *testing.T) {
 	_ = c.ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"stdin","data":"`+huge+`"}`))
 	if code := closeCode(c.waitClosed(waitShort)); code != websocket.CloseMessageTooBig {
 		t.Errorf("close code after an oversized frame = %d, want %d", code, websocket.CloseMessageTooBig)
+	}
+}
+
+// A login session that ends without an event (expiry, removal) is found
+// by the periodic re-check and its sockets closed.
+func TestExpiredSessionClosesSocket(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{hub: terminal.Options{RecheckEvery: 50 * time.Millisecond}})
+	ck := e.login("alice")
+	c := e.dial(ck, "")
+	c.stdin("x")
+	c.waitEvent("error", waitShort)
+	if err := e.db.DeleteSession(context.Background(), auth.HashToken(ck.Value)); err != nil {
+		t.Fatal(err)
+	}
+	if code := closeCode(c.waitClosed(waitShort)); code != terminal.CloseSessionEnded {
+		t.Errorf("close code = %d, want %d", code, terminal.CloseSessionEnded)
 	}
 }

@@ -175,7 +175,8 @@ func (t *tab) eventLocked(r *run, ev map[string]any) {
 func (t *tab) start(c *conn, treePath, file string, mounts []sandbox.Mount) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.dead {
+	if t.dead { // ended by a logout in another window, or by shutdown
+		c.errorf("this console has been closed; reload the page")
 		return
 	}
 	if t.attached != c {

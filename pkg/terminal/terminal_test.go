@@ -323,3 +323,33 @@ func TestHubCloseEndsEverything(t *testing.T) {
 		t.Errorf("dial after Close: status %d, want 503", status)
 	}
 }
+
+// At the server's cap a run waits in line and is told its position; stop
+// leaves the line.
+func TestQueuedRun(t *testing.T) {
+	t.Parallel()
+	e := dockerEnv(t, terminal.Options{}, sandbox.Options{MaxConcurrent: 1})
+	prof := e.dial(e.login("prof"), "")
+	prof.send(map[string]any{"type": "repl"})
+	prof.started("")
+	prof.waitOutput(">>> ", waitShort)
+
+	alice := e.dial(e.login("alice"), "")
+	alice.run("Local/alice/hello.py")
+	if ev := alice.waitEvent("queued", waitShort); ev["position"] != 1.0 {
+		t.Errorf("queued = %v, want position 1", ev)
+	}
+	bob := e.dial(e.login("bob"), "")
+	bob.run("Local/bob/b.py")
+	if ev := bob.waitEvent("queued", waitShort); ev["position"] != 2.0 {
+		t.Errorf("queued = %v, want position 2", ev)
+	}
+	bob.send(map[string]any{"type": "stop"})
+	if ev := bob.waitEvent("exited", waitShort); ev["reason"] != "stopped" {
+		t.Errorf("bob left the line with %v, want exited stopped", ev)
+	}
+	prof.stdin("exit()\r")
+	prof.waitEvent("exited", waitLong)
+	alice.started("Local/alice/hello.py")
+	alice.waitOutput("hello from __main__", waitShort)
+}
