@@ -346,7 +346,7 @@ func (c *wsClient) tryWait(d time.Duration, what string, check func() bool) erro
 			return nil
 		}
 		if closed != nil {
-			return fmt.Errorf("connection closed (%v) while waiting for %s", closed, what)
+			return fmt.Errorf("connection closed (%w) while waiting for %s", closed, what)
 		}
 		select {
 		case <-c.changed:

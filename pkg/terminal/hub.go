@@ -50,7 +50,11 @@ type userState struct {
 }
 
 // New returns a Hub; it subscribes to the end of login sessions.
+// Auth and Files are required: New panics without them.
 func New(opts Options) *Hub {
+	if opts.Auth == nil || opts.Files == nil {
+		panic("terminal: Options.Auth and Options.Files are required")
+	}
 	opts = opts.withDefaults()
 	h := &Hub{
 		opts:  opts,
@@ -111,10 +115,12 @@ func (h *Hub) Handler() echo.HandlerFunc {
 				websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
 			return ws.Close()
 		}
+		h.opts.Logger.Debug("terminal: socket opened", "user", u.Username, "tab", tabID)
 		h.warm(u)
 		h.wg.Add(1)
 		go cn.writeLoop()
 		cn.readLoop()
+		h.opts.Logger.Debug("terminal: socket closed", "user", u.Username, "tab", tabID)
 		return nil
 	}
 }
@@ -365,9 +371,13 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 	h.mu.Unlock()
 	h.cancel()
+	// In parallel: a close frame to a browser that stopped reading waits
+	// for its write deadline.
+	var closing sync.WaitGroup
 	for _, c := range conns {
-		c.close(websocket.CloseGoingAway, "server shutting down")
+		closing.Go(func() { c.close(websocket.CloseGoingAway, "server shutting down") })
 	}
+	closing.Wait()
 	var sessions []*sandbox.Session
 	for _, t := range tabs {
 		if s := t.kill(); s != nil {
