@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"sync"
 	"time"
@@ -32,7 +34,7 @@ func (s *sandboxes) options() sandbox.Options {
 		CPUSeconds: int(s.cfg.ExecutionTimeout / time.Second), WallTimeout: s.cfg.WallTimeout,
 		IdleTimeout: s.cfg.IdleTimeout, MaxConcurrent: s.cfg.MaxConcurrentExecutions,
 		ReplAfterError: s.cfg.ReplAfterError, SandboxUID: s.cfg.SandboxUID, SandboxGID: s.cfg.SandboxUID,
-		ServerID: "pyide", SpareEnabled: true, Logger: s.logger,
+		ServerID: serverID(s.cfg.DataPath), SpareEnabled: true, Logger: s.logger,
 	}
 	if s.mx != nil {
 		o.OnStart = func(warm bool, took time.Duration, err error) {
@@ -50,6 +52,14 @@ func (s *sandboxes) options() sandbox.Options {
 		o.OnExit = func(reason string) { s.mx.SandboxExits.WithLabelValues(reason).Inc() }
 	}
 	return o
+}
+
+// serverID names this installation's containers: stable across restarts
+// (so a restarted server removes what a crashed one left), distinct between
+// installations sharing one engine (so they never remove each other's).
+func serverID(dataPath string) string {
+	sum := sha256.Sum256([]byte(dataPath))
+	return "pyide-" + hex.EncodeToString(sum[:4])
 }
 
 // connect tries once to reach the engine.

@@ -33,24 +33,33 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestServeEmbeddedDefault is `make run` in miniature: no DATABASE_URL, a
-// fresh data folder; serve starts its own PostgreSQL, prints the first
-// admin password, and that password logs in.
-func TestServeEmbeddedDefault(t *testing.T) {
+// served is a running `pyide serve` for a test.
+type served struct {
+	base   string
+	stdout *syncBuffer
+	stderr *syncBuffer
+}
+
+// startServe runs `pyide serve` with env until the test ends, and waits
+// until it reports its URL.
+func startServe(t *testing.T, env map[string]string) *served {
+	t.Helper()
 	data := filepath.Join(t.TempDir(), "data")
 	// When tests run as root the cluster runs as an unprivileged user that
 	// must be able to walk down to its folder.
 	for d := filepath.Dir(data); d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
 		_ = os.Chmod(d, 0o755)
 	}
-	t.Setenv("DATABASE_URL", "")
 	t.Setenv("IDE_DATA_PATH", data)
 	t.Setenv("PORT", "127.0.0.1:0")
 	t.Setenv("BCRYPT_COST", "10")
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
+	s := &served{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, strings.NewReader(""), &stdout, &stderr) }()
+	go func() { done <- run(ctx, []string{"serve"}, strings.NewReader(""), s.stdout, s.stderr) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -58,8 +67,8 @@ func TestServeEmbeddedDefault(t *testing.T) {
 			if ok && err != nil {
 				t.Errorf("serve returned %v", err)
 			}
-		case <-time.After(60 * time.Second):
-			t.Error("serve did not stop within 60 s of its context ending")
+		case <-time.After(90 * time.Second):
+			t.Error("serve did not stop within 90 s of its context ending")
 		}
 		// The embedded cluster is stopped with the server.
 		if _, err := os.Stat(filepath.Join(data, "pgdata", "data", "postmaster.pid")); err == nil {
@@ -67,38 +76,40 @@ func TestServeEmbeddedDefault(t *testing.T) {
 		}
 	})
 	urlRE := regexp.MustCompile(`"url":"(http://[^"]+)"|url=(http://\S+)`)
-	var base string
 	deadline := time.Now().Add(90 * time.Second)
-	for base == "" && time.Now().Before(deadline) {
+	for s.base == "" && time.Now().Before(deadline) {
 		select {
 		case err := <-done:
 			close(done)
-			t.Fatalf("serve ended early: %v\n%s", err, stderr.String())
+			t.Fatalf("serve ended early: %v\n%s", err, s.stderr.String())
 		case <-time.After(100 * time.Millisecond):
 		}
-		if m := urlRE.FindStringSubmatch(stderr.String()); m != nil {
-			base = m[1] + m[2]
+		if m := urlRE.FindStringSubmatch(s.stderr.String()); m != nil {
+			s.base = m[1] + m[2]
 		}
 	}
-	if base == "" {
-		t.Fatalf("serve did not report its URL:\n%s", stderr.String())
+	if s.base == "" {
+		t.Fatalf("serve did not report its URL:\n%s", s.stderr.String())
 	}
-	pw := regexp.MustCompile(`created user "admin" with password (\S+)`).FindStringSubmatch(stdout.String())
+	return s
+}
+
+// adminPassword is the first-start password serve printed.
+func (s *served) adminPassword(t *testing.T) string {
+	pw := regexp.MustCompile(`created user "admin" with password (\S+)`).FindStringSubmatch(s.stdout.String())
 	if pw == nil {
-		t.Fatalf("no first admin password printed:\n%s", stdout.String())
+		t.Fatalf("no first admin password printed:\n%s", s.stdout.String())
 	}
-	if strings.Contains(stderr.String(), pw[1]) {
-		t.Fatal("the admin password reached the log")
-	}
-	resp, err := http.Get(base + "/healthz")
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("healthz: %v %v", resp, err)
-	}
-	resp.Body.Close()
+	return pw[1]
+}
+
+// login returns a client with admin's session.
+func (s *served) login(t *testing.T) *http.Client {
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
-	body, _ := json.Marshal(map[string]string{"username": "admin", "password": pw[1]})
-	resp, err = c.Post(base+"/api/auth/login", "application/json", strings.NewReader(string(body)))
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	body, _ := json.Marshal(map[string]string{"username": "admin", "password": s.adminPassword(t)})
+	resp, err := c.Post(s.base+"/api/auth/login", "application/json", strings.NewReader(string(body)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,17 +118,39 @@ func TestServeEmbeddedDefault(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `"role":"admin"`) {
 		t.Fatalf("login with the printed password: %d %s", resp.StatusCode, b)
 	}
-	st, err := os.Stat(filepath.Join(data, "secret.key"))
-	if err != nil || st.Mode().Perm() != 0o600 {
-		t.Fatalf("secret key: %v %v", st, err)
-	}
-	resp, err = http.Get(base + "/readyz")
+	return c
+}
+
+// get returns the status and body of a GET.
+func get(t *testing.T, c *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(b), "schema version") {
-		t.Fatalf("readyz: %d %s", resp.StatusCode, b)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestServeEmbeddedDefault is `make run` in miniature: no DATABASE_URL, a
+// fresh data folder; serve starts its own PostgreSQL, prints the first
+// admin password, and that password logs in.
+func TestServeEmbeddedDefault(t *testing.T) {
+	s := startServe(t, map[string]string{"DATABASE_URL": ""})
+	if strings.Contains(s.stderr.String(), s.adminPassword(t)) {
+		t.Fatal("the admin password reached the log")
+	}
+	if code, _ := get(t, http.DefaultClient, s.base+"/healthz"); code != 200 {
+		t.Fatalf("healthz: %d", code)
+	}
+	s.login(t)
+	st, err := os.Stat(filepath.Join(os.Getenv("IDE_DATA_PATH"), "secret.key"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("secret key: %v %v", st, err)
+	}
+	code, body := get(t, http.DefaultClient, s.base+"/readyz")
+	if code != 200 || !strings.Contains(body, "schema version") {
+		t.Fatalf("readyz: %d %s", code, body)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v5"
 )
 
@@ -67,7 +68,14 @@ func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		msg := "internal error; it has been logged"
 		var he *echo.HTTPError
 		var maxErr *http.MaxBytesError
+		var connErr *pgconn.ConnectError
 		switch {
+		case errors.As(err, &connErr):
+			// The database is restarting or gone: say so, and that it is
+			// worth retrying, rather than a bare 500.
+			code = http.StatusServiceUnavailable
+			msg = "the database is unavailable; try again in a moment"
+			c.Response().Header().Set("Retry-After", "5")
 		case errors.As(err, &he):
 			code = he.Code
 			msg = he.Message
