@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -73,6 +74,11 @@ func startServe(t *testing.T, env map[string]string) *served {
 		// The embedded cluster is stopped with the server.
 		if _, err := os.Stat(filepath.Join(data, "pgdata", "data", "postmaster.pid")); err == nil {
 			t.Error("the embedded PostgreSQL is still running after serve stopped")
+		}
+		// And no sandbox of this server outlives it.
+		out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=pyide.server="+serverID(data)).Output()
+		if err == nil && len(strings.TrimSpace(string(out))) > 0 {
+			t.Errorf("containers left behind after serve stopped: %s", out)
 		}
 	})
 	urlRE := regexp.MustCompile(`"url":"(http://[^"]+)"|url=(http://\S+)`)

@@ -63,6 +63,7 @@ func (m *Manager) launch(ctx context.Context, spec Spec, spare bool) (_ *box, er
 	if !m.own(id) {
 		return nil, ErrClosed
 	}
+	defer m.launches.Done()
 	b := &box{m: m, session: id, name: containerName(spec.User, id), spec: spec, created: m.opts.Clock.Now(), exited: make(chan struct{})}
 	defer func() {
 		if err != nil {

@@ -32,6 +32,9 @@ type Manager struct {
 	ctx    context.Context // lives until Close; parents waits and background work
 	cancel context.CancelFunc
 	bg     sync.WaitGroup
+	// launches counts containers being created: Close waits for them, so
+	// a create still in flight at shutdown cannot leave a container behind.
+	launches sync.WaitGroup
 
 	mu       sync.Mutex
 	closed   bool
@@ -135,6 +138,7 @@ func (m *Manager) own(id string) bool {
 		return false
 	}
 	m.owned[id] = true
+	m.launches.Add(1)
 	return true
 }
 
@@ -615,7 +619,7 @@ func (m *Manager) Close(ctx context.Context) error {
 	}
 	m.cancel() // ends waits of spares still starting
 	waited := make(chan struct{})
-	go func() { m.bg.Wait(); close(waited) }()
+	go func() { m.bg.Wait(); m.launches.Wait(); close(waited) }()
 	select {
 	case <-waited:
 	case <-ctx.Done():
