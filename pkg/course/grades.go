@@ -1,0 +1,225 @@
+package course
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/pythonide/pyide/pkg/auth"
+	"github.com/pythonide/pyide/pkg/httpapi"
+	"github.com/pythonide/pyide/pkg/store"
+)
+
+// RosterEntry is one student in the grading table of an item.
+type RosterEntry struct {
+	Username    string     `json:"username"`
+	DisplayName string     `json:"display_name"`
+	Disabled    bool       `json:"disabled"`
+	Submitted   bool       `json:"submitted"`
+	Submissions int        `json:"submissions"`
+	N           *int       `json:"n"` // the latest, the one that counts
+	SubmittedAt *time.Time `json:"submitted_at"`
+	Late        bool       `json:"late"`
+	Auto        bool       `json:"auto"`
+	Graded      bool       `json:"graded"`
+	Score       *float64   `json:"score"`
+	MaxScore    *float64   `json:"max_score"`
+}
+
+func (s *Service) handleRoster(c *echo.Context) error {
+	u, err := auth.MustUser(c)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	slug := c.Param("slug")
+	kind, title, err := s.itemVisible(u, slug, now)
+	if err != nil {
+		return err
+	}
+	rows, err := s.opts.DB.ItemRoster(c.Request().Context(), slug)
+	if err != nil {
+		return err
+	}
+	out := make([]RosterEntry, 0, len(rows))
+	for _, r := range rows {
+		e := RosterEntry{Username: r.Username, DisplayName: r.DisplayName, Disabled: r.Disabled, Submissions: r.Count}
+		if l := r.Latest; l != nil {
+			n, at := l.N, l.SubmittedAt
+			e.Submitted, e.N, e.SubmittedAt, e.Late, e.Auto = true, &n, &at, l.Late, l.Auto
+		}
+		if g := r.Grade; g != nil {
+			maxScore := g.MaxScore
+			e.Graded, e.Score, e.MaxScore = true, g.Score, &maxScore
+		}
+		out = append(out, e)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"now": stamp(now), "item": slug, "kind": kind, "title": title, "students": out})
+}
+
+// GradeInput sets a grade; score null records feedback without a score.
+type GradeInput struct {
+	Score      *float64 `json:"score"`
+	MaxScore   float64  `json:"max_score"`
+	FeedbackMD string   `json:"feedback_md"`
+}
+
+// Grade is a grade as the API shows it.
+type Grade struct {
+	Item       string    `json:"item"`
+	Kind       string    `json:"kind"`
+	Title      string    `json:"title"`
+	Username   string    `json:"username"`
+	Score      *float64  `json:"score"`
+	MaxScore   float64   `json:"max_score"`
+	FeedbackMD string    `json:"feedback_md"`
+	GradedBy   string    `json:"graded_by"`
+	GradedAt   time.Time `json:"graded_at"`
+}
+
+func (s *Service) gradeView(g store.Grade) Grade {
+	st := s.state.Load()
+	v := Grade{Item: g.Item, Username: g.Username, Score: g.Score, MaxScore: g.MaxScore, FeedbackMD: g.FeedbackMD,
+		GradedBy: g.GradedBy, GradedAt: g.GradedAt}
+	if a, ok := st.assignments[g.Item]; ok {
+		v.Kind, v.Title = store.KindAssignment, a.Title
+	} else if t, ok := st.tests[g.Item]; ok {
+		v.Kind, v.Title = store.KindTest, t.Title
+	}
+	return v
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+func (s *Service) handleSetGrade(c *echo.Context) error {
+	u, err := auth.MustUser(c)
+	if err != nil {
+		return err
+	}
+	slug, user := c.Param("slug"), c.Param("user")
+	now := s.now()
+	if _, _, err := s.itemVisible(u, slug, now); err != nil {
+		return err
+	}
+	var in GradeInput
+	if err := httpapi.Bind(c, &in); err != nil {
+		return err
+	}
+	switch {
+	case !finite(in.MaxScore) || in.MaxScore <= 0 || in.MaxScore > 1e6:
+		return badRequest("max_score: a number above 0")
+	case in.Score != nil && (!finite(*in.Score) || *in.Score < 0 || *in.Score > 1e6):
+		return badRequest("score: a number from 0, or null")
+	case len(in.FeedbackMD) > maxFeedback || !utf8.ValidString(in.FeedbackMD):
+		return badRequest(fmt.Sprintf("feedback_md: at most %d KB of UTF-8", maxFeedback>>10))
+	}
+	ctx := c.Request().Context()
+	target, err := s.opts.DB.UserByName(ctx, user)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && target.Role != auth.RoleStudent) {
+		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("no such student: %q", user))
+	}
+	if err != nil {
+		return err
+	}
+	g, err := s.opts.DB.SetGrade(ctx, store.Grade{Item: slug, Username: user, Score: in.Score, MaxScore: in.MaxScore,
+		FeedbackMD: in.FeedbackMD, GradedBy: u.Username, GradedAt: now})
+	if err != nil {
+		return err
+	}
+	s.audit(ctx, u.Username, "course.grade", slug+"/"+user, map[string]any{"score": in.Score, "max_score": in.MaxScore})
+	return c.JSON(http.StatusOK, map[string]any{"now": stamp(now), "grade": s.gradeView(g)})
+}
+
+// handleGrades lists grades: a student's own (of items they can see),
+// everyone's for staff.
+func (s *Service) handleGrades(c *echo.Context) error {
+	u, err := auth.MustUser(c)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	who := u.Username
+	if u.IsStaff() {
+		who = ""
+	}
+	gs, err := s.opts.DB.Grades(c.Request().Context(), who)
+	if err != nil {
+		return err
+	}
+	out := make([]Grade, 0, len(gs))
+	for _, g := range gs {
+		if _, _, err := s.itemVisible(u, g.Item, now); err != nil {
+			continue // an item back in draft keeps its grades hidden
+		}
+		out = append(out, s.gradeView(g))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"now": stamp(now), "grades": out})
+}
+
+// csvCell keeps a spreadsheet from reading a cell as a formula: a cell
+// starting with = + - @ (or a tab or carriage return, which some
+// spreadsheets skip before looking) gets a leading quote.
+func csvCell(v string) string {
+	if v == "" {
+		return v
+	}
+	switch v[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		return "'" + v
+	}
+	return v
+}
+
+func formatScore(f *float64) string {
+	if f == nil {
+		return ""
+	}
+	return strconv.FormatFloat(*f, 'f', -1, 64)
+}
+
+func (s *Service) handleGradesCSV(c *echo.Context) error {
+	u, err := auth.MustUser(c)
+	if err != nil {
+		return err
+	}
+	slug := c.Param("slug")
+	now := s.now()
+	if _, _, err := s.itemVisible(u, slug, now); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	rows, err := s.opts.DB.ItemRoster(ctx, slug)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	_ = w.Write([]string{"username", "display_name", "submitted_at", "late", "score", "max_score"})
+	for _, r := range rows {
+		var at, late, score, maxScore string
+		if r.Latest != nil {
+			at, late = stamp(r.Latest.SubmittedAt), strconv.FormatBool(r.Latest.Late)
+		}
+		if r.Grade != nil {
+			score, maxScore = formatScore(r.Grade.Score), formatScore(&r.Grade.MaxScore)
+		}
+		_ = w.Write([]string{csvCell(r.Username), csvCell(r.DisplayName), at, late, score, maxScore})
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return err
+	}
+	s.audit(ctx, u.Username, "course.grades.export", slug, map[string]any{"rows": len(rows)})
+	h := c.Response().Header()
+	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-grades.csv"`, slug))
+	h.Set("Cache-Control", "private, no-store")
+	return c.Blob(http.StatusOK, "text/csv; charset=utf-8", buf.Bytes())
+}

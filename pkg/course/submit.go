@@ -1,0 +1,449 @@
+package course
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/labstack/echo/v5"
+
+	"github.com/pythonide/pyide/pkg/auth"
+	"github.com/pythonide/pyide/pkg/store"
+	"github.com/pythonide/pyide/pkg/workspace"
+)
+
+// source is one file to snapshot: where it is in the data folder and its
+// name in the snapshot.
+type source struct {
+	rel  string
+	name string
+	size int64
+}
+
+// errAlreadyAuto: the student's test was auto-submitted already.
+var errAlreadyAuto = errors.New("already auto-submitted")
+
+// snapshot records a submission of srcs by user for item: under a per-student
+// lock it runs check (which re-reads the rules and says whether the
+// submission is late), numbers it, copies the files into a sealed snapshot
+// folder and inserts the row. Nothing is kept if any step fails.
+func (s *Service) snapshot(ctx context.Context, item, kind, user string, now time.Time, srcs []source, auto bool,
+	check func(tx pgx.Tx) (late bool, err error)) (store.Submission, error) {
+	var out store.Submission
+	written := ""
+	err := s.opts.DB.InTx(ctx, func(tx pgx.Tx) error {
+		if err := store.LockSubmissions(ctx, tx, item, user); err != nil {
+			return err
+		}
+		late, err := check(tx)
+		if err != nil {
+			return err
+		}
+		n, err := store.NextSubmissionN(ctx, tx, item, user)
+		if err != nil {
+			return err
+		}
+		dir := path.Join(snapshotsDir, item, user, fmt.Sprintf("%d-%s", n, now.UTC().Format("20060102T150405Z")))
+		files, err := s.writeSnapshot(dir, srcs)
+		if err != nil {
+			return err
+		}
+		written = dir
+		out, err = store.InsertSubmission(ctx, tx, store.Submission{Item: item, Kind: kind, Username: user, N: n,
+			SubmittedAt: now, Late: late, Auto: auto, Files: files, Snapshot: dir})
+		return err
+	})
+	if err != nil && written != "" {
+		s.dropSnapshot(written)
+	}
+	return out, err
+}
+
+// writeSnapshot copies srcs into a new folder dir, then seals it: folders
+// 0555, files 0444, owned by the server. It is built under a temporary name
+// and renamed into place, so a snapshot folder is never seen half written.
+func (s *Service) writeSnapshot(dir string, srcs []source) ([]store.SubmissionFile, error) {
+	parent, err := s.disk.mkdirAll(path.Dir(dir), 0o755, false)
+	if err != nil {
+		return nil, err
+	}
+	defer parent.Close()
+	tmp := tempName()
+	if err := parent.Mkdir(tmp, 0o755); err != nil {
+		return nil, err
+	}
+	files, err := s.fillSnapshot(parent, tmp, srcs)
+	if err == nil {
+		err = s.disk.setModes(path.Join(path.Dir(dir), tmp), 0o555, 0o444)
+	}
+	if err == nil {
+		err = parent.Rename(tmp, path.Base(dir))
+	}
+	if err != nil {
+		_ = s.disk.setModes(path.Join(path.Dir(dir), tmp), 0o755, 0o644)
+		_ = parent.RemoveAll(tmp)
+		return nil, err
+	}
+	return files, nil
+}
+
+func (s *Service) fillSnapshot(parent *os.Root, tmp string, srcs []source) ([]store.SubmissionFile, error) {
+	snap, err := parent.OpenRoot(tmp)
+	if err != nil {
+		return nil, err
+	}
+	defer snap.Close()
+	files := make([]store.SubmissionFile, 0, len(srcs))
+	var total int64
+	for _, src := range srcs {
+		f, _, err := s.disk.open(src.rel)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", src.name, err)
+		}
+		dir, name := path.Split(src.name)
+		d, err := s.disk.mkdirAllIn(snap, strings.TrimSuffix(dir, "/"), 0o755, false)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		limit := min(s.opts.MaxFileBytes, s.opts.MaxBytes-total)
+		n, sum, err := s.disk.writeFile(d, name, f, limit, 0o444, false, true)
+		d.Close()
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", src.name, err)
+		}
+		total += n
+		files = append(files, store.SubmissionFile{Name: src.name, Size: n, SHA256: sum})
+	}
+	return files, nil
+}
+
+// dropSnapshot removes a snapshot whose submission was not recorded.
+func (s *Service) dropSnapshot(dir string) {
+	_ = s.disk.setModes(dir, 0o755, 0o644)
+	parent, err := s.disk.dir(path.Dir(dir))
+	if err != nil {
+		return
+	}
+	defer parent.Close()
+	if err := parent.RemoveAll(path.Base(dir)); err != nil {
+		s.opts.Logger.Error("course: removing an unrecorded snapshot", "dir", dir, "error", err)
+	}
+}
+
+// mirror replaces the contents of Submissions/<item>/<user> with the files
+// of sub, so the student and the professors see the submission in the tree.
+func (s *Service) mirror(sub store.Submission) error {
+	m := &s.mirrors[fnv32(sub.Item+"/"+sub.Username)%uint32(len(s.mirrors))]
+	m.Lock()
+	defer m.Unlock()
+	target := path.Join(workspace.RootSubmissions, sub.Item, sub.Username)
+	r, err := s.disk.mkdirAll(target, 0o755, true)
+	if err != nil {
+		return err
+	}
+	r.Close()
+	if err := s.disk.removeContents(target); err != nil {
+		return err
+	}
+	for _, f := range sub.Files {
+		src, _, err := s.disk.open(path.Join(sub.Snapshot, f.Name))
+		if err != nil {
+			return err
+		}
+		dir, name := path.Split(path.Join(target, f.Name))
+		d, err := s.disk.mkdirAll(strings.TrimSuffix(dir, "/"), 0o755, true)
+		if err != nil {
+			src.Close()
+			return err
+		}
+		_, _, err = s.disk.writeFile(d, name, src, s.opts.MaxFileBytes, 0o644, true, false)
+		d.Close()
+		src.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
+
+// chosenSources turns the paths a student chose into the files to submit:
+// each must be under their own Local folder and readable by them; a folder
+// stands for every regular file under it. Names are relative to the folder
+// holding all the chosen paths.
+func (s *Service) chosenSources(u auth.User, paths []string, now time.Time) ([]source, error) {
+	if len(paths) == 0 {
+		return nil, echo.NewHTTPError(http.StatusBadRequest, "choose at least one file to submit")
+	}
+	if len(paths) > s.opts.MaxFiles {
+		return nil, echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("at most %d files per submission", s.opts.MaxFiles))
+	}
+	parsed := make([]workspace.Path, 0, len(paths))
+	for _, raw := range paths {
+		p, err := workspace.ParsePath(raw)
+		if err != nil {
+			return nil, echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		}
+		if p.Seg(0) != workspace.RootLocal || p.Seg(1) != u.Username || p.Depth() < 3 ||
+			workspace.AccessPath(u, p, s, now) < workspace.Read {
+			return nil, echo.NewHTTPError(http.StatusBadRequest,
+				fmt.Sprintf("%s: you can submit only files of your own folder %s/%s", raw, workspace.RootLocal, u.Username))
+		}
+		parsed = append(parsed, p)
+	}
+	base := parsed[0].Parent()
+	for _, p := range parsed[1:] {
+		for !p.Within(base) {
+			base = base.Parent()
+		}
+	}
+	var out []source
+	seen := map[string]bool{}
+	var total int64
+	add := func(rel, name string, size int64) error {
+		if seen[name] {
+			return nil
+		}
+		seen[name] = true
+		total += size
+		switch {
+		case size > s.opts.MaxFileBytes:
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("%s is larger than %d MB", name, s.opts.MaxFileBytes>>20))
+		case total > s.opts.MaxBytes:
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("the files together are larger than %d MB", s.opts.MaxBytes>>20))
+		case len(out) >= s.opts.MaxFiles:
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("at most %d files per submission", s.opts.MaxFiles))
+		}
+		out = append(out, source{rel: rel, name: name, size: size})
+		return nil
+	}
+	for _, p := range parsed {
+		name := strings.TrimPrefix(strings.TrimPrefix(p.String(), base.String()), "/")
+		fi, err := s.disk.lstat(p.String())
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, echo.NewHTTPError(http.StatusNotFound, p.String()+" does not exist")
+		case err != nil:
+			return nil, echo.NewHTTPError(http.StatusBadRequest, p.String()+": "+fsMessage(err))
+		case fi.Mode().IsRegular():
+			if err := add(p.String(), name, fi.Size()); err != nil {
+				return nil, err
+			}
+		case fi.IsDir():
+			entries, err := s.disk.files(p.String())
+			if err != nil {
+				return nil, echo.NewHTTPError(http.StatusBadRequest, p.String()+": "+fsMessage(err))
+			}
+			for _, e := range entries {
+				if err := add(path.Join(p.String(), e.Rel), path.Join(name, e.Rel), e.Size); err != nil {
+					return nil, err
+				}
+			}
+		default:
+			return nil, echo.NewHTTPError(http.StatusBadRequest, p.String()+" is not a regular file or folder")
+		}
+	}
+	if len(out) == 0 {
+		return nil, echo.NewHTTPError(http.StatusBadRequest, "nothing to submit: the chosen folders are empty")
+	}
+	return out, nil
+}
+
+// fsMessage words a file error for a user without revealing host paths.
+func fsMessage(err error) string {
+	switch {
+	case errors.Is(err, errSymlink):
+		return "goes through a symbolic link"
+	case errors.Is(err, errNotRegular):
+		return "not a regular file"
+	case errors.Is(err, errTooLarge):
+		return "too large"
+	case errors.Is(err, fs.ErrNotExist):
+		return "does not exist"
+	}
+	return "cannot be read"
+}
+
+// folderSources lists the files of a student's test folder; with
+// skipLarge (the auto-submit), files past the limits are left out instead
+// of failing the whole submission.
+func (s *Service) folderSources(item, user string, skipLarge bool) ([]source, []string, error) {
+	rel := path.Join(workspace.RootSubmissions, item, user)
+	entries, err := s.disk.files(rel)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []source
+	var skipped []string
+	var total int64
+	for _, e := range entries {
+		tooMany := len(out) >= s.opts.MaxFiles
+		tooLarge := e.Size > s.opts.MaxFileBytes || total+e.Size > s.opts.MaxBytes
+		if tooMany || tooLarge {
+			if !skipLarge {
+				if tooMany {
+					return nil, nil, echo.NewHTTPError(http.StatusBadRequest,
+						fmt.Sprintf("your test folder has more than %d files", s.opts.MaxFiles))
+				}
+				return nil, nil, echo.NewHTTPError(http.StatusRequestEntityTooLarge,
+					fmt.Sprintf("%s makes the submission larger than the limit (%d MB per file, %d MB in all)",
+						e.Rel, s.opts.MaxFileBytes>>20, s.opts.MaxBytes>>20))
+			}
+			skipped = append(skipped, e.Rel)
+			continue
+		}
+		total += e.Size
+		out = append(out, source{rel: path.Join(rel, e.Rel), name: e.Rel, size: e.Size})
+	}
+	return out, skipped, nil
+}
+
+// autoSubmitEnded snapshots, once, the test folder of every student whose
+// test time is over: those who started it and whose end has come, and,
+// once the window has closed, everyone with a folder for it.
+func (s *Service) autoSubmitEnded(ctx context.Context) error {
+	st := s.state.Load()
+	now := s.now()
+	var errs []error
+	for _, t := range st.tests {
+		if !published(t.PublishAt, now) || now.Before(t.StartsAt) {
+			continue
+		}
+		due := map[string]bool{}
+		for user := range st.starts[t.Slug] {
+			if _, end, _ := st.window(t, user); !now.Before(end) {
+				due[user] = true
+			}
+		}
+		if !now.Before(t.EndsAt) {
+			r, err := s.disk.dir(path.Join(workspace.RootSubmissions, t.Slug))
+			if err == nil {
+				f, err := r.Open(".")
+				if err == nil {
+					ents, _ := f.ReadDir(-1)
+					f.Close()
+					for _, e := range ents {
+						if e.IsDir() && workspace.CheckName(e.Name()) == nil {
+							due[e.Name()] = true
+						}
+					}
+				}
+				r.Close()
+			}
+		}
+		if len(due) == 0 {
+			continue
+		}
+		done, err := s.autoSubmittedSet(ctx, t.Slug)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for user := range due {
+			if done[user] {
+				continue
+			}
+			if err := s.autoSubmit(ctx, t, user, now); err != nil {
+				errs = append(errs, fmt.Errorf("auto-submitting %s for %s: %w", t.Slug, user, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// autoSubmittedSet is who was auto-submitted for test, from memory after
+// the first look in the database.
+func (s *Service) autoSubmittedSet(ctx context.Context, test string) (map[string]bool, error) {
+	s.autoMu.Lock()
+	defer s.autoMu.Unlock()
+	if m, ok := s.autoDone[test]; ok {
+		return copyBools(m), nil
+	}
+	m, err := s.opts.DB.AutoSubmitted(ctx, test)
+	if err != nil {
+		return nil, err
+	}
+	s.autoDone[test] = m
+	return copyBools(m), nil
+}
+
+func copyBools(m map[string]bool) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func (s *Service) markAutoDone(test, user string) {
+	s.autoMu.Lock()
+	defer s.autoMu.Unlock()
+	if s.autoDone[test] == nil {
+		s.autoDone[test] = map[string]bool{}
+	}
+	s.autoDone[test][user] = true
+}
+
+func (s *Service) autoSubmit(ctx context.Context, t store.Test, user string, now time.Time) error {
+	if _, err := s.opts.DB.UserByName(ctx, user); errors.Is(err, store.ErrNotFound) {
+		s.markAutoDone(t.Slug, user) // a folder nobody owns: nothing to submit for
+		return nil
+	} else if err != nil {
+		return err
+	}
+	srcs, skipped, err := s.folderSources(t.Slug, user, true)
+	if err != nil {
+		return err
+	}
+	sub, err := s.snapshot(ctx, t.Slug, store.KindTest, user, now, srcs, true, func(tx pgx.Tx) (bool, error) {
+		done, err := store.HasAutoSubmission(ctx, tx, t.Slug, user)
+		if err == nil && done {
+			err = errAlreadyAuto
+		}
+		return false, err
+	})
+	if errors.Is(err, errAlreadyAuto) || errors.Is(err, store.ErrConflict) {
+		s.markAutoDone(t.Slug, user)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.markAutoDone(t.Slug, user)
+	details := map[string]any{"n": sub.N, "files": len(sub.Files)}
+	if len(skipped) > 0 {
+		details["skipped_too_large"] = skipped
+	}
+	s.audit(ctx, "(server)", "course.autosubmit", t.Slug+"/"+user, details)
+	return nil
+}
+
+// audit records an action; a failure is logged, never shown to the user
+// whose action already happened.
+func (s *Service) audit(ctx context.Context, actor, action, target string, details map[string]any) {
+	if err := store.Audit(context.WithoutCancel(ctx), s.opts.DB.Pool, actor, action, target, details); err != nil {
+		s.opts.Logger.Error("course: audit failed", "action", action, "target", target, "error", err)
+	}
+}
