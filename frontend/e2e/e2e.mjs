@@ -296,6 +296,10 @@ try {
         check((await page.locator('[data-testid="editor-tab"]').count()) === 2, 'the editor tabs are gone: did F5 reload the page?')
       },
     ],
+  ])
+
+  // Separate from the steps above: isolation does not depend on them running.
+  await group('student isolation', page, [
     [
       'alice sees only her own folder under Local',
       async () => {
