@@ -48,7 +48,7 @@ var hasher = auth.NewHasher(4, 4)
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	db    *store.DB
 	clock *clock
 	svc   *Service
@@ -60,7 +60,7 @@ type env struct {
 // newEnv is a real server (auth, the workspace file API and the course
 // API) on a fresh database and data folder, with users prof (professor),
 // admin, and students alice, bob and carol.
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	db := storetest.New(t)
 	dir := t.TempDir()
@@ -178,7 +178,7 @@ func (c *client) do(method, path string, body any) reply {
 }
 
 // must fails the test unless the reply has status want.
-func (r reply) must(t *testing.T, want int) reply {
+func (r reply) must(t testing.TB, want int) reply {
 	t.Helper()
 	if r.status != want {
 		t.Fatalf("status %d, want %d: %s", r.status, want, r.raw)

@@ -314,8 +314,10 @@ func (s *Service) testSubmitCheck(t store.Test, user string, now time.Time) erro
 		return echo.NewHTTPError(http.StatusConflict, "this test is not published yet")
 	case now.Before(t.StartsAt):
 		return echo.NewHTTPError(http.StatusConflict, fmt.Sprintf("the test has not begun; it starts at %s", stamp(t.StartsAt)))
+	case !now.Before(t.EndsAt) && (!ok || !end.Before(t.EndsAt)):
+		return echo.NewHTTPError(http.StatusConflict, fmt.Sprintf("the test ended at %s; your work is submitted automatically", stamp(t.EndsAt)))
 	case !ok:
 		return echo.NewHTTPError(http.StatusConflict, "start the test first")
 	}
-	return echo.NewHTTPError(http.StatusConflict, fmt.Sprintf("your time ended at %s; your work was submitted automatically", stamp(end)))
+	return echo.NewHTTPError(http.StatusConflict, fmt.Sprintf("your time ended at %s; your work is submitted automatically", stamp(end)))
 }
