@@ -42,12 +42,20 @@ log="$data.serve.log"
 port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 base="http://127.0.0.1:$port"
 
-export IDE_DATA_PATH="$data" PORT="127.0.0.1:$port" BCRYPT_COST=10 SANDBOX_IMAGE="$image"
+# A long disconnect grace keeps the professor's REPL alive after the browser
+# closes, so shutdown has a live sandbox to clean up.
+export IDE_DATA_PATH="$data" PORT="127.0.0.1:$port" BCRYPT_COST=10 SANDBOX_IMAGE="$image" DISCONNECT_GRACE=10m
 unset DATABASE_URL
 
-# Labelled containers that exist before we start belong to someone else (a
-# test running beside us); only new ones can be ours.
-before="$(docker ps -a --filter label=pyide.managed=true -q | sort)"
+# Our sandboxes are the labelled containers that mount something from our
+# own (unique) data folder: tests running beside us make labelled ones too.
+ours() {
+  local id
+  for id in $(docker ps -aq --filter label=pyide.managed=true); do
+    docker inspect --format '{{range .Mounts}}{{.Source}}{{"\n"}}{{end}}' "$id" 2>/dev/null | grep -qF "$data/" && echo "$id"
+  done
+  return 0
+}
 
 server=""
 stop_server() {
@@ -108,19 +116,26 @@ pass=${pass:-0} fail=${fail:-0} skip=${skip:-0}
 [ "$st" -ne 0 ] && [ "$fail" -eq 0 ] && fail=1
 
 # Shutdown is part of the contract: the server removes its own sandboxes.
+# Some must be live first, or the check below would prove nothing.
+live="$(ours)"
 stop_server
 leftover=""
 for _ in $(seq 1 100); do # the engine may report a removal a moment late
-  leftover="$(comm -13 <(echo "$before") <(docker ps -a --filter label=pyide.managed=true -q | sort) | grep . || true)"
+  leftover="$(ours)"
   [ -z "$leftover" ] && break
   sleep 0.1
 done
-if [ -n "$leftover" ]; then
+if [ -z "$live" ]; then
+  echo "FAIL  no sandbox left after shutdown: none of ours was live before it (the REPL should outlive the closed browser)" >&2
+  fail=$((fail + 1))
+elif [ -n "$leftover" ]; then
   echo "FAIL  no sandbox left after shutdown: $(echo "$leftover" | tr '\n' ' ')" >&2
   docker ps -a --filter label=pyide.managed=true --format '{{.ID}} {{.Names}} {{.Status}} {{.Labels}}' >&2
+  # Counted and shown; now removed, so failed runs do not pile up.
+  echo "$leftover" | xargs docker rm -f >/dev/null 2>&1
   fail=$((fail + 1))
 else
-  echo "ok    no sandbox left after shutdown"
+  echo "ok    no sandbox left after shutdown ($(echo "$live" | wc -l) live before it)"
   pass=$((pass + 1))
 fi
 if [ "$fail" -gt 0 ]; then
