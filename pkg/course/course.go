@@ -306,7 +306,7 @@ func (s *Service) SubmissionOpen(item, username string, now time.Time) bool {
 func (s *Service) ExamRestriction(username string, now time.Time) (testSlug string, restrictWorkspace, restrictREPL bool) {
 	st := s.state.Load()
 	for _, t := range st.tests {
-		if !(t.RestrictWorkspace || t.RestrictREPL) || !st.testOpen(t, username, now) {
+		if (!t.RestrictWorkspace && !t.RestrictREPL) || !st.testOpen(t, username, now) {
 			continue
 		}
 		if testSlug == "" || t.Slug < testSlug {

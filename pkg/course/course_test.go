@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pythonide/pyide/pkg/store"
 )
 
 func sha(s string) string {
@@ -681,6 +683,63 @@ func TestDeleteItem(t *testing.T) {
 	}
 	acts := e.auditActions("course.")
 	if acts["course.assignment.delete"] != 1 || acts["course.test.delete"] != 1 || acts["course.assignment.create"] != 1 || acts["course.test.create"] != 1 {
+		t.Fatalf("audit: %v", acts)
+	}
+}
+
+func TestEditsAndRefresh(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	prof, alice := e.as("prof"), e.as("alice")
+	start, end := t0.Add(-time.Hour), t0.Add(time.Hour)
+	prof.do("POST", "/api/course/tests", map[string]any{"slug": "draft", "title": "Draft",
+		"starts_at": ts(start), "ends_at": ts(end)}).must(t, 201)
+	if r := alice.do("GET", "/api/course/tests", nil).must(t, 200); len(r.list("tests")) != 0 {
+		t.Fatalf("a draft test is listed for students: %s", r.raw)
+	}
+	alice.do("GET", "/api/course/tests/draft", nil).must(t, 404)
+	alice.do("POST", "/api/course/tests/draft/start", nil).must(t, 404)
+	if e.svc.TestOpen("draft", "alice", t0) {
+		t.Fatal("a draft test is open")
+	}
+
+	// Publishing and moving the end through the API take effect at once.
+	body := map[string]any{"title": "Final", "publish_at": ts(start), "starts_at": ts(start), "ends_at": ts(end),
+		"restrict_repl": true}
+	r := prof.do("PUT", "/api/course/tests/draft", body).must(t, 200)
+	if r.get("test", "title") != "Final" || r.get("test", "restrict_repl") != true {
+		t.Fatalf("update: %s", r.raw)
+	}
+	if !e.svc.TestOpen("draft", "alice", t0) {
+		t.Fatal("published test in its window is not open")
+	}
+	if slug, ws, repl := e.svc.ExamRestriction("alice", t0); slug != "draft" || ws || !repl {
+		t.Fatalf("ExamRestriction: %q %v %v", slug, ws, repl)
+	}
+	body["ends_at"] = ts(t0)
+	prof.do("PUT", "/api/course/tests/draft", body).must(t, 200)
+	if e.svc.TestOpen("draft", "alice", t0) {
+		t.Fatal("the earlier end did not take effect")
+	}
+
+	// A change made elsewhere (another server) shows after a reload.
+	pub := t0
+	if _, err := e.db.CreateAssignment(ctx, store.Assignment{Slug: "elsewhere", Title: "E", PublishAt: &pub,
+		DueAt: t0.Add(time.Hour), LatePolicy: "none", CreatedBy: "prof"}); err != nil {
+		t.Fatal(err)
+	}
+	if e.svc.AssignmentPublished("elsewhere", t0) {
+		t.Fatal("answered from the database, not the cache")
+	}
+	if err := e.svc.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !e.svc.AssignmentPublished("elsewhere", t0) {
+		t.Fatal("a tick did not refresh the cache")
+	}
+	acts := e.auditActions("course.test")
+	if acts["course.test.update"] != 2 || acts["course.test.publish"] != 1 {
 		t.Fatalf("audit: %v", acts)
 	}
 }
