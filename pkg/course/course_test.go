@@ -278,6 +278,10 @@ func TestTestWindowAndAutoSubmit(t *testing.T) {
 	alice.writeFile("Submissions/midterm/alice/answer.py", "final\n").must(t, 200)
 	// bob never started: he works in his folder anyway (no duration).
 	e.disk("Submissions/midterm/bob/b.py", "bob's work\n")
+	// A link his program made must not carry alice's answer into his submission.
+	if err := os.Symlink(filepath.Join(e.dir, "Submissions/midterm/alice/answer.py"), filepath.Join(e.dir, "Submissions/midterm/bob/copied.py")); err != nil {
+		t.Fatal(err)
+	}
 	slug, ws, repl := e.svc.ExamRestriction("alice", start.Add(time.Minute))
 	if slug != "midterm" || !ws || !repl {
 		t.Fatalf("ExamRestriction inside: %q %v %v", slug, ws, repl)
@@ -314,7 +318,7 @@ func TestTestWindowAndAutoSubmit(t *testing.T) {
 		t.Fatalf("alice's submissions: %+v", subs)
 	}
 	subs, _ = e.db.SubmissionsOf(ctx, "midterm", "bob")
-	if len(subs) != 1 || !subs[0].Auto || subs[0].Files[0].Name != "b.py" {
+	if len(subs) != 1 || !subs[0].Auto || len(subs[0].Files) != 1 || subs[0].Files[0].Name != "b.py" {
 		t.Fatalf("bob's submissions: %+v", subs)
 	}
 	if subs, _ := e.db.SubmissionsOf(ctx, "midterm", "carol"); len(subs) != 0 {
