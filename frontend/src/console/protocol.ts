@@ -58,7 +58,31 @@ export function describeReason(reason: string): string {
   return reasonText[reason] ?? (reason || 'ended')
 }
 
-/** Same origin, ws:// or wss:// following the page. */
-export function socketURL(loc: Pick<Location, 'protocol' | 'host'>): string {
-  return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/api/ws`
+/**
+ * Same origin, ws:// or wss:// following the page, with this browser tab's
+ * id: the server keys a REPL by user and tab, so a reload reattaches to the
+ * same REPL while two tabs keep two REPLs.
+ */
+export function socketURL(loc: Pick<Location, 'protocol' | 'host'>, tab: string): string {
+  return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/api/ws?tab=${encodeURIComponent(tab)}`
+}
+
+const memory = new Map<string, string>()
+const memoryStorage = {
+  getItem: (k: string) => memory.get(k) ?? null,
+  setItem: (k: string, v: string) => void memory.set(k, v),
+}
+
+/** A random id for this tab, kept in sessionStorage (per tab, survives reloads). */
+export function tabID(
+  storage: Pick<Storage, 'getItem' | 'setItem'> = typeof sessionStorage === 'undefined' ? memoryStorage : sessionStorage,
+): string {
+  let id = storage.getItem('pyide.tab')
+  if (!id || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) {
+    const bytes = new Uint8Array(12)
+    crypto.getRandomValues(bytes)
+    id = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
+    storage.setItem('pyide.tab', id)
+  }
+  return id
 }

@@ -39,7 +39,7 @@ describe('console store', () => {
     const { store } = setup()
     store.connect()
     const ws = FakeSocket.last()
-    expect(ws.url).toBe('wss://ide.example.edu/api/ws')
+    expect(ws.url).toMatch(/^wss:\/\/ide\.example\.edu\/api\/ws\?tab=[0-9a-f]{24}$/)
     expect(ws.binaryType).toBe('arraybuffer')
   })
 

@@ -4,7 +4,7 @@
 // into reactive state (streams would make Vue re-render on every chunk).
 import { defineStore } from 'pinia'
 import { markRaw } from 'vue'
-import { describeReason, parseEvent, socketURL, type ClientMessage, type ServerEvent } from '@/console/protocol'
+import { describeReason, parseEvent, socketURL, tabID, type ClientMessage, type ServerEvent } from '@/console/protocol'
 
 export type Phase = 'idle' | 'starting' | 'queued' | 'running' | 'exited'
 
@@ -108,7 +108,7 @@ export const useConsoleStore = defineStore('console', {
         clearTimeout(this.timer)
         this.timer = null
       }
-      const ws = markRaw(socketFactory(socketURL(location)))
+      const ws = markRaw(socketFactory(socketURL(location, tabID())))
       ws.binaryType = 'arraybuffer'
       this.socket = ws
       ws.onopen = () => {
