@@ -19,6 +19,19 @@ summary() { echo "e2e: $1 passed, $2 failed, $3 skipped"; }
 # A prerequisite missing is one failed check: make e2e was asked for explicitly.
 die() { echo "e2e: $*" >&2; summary 0 1 0; exit 1; }
 
+# `make test` comes here without `make build`: build what is missing or
+# stale (cheap when it is current), so the test never runs an old binary.
+if [ -z "${PYIDE_BIN:-}" ]; then
+  if [ ! -f frontend/dist/index.html ]; then
+    echo "e2e: building the front end (frontend/dist has no app)"
+    { [ -d frontend/node_modules ] || (cd frontend && npm ci --no-audit --no-fund --loglevel=error); } &&
+      (cd frontend && npm run build >/dev/null) || die "the front end did not build"
+  fi
+  command -v go >/dev/null || [ -x "$bin" ] || die "no $bin and no Go to build it"
+  if command -v go >/dev/null; then
+    CGO_ENABLED=0 go build -trimpath -o "$bin" ./cmd/pyide || die "the pyide binary did not build"
+  fi
+fi
 [ -x "$bin" ] || die "no $bin: run 'make build' first (make e2e does)"
 [ -x "$chromium" ] || die "no Chromium at $chromium (apt-get install chromium)"
 command -v node >/dev/null || die "node is not installed (apt-get install nodejs npm)"
