@@ -94,6 +94,7 @@ func Verify(ctx context.Context, archive string) (Manifest, error) {
 	}
 	defer closeFn()
 	seen := map[string]Entry{}
+	names := map[string]bool{}
 	var m *Manifest
 	for {
 		if err := ctx.Err(); err != nil {
@@ -110,11 +111,13 @@ func Verify(ctx context.Context, archive string) (Manifest, error) {
 		if err != nil {
 			return Manifest{}, err
 		}
-		if _, dup := seen[e.Name]; dup || (m != nil && e.Name == manifestName) {
-			// A second entry of one name could swap a folder for a link
-			// between the check and the extraction.
+		// A second entry of one name ("a/" and "a" are one) could swap a
+		// folder for a link between the check and the extraction.
+		key := strings.TrimSuffix(e.Name, "/")
+		if names[key] {
 			return Manifest{}, bad("entry %q appears twice", e.Name)
 		}
+		names[key] = true
 		if e.Name == manifestName {
 			body, err := io.ReadAll(io.LimitReader(tr, maxManifest))
 			if err != nil {
