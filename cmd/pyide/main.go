@@ -67,6 +67,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return userCmd(ctx, args[1:], logger, stdin, stdout)
 	case "sandbox":
 		return sandboxCmd(ctx, args[1:], logger, stdout)
+	case "backup":
+		return backupCmd(ctx, args[1:], logger, stdout)
+	case "restore":
+		return restoreCmd(ctx, args[1:], logger, stdout)
 	case "help", "-h", "--help":
 		_, err := io.WriteString(stdout, usage)
 		return err

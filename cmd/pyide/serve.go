@@ -19,6 +19,7 @@ import (
 	"github.com/pythonide/pyide/pkg/admin"
 	"github.com/pythonide/pyide/pkg/auth"
 	"github.com/pythonide/pyide/pkg/config"
+	"github.com/pythonide/pyide/pkg/course"
 	"github.com/pythonide/pyide/pkg/metrics"
 	"github.com/pythonide/pyide/pkg/server"
 	"github.com/pythonide/pyide/pkg/store"
@@ -60,7 +61,14 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Wr
 		v, err := a.db.SchemaVersion(ctx)
 		return "schema version " + strconv.FormatInt(v, 10), err
 	}}}
-	ws, err := a.workspace(nil)
+	crs, err := course.New(ctx, course.Options{
+		DB: a.db, DataPath: cfg.DataPath, Logger: logger, SandboxUID: cfg.SandboxUID, MaxFileBytes: cfg.MaxFileBytes,
+	})
+	if err != nil {
+		return err
+	}
+	defer crs.Close()
+	ws, err := a.workspace(crs)
 	if err != nil {
 		return err
 	}
@@ -68,8 +76,12 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Wr
 	sb := &sandboxes{cfg: cfg, logger: logger, mx: mx}
 	sb.connect(ctx)
 	hub := terminal.New(terminal.Options{
-		Auth: authSvc, Sandboxes: sb, Files: terminal.WorkspaceFiles{W: ws},
+		Auth: authSvc, Sandboxes: sb, Files: terminal.WorkspaceFiles{W: ws, Course: crs},
 		PublicURL: cfg.PublicURL, StudentREPL: cfg.StudentREPL, Grace: cfg.DisconnectGrace,
+		REPLBlocked: func(user string) bool {
+			_, _, blocked := crs.ExamRestriction(user, time.Now())
+			return blocked
+		},
 		OutputCapBytes: cfg.OutputCapBytes, RunsPerMinute: cfg.RunsPerMinute, Logger: logger,
 	})
 	adm := admin.New(admin.Options{
@@ -89,7 +101,7 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Wr
 	}
 	srv := server.New(server.Options{
 		Addr: cfg.Addr, Auth: authSvc, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes,
-		Web: frontend.Dist, Checks: checks, Routes: []server.Routes{ws, adm},
+		Web: frontend.Dist, Checks: checks, Routes: []server.Routes{ws, crs, adm},
 		Raw:     map[string]echo.HandlerFunc{"/ws": hub.Handler()},
 		Metrics: mx, MetricsToken: cfg.MetricsToken, WritesPerMinute: cfg.WritesPerMinute,
 		BeforeShutdown: func(ctx context.Context) {
@@ -107,6 +119,8 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Wr
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(gctx) })
 	g.Go(func() error { return serveAdminSocket(gctx, adminSocket(cfg), adm, logger) })
+	// Auto-submits tests that ended and keeps the course state fresh.
+	g.Go(func() error { return crs.Run(gctx) })
 	g.Go(func() error {
 		sb.keepConnected(gctx, 10*time.Second)
 		return nil

@@ -277,6 +277,10 @@ func (c *conn) dispatch(m message) {
 			c.errorf("an empty REPL is not enabled for students in this course; run a file instead")
 			return
 		}
+		if !c.user.IsStaff() && c.h.opts.REPLBlocked != nil && c.h.opts.REPLBlocked(c.user.Username) {
+			c.errorf("the empty REPL is switched off during this test; run a file instead")
+			return
+		}
 		c.run("")
 	case "stdin":
 		switch {

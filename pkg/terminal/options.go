@@ -38,6 +38,9 @@ type Options struct {
 	PublicURL string // the server's own origin, for the Origin check; "" = the request's Host
 	// StudentREPL lets students open an empty REPL; staff always may.
 	StudentREPL bool
+	// REPLBlocked, when set, reports whether a student may not open an
+	// empty REPL right now (a test that switches it off).
+	REPLBlocked func(username string) bool
 
 	Grace           time.Duration // a dropped tab keeps its sandbox this long; default 60s
 	ScrollbackBytes int           // replayed on reattach; default 64 KB

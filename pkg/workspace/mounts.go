@@ -58,6 +58,11 @@ func (w *Workspace) Mounts(u auth.User, st CourseState, now time.Time) ([]Mount,
 		}
 		return append(ms, w.mount(RootSubmissions, CourseTarget+"/"+RootSubmissions, true)), nil
 	}
+	if ex, ok := st.(ExamState); ok {
+		if test, restrict, _ := ex.ExamRestriction(u.Username, now); restrict {
+			return w.examMounts(u, st, now, test)
+		}
+	}
 	ms = append(ms, w.mount(RootLectures, CourseTarget+"/"+RootLectures, true))
 	for _, slug := range w.folders(RootAssignments) {
 		if st.AssignmentPublished(slug, now) {
@@ -85,6 +90,25 @@ func (w *Workspace) Mounts(u auth.User, st CourseState, now time.Time) ([]Mount,
 			continue
 		}
 		ms = append(ms, w.mount(rel, SubmissionsTarget+"/"+item, !open))
+	}
+	return ms, nil
+}
+
+// examMounts is a student's sandbox during a test that restricts the
+// workspace: their work for the test is the home folder, the test's
+// material is under /course, and nothing else is there.
+func (w *Workspace) examMounts(u auth.User, st CourseState, now time.Time, test string) ([]Mount, error) {
+	rel := RootSubmissions + "/" + test + "/" + u.Username
+	open := st.SubmissionOpen(test, u.Username, now)
+	if open {
+		if err := w.tree.mkdirAll(rel); err != nil {
+			return nil, err
+		}
+	}
+	ms := []Mount{w.mount(rel, HomeTarget, !open)}
+	if st.TestOpen(test, u.Username, now) {
+		t := RootTests + "/" + test
+		ms = append(ms, w.mount(t, CourseTarget+"/"+t, true))
 	}
 	return ms, nil
 }

@@ -274,6 +274,13 @@ type CourseState interface {
 	SubmissionOpen(item, username string, now time.Time) bool
 }
 
+// ExamState is what a CourseState may also answer: whether a student is
+// inside a test that restricts the workspace (only the test's material and
+// their own submission folder for it are visible) or the empty REPL.
+type ExamState interface {
+	ExamRestriction(username string, now time.Time) (test string, restrictWorkspace, restrictREPL bool)
+}
+
 // StaticCourse is a CourseState from fixed sets, until the course package
 // provides the real one: every assignment is published unless listed in
 // Unpublished, no test is open unless listed in OpenTests, and every
@@ -317,6 +324,20 @@ func AccessPath(u auth.User, p Path, st CourseState, now time.Time) Level {
 	}
 	if u.Role != auth.RoleStudent || u.Username == "" {
 		return None // an unknown role fails closed
+	}
+	if ex, ok := st.(ExamState); ok {
+		if test, restrict, _ := ex.ExamRestriction(u.Username, now); restrict {
+			// During a restricted test a student sees only that test's
+			// material and their own work for it.
+			switch {
+			case p.Depth() == 1 && (p.Seg(0) == RootTests || p.Seg(0) == RootSubmissions):
+				return Read
+			case p.Seg(0) == RootTests && p.Seg(1) == test:
+			case p.Seg(0) == RootSubmissions && p.Seg(1) == test && (p.Depth() == 2 || p.Seg(2) == u.Username):
+			default:
+				return None
+			}
+		}
 	}
 	switch p.Seg(0) {
 	case RootLocal:
