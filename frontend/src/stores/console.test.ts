@@ -70,8 +70,11 @@ describe('console store', () => {
     ws.event({ type: 'started', session: 's1', path: 'Local/alice/hello.py' })
     expect(store.phase).toBe('running')
     expect(store.badge).toBe('Running')
-    ws.bytes('hello\r\n>>> ')
+    ws.bytes('hello\r\n')
+    expect(store.badge).toBe('Running')
+    ws.bytes('>>> ')
     expect(sink.out).toBe('hello\r\n>>> ')
+    expect(store.badge).toBe('REPL') // the script ended in Python's prompt
     ws.event({ type: 'exited', code: 1, reason: 'error' })
     expect(store.phase).toBe('exited')
     expect(store.exitReason).toBe('error')

@@ -44,6 +44,12 @@ export function backoffDelay(attempt: number, random = Math.random): number {
   return Math.round(base * (0.75 + random() * 0.5))
 }
 
+const prompt = [0x3e, 0x3e, 0x3e, 0x20] // ">>> "
+function endsWithPrompt(b: Uint8Array): boolean {
+  if (b.length < prompt.length) return false
+  return prompt.every((c, i) => b[b.length - prompt.length + i] === c)
+}
+
 const dim = (s: string) => `\r\n\x1b[2m${s}\x1b[0m\r\n`
 const red = (s: string) => `\r\n\x1b[31m${s}\x1b[0m\r\n`
 
@@ -62,6 +68,8 @@ export const useConsoleStore = defineStore('console', {
     exitReason: '',
     error: '',
     outputLimited: false,
+    /** The script finished and Python's prompt appeared: the REPL is live. */
+    atPrompt: false,
     // Non-reactive plumbing.
     socket: null as SocketLike | null,
     sink: null as TerminalSink | null,
@@ -86,7 +94,7 @@ export const useConsoleStore = defineStore('console', {
         case 'queued':
           return s.queuePosition > 0 ? `Queued #${s.queuePosition}` : 'Queued'
         case 'running':
-          return s.kind === 'repl' && !s.path ? 'REPL' : 'Running'
+          return (s.kind === 'repl' && !s.path) || s.atPrompt ? 'REPL' : 'Running'
         case 'exited':
           // The exit code only tells a student something when their program failed.
           return `Exited: ${describeReason(s.exitReason)}${s.exitReason === 'error' || (s.exitReason === 'finished' && s.exitCode) ? ` (${s.exitCode})` : ''}`
@@ -199,6 +207,7 @@ export const useConsoleStore = defineStore('console', {
         exitReason: '',
         error: '',
         outputLimited: false,
+        atPrompt: false,
       })
       this.send(msg)
     },
@@ -223,6 +232,9 @@ export const useConsoleStore = defineStore('console', {
         this.sink?.reset()
       }
       this.sink?.write(bytes)
+      // Only the first prompt of a run changes state, so streaming output
+      // costs no reactive writes.
+      if (!this.atPrompt && this.phase === 'running' && endsWithPrompt(bytes)) this.atPrompt = true
     },
 
     handle(ev: ServerEvent) {
