@@ -326,3 +326,21 @@ func TestAlertRules(t *testing.T) {
 		}
 	}
 }
+
+// TestReadme checks the operator guide still covers what operators got
+// wrong before: container platforms, WebSocket proxying, the data path.
+func TestReadme(t *testing.T) {
+	readme := string(read(t, "README.md"))
+	for _, want := range []string{
+		"Fargate", "EC2", "ten steps", "reverse_proxy 127.0.0.1:8080",
+		"proxy_http_version 1.1", "proxy_set_header Upgrade $http_upgrade", "proxy_read_timeout",
+		"same path", "pyide-admin restore", "--force", "Upgrading", "<!-- MEASURED:", "memory per active student",
+	} {
+		if !strings.Contains(readme, want) {
+			t.Errorf("README.md lacks %q", want)
+		}
+	}
+	if n := len(regexp.MustCompile(`(?m)^\d+\. \*\*`).FindAllString(readme, -1)); n != 10 {
+		t.Errorf("the VM install has %d steps, want 10", n)
+	}
+}
