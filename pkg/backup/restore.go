@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrBadArchive is returned for an archive that is damaged, tampered with
@@ -402,10 +404,9 @@ func (x *extractor) writeFile(r io.Reader, rel string, perm fs.FileMode, want En
 		return err
 	}
 	h := sha256.New()
+	// No fsync per file (thousands of them would dominate the restore):
+	// finish syncs the whole file system once.
 	_, err = io.Copy(io.MultiWriter(f, h), r)
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -443,5 +444,10 @@ func (x *extractor) finish() error {
 			return err
 		}
 	}
-	return nil
+	f, err := x.root.Open(".")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return unix.Syncfs(int(f.Fd()))
 }
