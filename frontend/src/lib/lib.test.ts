@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { parseCSV } from './csv'
 import { decodeText, kindByName } from './filekind'
 import { parentOf, rebase, sortEntries, validName, within } from './paths'
+import { renderMarkdown } from './markdown'
+import { clockOffset, countdown, formatBytes, formatSeconds, fromLocalInput, relative, toLocalInput } from './time'
 import type { Entry } from '@/api/types'
 
 describe('parseCSV', () => {
@@ -63,5 +65,75 @@ describe('paths', () => {
       'w2.py',
       'w10.py',
     ])
+  })
+})
+
+describe('renderMarkdown', () => {
+  it('renders the usual Markdown', () => {
+    const html = renderMarkdown('# Task\n\nWrite **two** functions:\n\n- `add`\n- `sub`\n\n```python\nprint(1)\n```\n')
+    expect(html).toContain('<h1>Task</h1>')
+    expect(html).toContain('<strong>two</strong>')
+    expect(html).toContain('<li><code>add</code></li>')
+    expect(html).toContain('<pre><code class="language-python">print(1)\n</code></pre>')
+  })
+
+  it.each([
+    { name: 'script tag', src: '<script>alert(1)</script>', bad: '<script' },
+    { name: 'img onerror', src: '<img src=x onerror="alert(1)">', bad: '<img' },
+    { name: 'javascript link', src: '[click](javascript:alert(1))', bad: 'href="javascript' },
+    { name: 'data html link', src: '[x](data:text/html;base64,PHNjcmlwdD4=)', bad: 'href="data' },
+    { name: 'attribute break-out in a link', src: '[x](https://a.example/"onmouseover="alert(1))', bad: '" onmouseover' },
+  ])('escapes $name', ({ src, bad }) => {
+    expect(renderMarkdown(src)).not.toContain(bad)
+  })
+
+  it('opens links in a new tab without an opener', () => {
+    expect(renderMarkdown('[docs](https://docs.python.org/3/)')).toContain(
+      '<a href="https://docs.python.org/3/" target="_blank" rel="noopener noreferrer">docs</a>',
+    )
+  })
+})
+
+describe('time', () => {
+  it('takes the server clock at the middle of the round trip', () => {
+    expect(clockOffset('1970-01-01T00:00:10Z', 2000, 4000)).toBe(7000)
+    expect(clockOffset('not a time', 0, 0)).toBeNull()
+  })
+
+  it.each([
+    { d: 30_000, want: 'in less than a minute' },
+    { d: -30_000, want: 'less than a minute ago' },
+    { d: 5 * 60_000, want: 'in 5 minutes' },
+    { d: 3_600_000, want: 'in 1 hour' },
+    { d: 2 * 86_400_000 + 3_600_000, want: 'in 2 days' },
+    { d: -3 * 3_600_000, want: '3 hours ago' },
+    { d: 8 * 86_400_000, want: 'in 1 week' },
+  ])('relative $d', ({ d, want }) => {
+    expect(relative(1_000_000_000 + d, 1_000_000_000)).toBe(want)
+  })
+
+  it.each([
+    { ms: 0, want: '00:00' },
+    { ms: -5000, want: '00:00' },
+    { ms: 65_900, want: '01:05' },
+    { ms: 3_723_000, want: '1:02:03' },
+    { ms: 2 * 86_400_000 + 3_723_000, want: '2 d 01:02:03' },
+  ])('countdown $ms', ({ ms, want }) => {
+    expect(countdown(ms)).toBe(want)
+  })
+
+  it('round-trips datetime-local values through instants', () => {
+    const iso = fromLocalInput('2030-03-04T09:30')!
+    expect(toLocalInput(iso)).toBe('2030-03-04T09:30')
+    expect(fromLocalInput('')).toBeNull()
+  })
+
+  it('formats bytes and seconds', () => {
+    expect(formatBytes(512)).toBe('512 B')
+    expect(formatBytes(3.5 * 1048576)).toBe('3.5 MB')
+    expect(formatBytes(12 * 1073741824)).toBe('12 GB')
+    expect(formatSeconds(45)).toBe('45 s')
+    expect(formatSeconds(750)).toBe('12 min')
+    expect(formatSeconds(3 * 3600 + 300)).toBe('3 h 05 min')
   })
 })
