@@ -103,7 +103,7 @@ func Verify(ctx context.Context, archive string) (Manifest, error) {
 			return Manifest{}, err
 		}
 		h, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
@@ -275,7 +275,7 @@ func Restore(ctx context.Context, archive string, opts Options) (Manifest, error
 			return Manifest{}, err
 		}
 		h, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
@@ -286,9 +286,9 @@ func Restore(ctx context.Context, archive string, opts Options) (Manifest, error
 		if err != nil {
 			return Manifest{}, err
 		}
-		switch {
-		case e.Name == manifestName:
-		case e.Name == dumpName:
+		switch e.Name {
+		case manifestName:
+		case dumpName:
 			// The dump comes first, so a database that cannot be restored
 			// leaves the data folder untouched.
 			if err := restoreDump(ctx, tr, want[dumpName], pgRestore, opts); err != nil {

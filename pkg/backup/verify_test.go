@@ -36,7 +36,7 @@ func rewrite(t *testing.T, src, dst string, edit func(h *tar.Header, body []byte
 	tr := tar.NewReader(zr)
 	for {
 		h, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
