@@ -225,6 +225,7 @@ func writeTree(t testing.TB, dir string) {
 		}
 	}
 	mk("Local/alice/hello.py", []byte("print('hello')\n"), 0o644)
+	mk("Local/alice/"+strings.Repeat("n", 250)+".py", []byte("long name\n"), 0o644)
 	mk("Local/alice/data.bin", binaryBytes(), 0o600)
 	mk("Local/alice/empty.txt", nil, 0o644)
 	mk("Local/alice/sub/deeper/ünïcödé näme.py", []byte("x = 'ü'\n"), 0o644)

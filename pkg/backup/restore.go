@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -398,7 +399,8 @@ func (x *extractor) extract(r io.Reader, h *tar.Header, e, want Entry) error {
 // writeFile writes through a temporary name and renames, checking the
 // bytes against the manifest before they become visible.
 func (x *extractor) writeFile(r io.Reader, rel string, perm fs.FileMode, want Entry) error {
-	tmp := path.Join(path.Dir(rel), tempPrefix+"restore-"+path.Base(rel))
+	// A short random name: the final name may already be near NAME_MAX.
+	tmp := path.Join(path.Dir(rel), tempPrefix+"restore-"+rand.Text())
 	f, err := x.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
