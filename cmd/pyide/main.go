@@ -29,6 +29,8 @@ Usage:
   pyide user ls
   pyide sandbox ls                    list live sandboxes
   pyide sandbox reap [--idle DURATION | --user NAME | --all]
+  pyide backup [--out DIR]            write one archive: database dump, data folder, manifest
+  pyide restore ARCHIVE [--force]     restore into an empty data folder and database
 
 Every command reads the same settings as serve (DATABASE_URL, IDE_DATA_PATH, …).
 `

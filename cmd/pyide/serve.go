@@ -18,6 +18,7 @@ import (
 	"github.com/pythonide/pyide/frontend"
 	"github.com/pythonide/pyide/pkg/admin"
 	"github.com/pythonide/pyide/pkg/auth"
+	"github.com/pythonide/pyide/pkg/backup"
 	"github.com/pythonide/pyide/pkg/config"
 	"github.com/pythonide/pyide/pkg/course"
 	"github.com/pythonide/pyide/pkg/metrics"
@@ -121,6 +122,16 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Wr
 	g.Go(func() error { return serveAdminSocket(gctx, adminSocket(cfg), adm, logger) })
 	// Auto-submits tests that ended and keeps the course state fresh.
 	g.Go(func() error { return crs.Run(gctx) })
+	if cfg.BackupSchedule > 0 {
+		bs := &backup.Schedule{Options: backupOptions(cfg, a.cluster, logger), Every: cfg.BackupSchedule, Keep: cfg.BackupKeep}
+		mx.Gauge("pyide_backup_last_success_timestamp_seconds", "Unix time of the last successful backup (0: none yet).", func() float64 {
+			if t := bs.LastSuccess(); !t.IsZero() {
+				return float64(t.Unix())
+			}
+			return 0
+		})
+		g.Go(func() error { return bs.Run(gctx) })
+	}
 	g.Go(func() error {
 		sb.keepConnected(gctx, 10*time.Second)
 		return nil

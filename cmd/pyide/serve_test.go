@@ -54,6 +54,7 @@ func startServe(t *testing.T, env map[string]string) *served {
 	t.Setenv("IDE_DATA_PATH", data)
 	t.Setenv("PORT", "127.0.0.1:0")
 	t.Setenv("BCRYPT_COST", "10")
+	t.Setenv("BACKUP_SCHEDULE", "0")
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
@@ -159,4 +160,19 @@ func TestServeEmbeddedDefault(t *testing.T) {
 	if code != 200 || !strings.Contains(body, "schema version") {
 		t.Fatalf("readyz: %d %s", code, body)
 	}
+}
+
+// TestServeScheduledBackup: with a schedule, serve writes its first backup
+// into BACKUP_DIR and exports when it succeeded.
+func TestServeScheduledBackup(t *testing.T) {
+	dir := t.TempDir()
+	s := startServe(t, map[string]string{"DATABASE_URL": "", "BACKUP_SCHEDULE": "1h", "BACKUP_DIR": dir, "DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+	waitFor(t, 60*time.Second, "the first scheduled backup", func() bool {
+		m, _ := filepath.Glob(filepath.Join(dir, "pyide-backup-*.tar.gz"))
+		return len(m) == 1
+	})
+	waitFor(t, 10*time.Second, "the backup metric", func() bool {
+		_, body := get(t, http.DefaultClient, s.base+"/metrics")
+		return regexp.MustCompile(`pyide_backup_last_success_timestamp_seconds [1-9]`).MatchString(body)
+	})
 }
