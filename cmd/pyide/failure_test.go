@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -167,7 +168,8 @@ func runOverWS(t *testing.T, s *served, client *http.Client, path, code string) 
 func TestDockerAwayAndBack(t *testing.T) {
 	sandboxtest.RequireDocker(t)
 	sock := filepath.Join(t.TempDir(), "docker.sock")
-	s := startServe(t, map[string]string{"DATABASE_URL": "", "DOCKER_HOST": "unix://" + sock, "SANDBOX_IMAGE": sandboxtest.Image()})
+	s := startServe(t, map[string]string{"DATABASE_URL": "", "DOCKER_HOST": "unix://" + sock, "SANDBOX_IMAGE": sandboxtest.Image(),
+		"BACKUP_SCHEDULE": "1h", "BACKUP_DIR": t.TempDir()})
 	client := s.login(t)
 	code, body := get(t, http.DefaultClient, s.base+"/readyz")
 	if code != 200 || !strings.Contains(body, `"docker":{"status":"down"`) {
@@ -187,5 +189,24 @@ func TestDockerAwayAndBack(t *testing.T) {
 	events, out := runOverWS(t, s, client, "Local/admin/hello.py", "print('hello ' * 2)\n")
 	if !strings.Contains(out, "hello hello") {
 		t.Fatalf("run after Docker came back: events %+v, output %q\n%s", events, out, s.stderr.String())
+	}
+	// Every metric the alert rules use is exported (the rules list them).
+	rules, err := os.ReadFile("../../deploy/prometheus/alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the first scheduled backup", func() bool {
+		_, body := get(t, http.DefaultClient, s.base+"/metrics")
+		return !strings.Contains(body, "pyide_backup_last_success_timestamp_seconds 0")
+	})
+	_, metrics := get(t, http.DefaultClient, s.base+"/metrics")
+	names := regexp.MustCompile(`(?m)^#\s+(pyide_[a-z_]+)`).FindAllStringSubmatch(string(rules), -1)
+	if len(names) < 8 {
+		t.Fatalf("found only %d metric names in the alert rules' header", len(names))
+	}
+	for _, m := range names {
+		if !regexp.MustCompile(`(?m)^` + m[1] + `[{ ]`).MatchString(metrics) {
+			t.Errorf("the alert rules use %s, which /metrics does not export", m[1])
+		}
 	}
 }
