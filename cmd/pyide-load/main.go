@@ -17,6 +17,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -216,8 +217,12 @@ func run(o options) (int, error) {
 		return 1, err
 	}
 	logf("server at %s; results in %s", base, o.out)
+	if limit, err := strconv.Atoi(cmp.Or(os.Getenv("MAX_CONCURRENT_EXECUTIONS"), "150")); err == nil && srv != nil && o.n > limit {
+		logf("warning: N=%d is above MAX_CONCURRENT_EXECUTIONS=%d: students past the cap wait in the queue for a REPL that never ends (run_no_started)", o.n, limit)
+	}
 
 	rec := newRecorder()
+	rec.aborted = func() bool { return ctx.Err() != nil }
 	cl := &class{
 		base: base, origin: base.String(), rec: rec,
 		hc: &http.Transport{MaxIdleConns: o.n + 16, MaxIdleConnsPerHost: o.n + 16, IdleConnTimeout: 90 * time.Second},
@@ -360,7 +365,7 @@ func teach(ctx, classCtx context.Context, cl *class, students []*student, smp *s
 				return
 			}
 			s.runFile(ctx, "stampede", "main.py", s.hello())
-			s.work(classCtx)
+			s.work(classCtx, ctx)
 		}()
 	}
 	ready.Wait()
@@ -400,9 +405,11 @@ func waitWarm(ctx context.Context, cli *client.Client, f client.Filters, names [
 	return -1
 }
 
-// work is a student's class after the first run: think, act, repeat.
-func (s *student) work(ctx context.Context) {
-	for s.think(ctx, 2*time.Second, 8*time.Second) {
+// work is a student's class after the first run: think, act, repeat. The
+// end of class stops the thinking, never an action halfway (that would
+// count the bell as a failed run); actions run on the hard deadline.
+func (s *student) work(classCtx, ctx context.Context) {
+	for s.think(classCtx, 2*time.Second, 8*time.Second) {
 		if err := s.st.broken(); err != nil {
 			s.c.rec.fail("ws_broken", err.Error())
 			if err := s.connect(ctx); err != nil {

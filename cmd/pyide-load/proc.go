@@ -15,6 +15,7 @@ const clockTicks = 100
 
 // procStat is what we read of /proc/<pid>/stat.
 type procStat struct {
+	comm      string
 	pid, ppid int
 	ticks     uint64 // utime + stime
 	childTks  uint64 // cutime + cstime: children already reaped
@@ -40,7 +41,7 @@ func parseStat(b []byte) (procStat, bool) {
 	}
 	num := func(k int) uint64 { v, _ := strconv.ParseUint(f[k-3], 10, 64); return v }
 	ppid, _ := strconv.Atoi(f[1])
-	return procStat{pid: pid, ppid: ppid, ticks: num(14) + num(15), childTks: num(16) + num(17)}, true
+	return procStat{comm: string(b[open+1 : end]), pid: pid, ppid: ppid, ticks: num(14) + num(15), childTks: num(16) + num(17)}, true
 }
 
 // allStats reads every process once.
@@ -163,4 +164,68 @@ func statKey(path, key string) uint64 {
 		}
 	}
 	return 0
+}
+
+// engineTicks is the CPU time of the Docker engine: dockerd, containerd and
+// every container's shim (which also reaps runc, so its children count).
+// Under a class these can cost more than the server itself.
+func engineTicks(stats map[int]procStat) uint64 {
+	var t uint64
+	for _, st := range stats {
+		switch st.comm {
+		case "dockerd", "containerd", "containerd-shim", "containerd-shi": // comm is cut at 15 bytes
+			t += st.ticks + st.childTks
+		}
+	}
+	return t
+}
+
+// hostTicks is the machine's busy and total CPU time from /proc/stat.
+func hostTicks() (busy, total uint64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0
+	}
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseUint(v, 10, 64)
+		if i >= 8 { // guest time is already in user
+			break
+		}
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total
+}
+
+// containersCPU is the CPU time of every container on the engine, in
+// nanoseconds (cgroup v1 cpuacct; 0 elsewhere).
+func containersCPU() uint64 {
+	b, err := os.ReadFile("/sys/fs/cgroup/cpuacct/docker/cpuacct.usage")
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return n
+}
+
+// load1 is the one-minute load average: on a shared machine it shows what
+// else was running.
+func load1() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }

@@ -17,6 +17,9 @@ type clickSample struct {
 // recorder gathers every measurement of the class.
 type recorder struct {
 	login, save, line series
+	// aborted reports that the run itself was cut short (Ctrl-C or the
+	// hard timeout): failures after that are ours, not the server's.
+	aborted func() bool
 
 	mu       sync.Mutex
 	echoes   []timed
@@ -38,6 +41,10 @@ func newRecorder() *recorder {
 func (r *recorder) fail(kind, msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.aborted != nil && r.aborted() {
+		r.counts["aborted_actions"]++
+		return
+	}
 	r.errors[kind]++
 	if _, ok := r.examples[kind]; !ok && msg != "" {
 		if len(msg) > 300 {

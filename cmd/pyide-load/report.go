@@ -11,7 +11,7 @@ import (
 // The report is one self-contained page: inline SVG, no script, no
 // external CSS, so it opens from an artifacts folder anywhere.
 
-const chartW, chartH, pad = 560, 200, 40
+const chartW, chartH, pad = 520, 200, 40
 
 // histogramSVG draws one latency histogram with log-spaced buckets.
 func histogramSVG(title string, bs []Bucket) template.HTML {
@@ -102,7 +102,7 @@ var page = template.Must(template.New("report").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>pyide-load N={{.R.Config.N}}</title>
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;max-width:1100px}
-pre{background:#f5f5f5;padding:12px;overflow:auto;font-size:12px}
+pre{background:#f5f5f5;padding:12px;overflow:auto;font-size:12px;white-space:pre-wrap}
 .t{font-size:13px;font-weight:600}.s{font-size:10px;fill:#444}
 .bar{fill:#4a7fc1}.p50{fill:none;stroke:#1f5fbf;stroke-width:1.5}.p99{fill:none;stroke:#c0392b;stroke-width:1.5}
 .sess{fill:none;stroke:#999;stroke-dasharray:4 3}.ax{stroke:#888}

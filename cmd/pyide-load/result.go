@@ -64,6 +64,11 @@ type Result struct {
 		PgPSSPeak      uint64  `json:"postgres_pss_peak_bytes"`
 		GenCPUAvg      float64 `json:"generator_cpu_avg_pct"`
 		GenRSSPeak     uint64  `json:"generator_rss_peak_bytes"`
+		EngineCPUAvg   float64 `json:"engine_cpu_avg_pct"`
+		SandboxCPUAvg  float64 `json:"containers_cpu_avg_pct"`
+		HostCPUAvg     float64 `json:"host_cpu_avg_pct"` // of all cores
+		Load1Max       float64 `json:"load1_max"`
+		Load1Before    float64 `json:"load1_before"`
 		SandboxPeak    uint64  `json:"sandbox_mem_peak_bytes"` // sum of container cgroup usage
 		SandboxPerUser uint64  `json:"sandbox_mem_per_student_bytes"`
 		SandboxRSSPeak uint64  `json:"sandbox_rss_peak_bytes"`
@@ -110,6 +115,7 @@ func (r *Result) resources(samples []sample, span time.Duration, n int) {
 	for _, s := range samples {
 		if s.At < 0 {
 			before = append(before, s.MemAvailable)
+			rs.Load1Before = s.Load1
 			continue
 		}
 		if s.At > span.Seconds() {
@@ -120,6 +126,10 @@ func (r *Result) resources(samples []sample, span time.Duration, n int) {
 		rs.ServerCPUAvg += s.ServerCPU
 		rs.PgCPUAvg += s.PgCPU
 		rs.GenCPUAvg += s.GenCPU
+		rs.EngineCPUAvg += s.EngineCPU
+		rs.SandboxCPUAvg += s.SandboxCPU
+		rs.HostCPUAvg += s.HostCPU
+		rs.Load1Max = max(rs.Load1Max, s.Load1)
 		rs.ServerCPUPeak = max(rs.ServerCPUPeak, s.ServerCPU)
 		rs.PgCPUPeak = max(rs.PgCPUPeak, s.PgCPU)
 		rs.ServerRSSPeak = max(rs.ServerRSSPeak, s.ServerRSS)
@@ -136,6 +146,9 @@ func (r *Result) resources(samples []sample, span time.Duration, n int) {
 		rs.ServerCPUAvg /= float64(cpuN)
 		rs.PgCPUAvg /= float64(cpuN)
 		rs.GenCPUAvg /= float64(cpuN)
+		rs.EngineCPUAvg /= float64(cpuN)
+		rs.SandboxCPUAvg /= float64(cpuN)
+		rs.HostCPUAvg /= float64(cpuN)
 	}
 	if len(before) > 0 {
 		slices.Sort(before)
@@ -218,7 +231,10 @@ func (r *Result) summaryText() string {
 	rs := r.Resources
 	w("server CPU avg %.0f%% peak %.0f%% of a core, RSS peak %s; postgres CPU avg %.0f%% peak %.0f%%, PSS peak %s\n",
 		rs.ServerCPUAvg, rs.ServerCPUPeak, mib(rs.ServerRSSPeak), rs.PgCPUAvg, rs.PgCPUPeak, mib(rs.PgPSSPeak))
-	w("load generator CPU avg %.0f%%, RSS peak %s\n", rs.GenCPUAvg, mib(rs.GenRSSPeak))
+	w("load generator CPU avg %.0f%%, RSS peak %s; Docker engine (dockerd, containerd, shims) CPU avg %.0f%%; all containers CPU avg %.0f%%\n",
+		rs.GenCPUAvg, mib(rs.GenRSSPeak), rs.EngineCPUAvg, rs.SandboxCPUAvg)
+	w("machine: %.0f%% of all %d cores busy on average; load average %.1f before, %.1f at most (other work on a shared machine shows here)\n",
+		rs.HostCPUAvg, r.Config.Cores, rs.Load1Before, rs.Load1Max)
 	w("sandboxes: peak %d containers, %s cgroup memory (%s per student, rss %s total)\n",
 		rs.ContainersPeak, mib(rs.SandboxPeak), mib(rs.SandboxPerUser), mib(rs.SandboxRSSPeak))
 	w("host MemAvailable %s before, median %s during: growth %s, %s per student (peak growth %s, %s per student)\n",

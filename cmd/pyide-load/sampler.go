@@ -22,6 +22,10 @@ type sample struct {
 	PgPSS        uint64  `json:"postgres_pss_bytes"`
 	GenCPU       float64 `json:"generator_cpu_pct"`
 	GenRSS       uint64  `json:"generator_rss_bytes"`
+	EngineCPU    float64 `json:"engine_cpu_pct"`     // dockerd, containerd, shims
+	SandboxCPU   float64 `json:"containers_cpu_pct"` // every container on the engine
+	HostCPU      float64 `json:"host_cpu_pct"`       // the whole machine, % of all cores
+	Load1        float64 `json:"load1"`
 	MemAvailable uint64  `json:"mem_available_bytes"`
 	// From the server's /metrics; -1 when it did not answer.
 	Running float64 `json:"sandboxes_running"`
@@ -55,7 +59,7 @@ func (s *sampler) run(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var prevAt time.Time
-	var prevSrv, prevPg, prevGen uint64
+	var prevSrv, prevPg, prevGen, prevEng, prevBusy, prevTotal, prevCont uint64
 	var cMem, cRSS uint64
 	var cN int
 	self := os.Getpid()
@@ -66,12 +70,15 @@ func (s *sampler) run(ctx context.Context) {
 		pg := tree(stats, s.pgPID())
 		gen := tree(stats, self)
 		st, pt, gt := treeTicks(stats, srv), treeTicks(stats, pg), treeTicks(stats, gen)
+		et, ct := engineTicks(stats), containersCPU()
+		busy, total := hostTicks()
 		smp := sample{
 			At:           now.Sub(s.start).Seconds(),
 			ServerRSS:    rssBytes(srv),
 			PgPSS:        pssBytes(pg),
 			GenRSS:       rssBytes([]int{self}),
 			MemAvailable: memAvailable(),
+			Load1:        load1(),
 			Running:      -1, Spares: -1, Sockets: -1, Queued: -1,
 		}
 		if !prevAt.IsZero() {
@@ -83,8 +90,16 @@ func (s *sampler) run(ctx context.Context) {
 				return float64(cur-prev) / el
 			}
 			smp.ServerCPU, smp.PgCPU, smp.GenCPU = pct(st, prevSrv), pct(pt, prevPg), pct(gt, prevGen)
+			smp.EngineCPU = pct(et, prevEng)
+			if ct >= prevCont {
+				smp.SandboxCPU = float64(ct-prevCont) / 1e7 / now.Sub(prevAt).Seconds()
+			}
+			if total > prevTotal && busy >= prevBusy {
+				smp.HostCPU = 100 * float64(busy-prevBusy) / float64(total-prevTotal)
+			}
 		}
 		prevAt, prevSrv, prevPg, prevGen = now, st, pt, gt
+		prevEng, prevBusy, prevTotal, prevCont = et, busy, total, ct
 		if m := scrape(ctx, hc, s.metricsURL); m != nil {
 			smp.Running, smp.Spares = m["pyide_sandboxes_running"], m["pyide_sandbox_spares"]
 			smp.Sockets, smp.Queued = m["pyide_websocket_connections"], m["pyide_sandbox_queue_length"]
