@@ -1,11 +1,32 @@
 import { createRouter, createWebHistory } from 'vue-router'
 import { useAuthStore } from './stores/auth'
 
+declare module 'vue-router' {
+  interface RouteMeta {
+    /** Professors and admins only (the server checks again). */
+    staff?: boolean
+  }
+}
+
 export const router = createRouter({
   history: createWebHistory(),
   routes: [
     { path: '/login', name: 'login', component: () => import('./views/LoginView.vue') },
-    { path: '/', name: 'ide', component: () => import('./views/IdeView.vue') },
+    {
+      path: '/',
+      component: () => import('./views/AppShell.vue'),
+      children: [
+        { path: '', name: 'ide', component: () => import('./views/IdeView.vue') },
+        { path: 'course/:kind(a|t|grades)?/:slug?', name: 'course', component: () => import('./views/CourseView.vue') },
+        {
+          path: 'grading/:slug?/:user?',
+          name: 'grading',
+          component: () => import('./views/GradingView.vue'),
+          meta: { staff: true },
+        },
+        { path: 'admin/:tab(status|users)?', name: 'admin', component: () => import('./views/AdminView.vue'), meta: { staff: true } },
+      ],
+    },
     { path: '/:rest(.*)*', redirect: '/' },
   ],
 })
@@ -21,5 +42,6 @@ router.beforeEach(async (to) => {
   }
   if (to.name !== 'login' && !auth.user) return { name: 'login', query: to.fullPath === '/' ? {} : { next: to.fullPath } }
   if (to.name === 'login' && auth.user) return { name: 'ide' }
+  if (to.meta.staff && !auth.isStaff) return { name: 'course' }
   return true
 })

@@ -108,6 +108,21 @@ export const useFilesStore = defineStore('files', {
       if (!this.dirs[path]) await this.loadDir(path).catch(() => undefined)
     },
 
+    /** Expands every folder down to path (a folder is opened too) and selects it. */
+    async reveal(path: string) {
+      let dir = ''
+      const parts = path.split('/')
+      for (const [i, part] of parts.entries()) {
+        dir = join(dir, part)
+        const isLast = i === parts.length - 1
+        if (!this.dirs[parentOf(dir)]) await this.loadDir(parentOf(dir)).catch(() => undefined)
+        const e = this.entry(dir)
+        if (!e) break
+        if (e.type === 'dir' && (!isLast || !this.expanded[dir])) await this.expand(dir)
+      }
+      this.selected = path
+    },
+
     async toggle(path: string) {
       if (this.expanded[path]) this.expanded[path] = false
       else await this.expand(path)
@@ -128,13 +143,17 @@ export const useFilesStore = defineStore('files', {
       return e.type === 'dir' ? e.path : parentOf(e.path)
     },
 
-    async open(path: string) {
+    /**
+     * Opens a file in a tab. readOnly keeps a writable file from being edited
+     * by accident (a professor reading a student's submission).
+     */
+    async open(path: string, opts: { readOnly?: boolean } = {}) {
       this.selected = path
       if (this.tabs.some((t) => t.path === path)) {
         this.active = path
         return
       }
-      const writable = this.entry(path)?.writable ?? false
+      const writable = !opts.readOnly && (this.entry(path)?.writable ?? false)
       this.tabs.push({
         path,
         kind: kindByName(path) ?? 'text',
