@@ -3,7 +3,7 @@
 // part of a production build (vite.config.ts only loads it in mock mode), and it
 // checks nothing: the real permission rules live in the server.
 //
-// Users: alice / bob (students), prof (professor); any password except "wrong".
+// Users: alice / bob (students), prof (professor), admin; any password except "wrong".
 // "throttle" as a username answers 429 with Retry-After.
 import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -37,7 +37,7 @@ put('Lecture Notes/week1.py', '# Week 1: variables\nx = 3\nprint(x * 2)\n')
 put('Lecture Notes/syllabus.txt', 'CS 101: Introduction to Programming\n')
 put('Assignments/hw1/starter.py', 'def solve(n):\n    pass\n')
 put('Tests')
-put('Submissions')
+put('Submissions/hw1/alice/main.py', 'def count(n):\n    for i in range(1, n + 1):\n        print(i)\n\ncount(5)\n')
 
 // Starts signed in as alice so a page load shows the IDE; log out to see the login screen.
 let user: { username: string; display_name: string; role: string } | null = {
@@ -83,8 +83,9 @@ async function handle(req: IncomingMessage, res: ServerResponse) {
     const { username, password } = JSON.parse((await body(req)).toString()) as Record<string, string>
     if (username === 'throttle') return send(res, 429, { error: 'too many attempts' }, { 'Retry-After': '42' })
     if (password === 'wrong' || !username) return send(res, 401, { error: 'wrong username or password' })
-    const role = username === 'prof' ? 'professor' : 'student'
-    user = { username, display_name: username === 'prof' ? 'Prof. Ada Lovelace' : 'Alice Student', role }
+    const role = username === 'prof' ? 'professor' : username === 'admin' ? 'admin' : 'student'
+    const names: Record<string, string> = { prof: 'Prof. Ada Lovelace', admin: 'Grace Admin', alice: 'Alice Student', bob: 'Bob Student' }
+    user = { username, display_name: names[username] ?? username, role }
     put(`Local/${username}`)
     return send(res, 200, { user })
   }
@@ -166,6 +167,7 @@ async function handle(req: IncomingMessage, res: ServerResponse) {
       return send(res, 200, {})
     }
     default:
+      if (await teaching(req, res, url, user)) return
       return send(res, 404, { error: `mock has no ${route}` })
   }
 }
@@ -239,8 +241,181 @@ export function mockApi(): Plugin {
         handle(req, res).catch((e: unknown) => send(res, 500, { error: String(e) }))
       })
       server.httpServer?.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
-        if (req.url === '/api/ws') upgrade(req, socket)
+        // The client adds ?tab=<id>.
+        if (req.url?.split('?')[0] === '/api/ws') upgrade(req, socket)
       })
     },
   }
+}
+
+// Course and admin endpoints: a few items at fixed distances from now, so the
+// screens show every state (open, late, closed, draft, a running timed test).
+const at = (hours: number) => new Date(Date.now() + hours * 3_600_000).toISOString()
+type Obj = Record<string, unknown>
+const items = {
+  assignments: [
+    { slug: 'hw0', title: 'Homework 0: Setup', description_md: 'Print your name.', publish_at: at(-24 * 10), due_at: at(-24 * 3), late_policy: 'none', late_cutoff_at: null },
+    {
+      slug: 'hw1',
+      title: 'Homework 1: Loops',
+      description_md:
+        '# Loops\n\nWrite `count(n)` that prints **1 to n**.\n\n- Use a `for` loop\n- Test with `n = 5`\n\n```python\ndef count(n):\n    ...\n```\n\n<script>alert("not rendered")</script> [Python docs](https://docs.python.org/3/)',
+      publish_at: at(-48),
+      due_at: at(50),
+      late_policy: 'cutoff',
+      late_cutoff_at: at(74),
+    },
+    { slug: 'hw2', title: 'Homework 2: Functions', description_md: 'Draft.', publish_at: null, due_at: at(24 * 9), late_policy: 'none', late_cutoff_at: null },
+  ] as Obj[],
+  tests: [
+    { slug: 'quiz1', title: 'Quiz 1', description_md: 'Answer in `quiz.py`.', publish_at: at(-24), starts_at: at(-1), ends_at: at(2), duration_minutes: 30, restrict_workspace: true, restrict_repl: true },
+    { slug: 'midterm', title: 'Midterm', description_md: '', publish_at: at(-24), starts_at: at(49), ends_at: at(51), duration_minutes: null, restrict_workspace: false, restrict_repl: false },
+  ] as Obj[],
+  starts: { quiz1: { alice: at(-0.2) } } as Record<string, Record<string, string>>,
+  subs: [
+    { item: 'hw0', username: 'alice', n: 1, submitted_at: at(-24 * 3 - 2), late: false, auto: false, files: [{ name: 'hello.py', size: 42, sha256: '' }] },
+    { item: 'hw1', username: 'alice', n: 1, submitted_at: at(-5), late: false, auto: false, files: [{ name: 'main.py', size: 120, sha256: '' }, { name: 'data.csv', size: 30, sha256: '' }] },
+    { item: 'hw1', username: 'alice', n: 2, submitted_at: at(-1), late: false, auto: false, files: [{ name: 'main.py', size: 130, sha256: '' }] },
+  ] as Obj[],
+  grades: [{ item: 'hw0', username: 'alice', score: 9, max_score: 10, feedback_md: 'Good start. Next time add a **comment**.', graded_by: 'prof', graded_at: at(-24) }] as Obj[],
+  users: [
+    { username: 'alice', display_name: 'Alice Student', email: 'alice@example.edu', role: 'student', disabled: false, created: at(-24 * 30) },
+    { username: 'bob', display_name: 'Bob Student', email: '', role: 'student', disabled: false, created: at(-24 * 30) },
+    { username: 'carol', display_name: 'Carol Dropped', email: '', role: 'student', disabled: true, created: at(-24 * 30) },
+    { username: 'prof', display_name: 'Prof. Ada Lovelace', email: 'ada@example.edu', role: 'professor', disabled: false, created: at(-24 * 60) },
+  ] as Obj[],
+}
+
+function assignmentView(a: Obj) {
+  const now = Date.now()
+  const closes = (a.late_cutoff_at ?? a.due_at) as string
+  const published = !!a.publish_at && Date.parse(a.publish_at as string) <= now
+  const open = published && now < Date.parse(closes)
+  return { ...a, published, open, late_now: open && now >= Date.parse(a.due_at as string), closes_at: closes, created_by: 'prof', updated_at: at(-1) }
+}
+function testView(t: Obj, who: string) {
+  const start = items.starts[t.slug as string]?.[who] ?? null
+  const d = t.duration_minutes as number | null
+  let myEnd: string | null = d === null ? (t.ends_at as string) : null
+  if (start && d !== null) myEnd = new Date(Math.min(Date.parse(start) + d * 60_000, Date.parse(t.ends_at as string))).toISOString()
+  const published = !!t.publish_at && Date.parse(t.publish_at as string) <= Date.now()
+  const open = published && !!myEnd && Date.now() >= Date.parse(t.starts_at as string) && Date.now() < Date.parse(myEnd)
+  return { ...t, published, open, my_start: start, my_end: myEnd, created_by: 'prof', updated_at: at(-1) }
+}
+function subView(x: Obj, all: Obj[]) {
+  const kind = items.tests.some((t) => t.slug === x.item) ? 'test' : 'assignment'
+  return { ...x, kind, latest: all.at(-1) === x }
+}
+
+async function teaching(req: IncomingMessage, res: ServerResponse, url: URL, u: NonNullable<typeof user>): Promise<boolean> {
+  const now = new Date().toISOString()
+  const staff = u.role !== 'student'
+  const parts = url.pathname.split('/').slice(2).map(decodeURIComponent) // after /api
+  const m = req.method
+  const json = async () => JSON.parse((await body(req)).toString() || '{}') as Obj
+  const students = items.users.filter((x) => x.role === 'student')
+  if (parts[0] === 'course') {
+    const [, col, slug, action, who, n] = parts
+    if (col === 'assignments' && !slug && m === 'GET')
+      return send(res, 200, { now, assignments: items.assignments.map(assignmentView).filter((a) => staff || a.published) }), true
+    if (col === 'tests' && !slug && m === 'GET')
+      return send(res, 200, { now, tests: items.tests.map((t) => testView(t, u.username)).filter((t) => staff || t.published) }), true
+    if ((col === 'assignments' || col === 'tests') && m === 'POST' && !slug) {
+      const b = await json()
+      if (!b.title) return send(res, 400, { error: 'title: required, at most 200 characters' }), true
+      ;(col === 'assignments' ? items.assignments : items.tests).push(b)
+      return send(res, 201, col === 'assignments' ? { now, assignment: assignmentView(b) } : { now, test: testView(b, u.username) }), true
+    }
+    if ((col === 'assignments' || col === 'tests') && m === 'PUT' && slug) {
+      const list = col === 'assignments' ? items.assignments : items.tests
+      const i = list.findIndex((x) => x.slug === slug)
+      list[i] = { ...(await json()), slug }
+      return send(res, 200, col === 'assignments' ? { now, assignment: assignmentView(list[i]!) } : { now, test: testView(list[i]!, u.username) }), true
+    }
+    if (col === 'assignments' && action === 'copy-starter') return send(res, 200, { now, folder: `Local/${u.username}/${slug}`, copied: ['starter.py'], skipped: [] }), true
+    if (col === 'assignments' && action === 'submit') {
+      const b = await json()
+      const a = assignmentView(items.assignments.find((x) => x.slug === slug)!)
+      if (!a.open) return send(res, 409, { error: `the deadline passed at ${a.closes_at}; submissions are closed` }), true
+      const mine = items.subs.filter((x) => x.item === slug && x.username === u.username)
+      const files = (b.files as string[]).map((f) => ({ name: f.split('/').pop(), size: 100, sha256: '' }))
+      const sub = { item: slug, username: u.username, n: mine.length + 1, submitted_at: now, late: a.late_now, auto: false, files }
+      items.subs.push(sub)
+      return send(res, 201, { now, submission: subView(sub, [...mine, sub]) }), true
+    }
+    if (col === 'tests' && action === 'start') {
+      ;(items.starts[slug!] ??= {})[u.username] ??= now
+      return send(res, 200, { now, test: testView(items.tests.find((x) => x.slug === slug)!, u.username) }), true
+    }
+    if (col === 'items' && action === 'submissions' && !who && m === 'GET') {
+      const title = [...items.assignments, ...items.tests].find((x) => x.slug === slug)?.title
+      const rows = students.map((s) => {
+        const mine = items.subs.filter((x) => x.item === slug && x.username === s.username)
+        const last = mine.at(-1)
+        const g = items.grades.find((x) => x.item === slug && x.username === s.username)
+        return { username: s.username, display_name: s.display_name, disabled: s.disabled, submitted: !!last, submissions: mine.length,
+          n: last?.n ?? null, submitted_at: last?.submitted_at ?? null, late: last?.late ?? false, auto: last?.auto ?? false,
+          graded: !!g, score: g?.score ?? null, max_score: g?.max_score ?? null }
+      })
+      return send(res, 200, { now, item: slug, kind: 'assignment', title, students: rows }), true
+    }
+    if (col === 'items' && action === 'submissions' && who && !n) {
+      if (!staff && who !== u.username) return send(res, 404, { error: 'no such submission' }), true
+      const mine = items.subs.filter((x) => x.item === slug && x.username === who)
+      return send(res, 200, { now, submissions: mine.map((x) => subView(x, mine)) }), true
+    }
+    if (col === 'items' && action === 'submissions' && n) {
+      const name = url.searchParams.get('path') ?? ''
+      res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' })
+      res.end(name.endsWith('.csv') ? 'a,b\n1,2\n' : `# ${who}'s ${name}, submission ${n}\ndef count(n):\n    for i in range(1, n + 1):\n        print(i)\n\ncount(5)\n`)
+      return true
+    }
+    if (col === 'items' && action === 'grades' && m === 'PUT') {
+      const b = await json()
+      const g = { item: slug, username: who, ...b, graded_by: u.username, graded_at: now }
+      items.grades = items.grades.filter((x) => !(x.item === slug && x.username === who)).concat(g)
+      return send(res, 200, { now, grade: { ...g, kind: 'assignment', title: '' } }), true
+    }
+    if (col === 'grades') {
+      const titled = items.grades
+        .filter((g) => staff || g.username === u.username)
+        .map((g) => ({ ...g, kind: 'assignment', title: items.assignments.find((a) => a.slug === g.item)?.title ?? g.item }))
+      return send(res, 200, { now, grades: titled }), true
+    }
+  }
+  if (parts[0] === 'admin') {
+    if (!staff) return send(res, 403, { error: 'staff only' }), true
+    const [, col, name, action] = parts
+    if (col === 'status')
+      return send(res, 200, { time: now, database: { status: 'ok' }, docker: { status: 'ok' }, sandboxes: { running: 3, queued: 0, spares: 2, cap: 40 },
+        disk: { path: '/srv/pyide', total_bytes: 200 * 1024 ** 3, free_bytes: 61 * 1024 ** 3 } }), true
+    if (col === 'sandboxes' && m === 'GET')
+      return send(res, 200, { stats: { running: 3, queued: 0, spares: 2, cap: 40 }, sandboxes: [
+        { id: 'a1', user: 'alice', file: 'Local/alice/hello.py', spare: false, state: 'running', started: at(-0.3), idle_seconds: 42, cpu_seconds: 1.8, memory_bytes: 23 << 20 },
+        { id: 'b1', user: 'bob', file: '', spare: false, state: 'running', started: at(-1.5), idle_seconds: 3100, cpu_seconds: 0.4, memory_bytes: 11 << 20 },
+        { id: 'p1', user: 'prof', file: 'Submissions/hw1/alice/main.py', spare: false, state: 'running', started: at(-0.05), idle_seconds: 5, cpu_seconds: 0.2, memory_bytes: 9 << 20 },
+        { id: 'sp', user: 'alice', file: '', spare: true, state: 'spare', started: at(-0.3), idle_seconds: 0, cpu_seconds: 0, memory_bytes: 7 << 20 },
+      ] }), true
+    if (col === 'sandboxes' && name === 'reap') return send(res, 200, { reaped: 1 }), true
+    if (col === 'sandboxes' && m === 'DELETE') return res.writeHead(204).end(), true
+    if (u.role !== 'admin') return send(res, 403, { error: 'admins only' }), true
+    if (col === 'users' && !name && m === 'GET') return send(res, 200, { users: items.users }), true
+    if (col === 'users' && !name && m === 'POST') {
+      const b = await json()
+      items.users.push({ ...b, disabled: false, created: now })
+      return send(res, 200, { created: [b.username], updated: [], unchanged: [], passwords: { [b.username as string]: 'maple-river-7731' } }), true
+    }
+    if (col === 'users' && name === 'import') {
+      const lines = (await body(req)).toString().split('\n').filter((l) => l && !l.startsWith('username'))
+      const created = lines.map((l) => l.split(',')[0]!)
+      return send(res, 200, { created, updated: [], unchanged: [], passwords: Object.fromEntries(created.map((c) => [c, `pw-${c}-2468`])) }), true
+    }
+    if (col === 'users' && (action === 'disable' || action === 'enable')) {
+      const x = items.users.find((y) => y.username === name)
+      if (x) x.disabled = action === 'disable'
+      return res.writeHead(204).end(), true
+    }
+    if (col === 'users' && action === 'reset-password') return send(res, 200, { username: name, password: 'otter-lamp-5120' }), true
+  }
+  return false
 }

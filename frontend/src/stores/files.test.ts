@@ -233,3 +233,24 @@ describe('listings', () => {
     expect(s.quota).toEqual({ used: 5, limit: 10 })
   })
 })
+
+describe('files store: reveal and read-only open', () => {
+  it('expands every folder down to a path from a cold tree and selects it', async () => {
+    const f = useFilesStore()
+    await f.reveal('Local/alice/hello.py')
+    expect(f.expanded).toMatchObject({ Local: true, 'Local/alice': true })
+    expect(f.selected).toBe('Local/alice/hello.py')
+    await f.reveal('Lecture Notes')
+    expect(f.expanded['Lecture Notes']).toBe(true)
+    expect(f.dirs['Lecture Notes']!.map((e) => e.name)).toEqual(['notes.py'])
+  })
+
+  it('opens a writable file read-only when asked, so a grader cannot edit a submission', async () => {
+    const f = useFilesStore()
+    await f.reveal('Local/alice/hello.py')
+    await f.open('Local/alice/hello.py', { readOnly: true })
+    f.edit('Local/alice/hello.py', 'changed')
+    expect(f.activeTab!.writable).toBe(false)
+    expect(f.activeTab!.text).toBe('print("hi")\n')
+  })
+})
