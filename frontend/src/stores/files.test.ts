@@ -45,7 +45,7 @@ function fileServer() {
     f.version++
     return json(200, { path: p, version: `"v${f.version}"`, size: f.text.length }, { ETag: `"v${f.version}"` })
   })
-  return { srv, files }
+  return { srv, files, listings, entry }
 }
 
 let server: ReturnType<typeof fileServer>
@@ -243,6 +243,18 @@ describe('files store: reveal and read-only open', () => {
     await f.reveal('Lecture Notes')
     expect(f.expanded['Lecture Notes']).toBe(true)
     expect(f.dirs['Lecture Notes']!.map((e) => e.name)).toEqual(['notes.py'])
+  })
+
+  it('finds a folder made after its parent was listed (starter files just copied)', async () => {
+    const f = useFilesStore()
+    await f.reveal('Local/alice')
+    expect(f.dirs['Local/alice']!.map((e) => e.name)).toEqual(['hello.py'])
+    server.listings['Local/alice'] = [server.entry('Local/alice/hw1', 'dir', true), server.entry('Local/alice/hello.py', 'file', true)]
+    server.listings['Local/alice/hw1'] = [server.entry('Local/alice/hw1/starter.py', 'file', true)]
+    await f.reveal('Local/alice/hw1')
+    expect(f.selected).toBe('Local/alice/hw1')
+    expect(f.expanded['Local/alice/hw1']).toBe(true)
+    expect(f.dirs['Local/alice/hw1']!.map((e) => e.name)).toEqual(['starter.py'])
   })
 
   it('opens a writable file read-only when asked, so a grader cannot edit a submission', async () => {

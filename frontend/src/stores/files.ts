@@ -108,17 +108,21 @@ export const useFilesStore = defineStore('files', {
       if (!this.dirs[path]) await this.loadDir(path).catch(() => undefined)
     },
 
-    /** Expands every folder down to path (a folder is opened too) and selects it. */
+    /** Expands every folder down to path (a folder is opened and reloaded too) and selects it. */
     async reveal(path: string) {
       let dir = ''
       const parts = path.split('/')
       for (const [i, part] of parts.entries()) {
         dir = join(dir, part)
         const isLast = i === parts.length - 1
-        if (!this.dirs[parentOf(dir)]) await this.loadDir(parentOf(dir)).catch(() => undefined)
+        // A folder made since the listing was loaded (starter files just
+        // copied, a test folder just created) needs a fresh listing.
+        if (!this.entry(dir)) await this.loadDir(parentOf(dir)).catch(() => undefined)
         const e = this.entry(dir)
         if (!e) break
-        if (e.type === 'dir' && (!isLast || !this.expanded[dir])) await this.expand(dir)
+        if (e.type !== 'dir') continue
+        this.expanded[dir] = true
+        if (isLast || !this.dirs[dir]) await this.loadDir(dir).catch(() => undefined)
       }
       this.selected = path
     },

@@ -14,7 +14,11 @@ export interface IdeIntent {
 }
 
 export const useNavStore = defineStore('nav', {
-  state: () => ({ intent: null as IdeIntent | null }),
+  state: () => ({
+    intent: null as IdeIntent | null,
+    /** The last address of each screen, so the rail returns to what was open there. */
+    last: {} as Record<string, string>,
+  }),
   actions: {
     showInIde(intent: IdeIntent) {
       this.intent = intent
