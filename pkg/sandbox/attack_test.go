@@ -65,7 +65,7 @@ func TestAttackCPU(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			s, c, _ := startScript(t, m, fmt.Sprintf("spinner%d", i), tt.code)
-			if ex := waitExit(t, s, waitLong); ex.Reason != sandbox.ReasonTimeout {
+			if ex := waitExit(t, s, waitCPU); ex.Reason != sandbox.ReasonTimeout {
 				t.Errorf("exit = %+v, want timeout; output:\n%s", ex, c.String())
 			}
 			by.alive(t)

@@ -19,6 +19,9 @@ import (
 const (
 	waitShort = 20 * time.Second
 	waitLong  = 60 * time.Second
+	// waitCPU bounds tests that must burn CPU time before a limit fires:
+	// on a loaded 2-core machine a capped container gets a small share.
+	waitCPU = 3 * time.Minute
 )
 
 // tty collects a session's output in the background.
