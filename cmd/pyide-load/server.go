@@ -189,7 +189,7 @@ func startServer(ctx context.Context, bin string, env []string, data, logPath st
 		return s, nil
 	case err := <-s.done:
 		s.done <- err
-		return nil, fmt.Errorf("the server ended before serving (%v); its last lines:\n%s", err, s.lastLines())
+		return nil, fmt.Errorf("the server ended before serving (%w); its last lines:\n%s", err, s.lastLines())
 	case <-time.After(3 * time.Minute):
 	case <-ctx.Done():
 	}
@@ -262,7 +262,7 @@ func (s *localServer) stop(wait time.Duration) error {
 		s.done <- err
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			return fmt.Errorf("the server exited with %v; its last lines:\n%s", err, s.lastLines())
+			return fmt.Errorf("the server exited with %w; its last lines:\n%s", err, s.lastLines())
 		}
 		return err
 	case <-time.After(wait):

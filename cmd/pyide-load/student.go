@@ -447,7 +447,7 @@ func (st *wsState) wait(ctx context.Context, limit time.Duration, cond func(*wsS
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("%w: %v", errClosed, err)
+			return fmt.Errorf("%w: %w", errClosed, err)
 		}
 		select {
 		case <-st.notify:
