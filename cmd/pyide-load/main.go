@@ -37,6 +37,10 @@ import (
 	"github.com/moby/moby/client"
 )
 
+// bellGrace is how long an action in progress at the end of class may
+// still take.
+const bellGrace = time.Minute
+
 type options struct {
 	n         int
 	duration  time.Duration
@@ -222,7 +226,7 @@ func run(o options) (int, error) {
 	}
 
 	rec := newRecorder()
-	rec.aborted = func() bool { return ctx.Err() != nil }
+	rec.setCutoff(ctx)
 	cl := &class{
 		base: base, origin: base.String(), rec: rec,
 		hc: &http.Transport{MaxIdleConns: o.n + 16, MaxIdleConnsPerHost: o.n + 16, IdleConnTimeout: 90 * time.Second},
@@ -255,6 +259,7 @@ func run(o options) (int, error) {
 	r.Logins.WallMS, r.Logins.Failed = loginAll(ctx, students)
 	logf("%d logins in %.2f s (%d failed)", o.n, r.Logins.WallMS/1000, r.Logins.Failed)
 	r.Click.ClassWarmMS = teach(ctx, classCtx, cl, students, smp, names, srv == nil)
+	rec.setCutoff(ctx)
 
 	// The class is over: tabs close and everyone logs out, which ends their
 	// sandboxes on the server.
@@ -337,6 +342,13 @@ func loginAll(ctx context.Context, students []*student) (wallMS float64, failed 
 // the same moment (the professor says "run it now"), then works alone at a
 // human pace. It returns how long the class took to become warm.
 func teach(ctx, classCtx context.Context, cl *class, students []*student, smp *sampler, names []string, byUser bool) float64 {
+	// After the bell an action in progress gets a minute to finish; then it
+	// is cut off and counted as such, not as an error (a run queued behind
+	// REPLs that never end would otherwise hold the class for minutes).
+	end, _ := classCtx.Deadline()
+	actCtx, cancel := context.WithDeadline(ctx, end.Add(bellGrace))
+	defer cancel()
+	cl.rec.setCutoff(actCtx)
 	var ready, done sync.WaitGroup
 	gate := make(chan struct{})
 	connected := 0
@@ -364,8 +376,8 @@ func teach(ctx, classCtx context.Context, cl *class, students []*student, smp *s
 			if !ok {
 				return
 			}
-			s.runFile(ctx, "stampede", "main.py", s.hello())
-			s.work(classCtx, ctx)
+			s.runFile(actCtx, "stampede", "main.py", s.hello())
+			s.work(classCtx, actCtx)
 		}()
 	}
 	ready.Wait()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -17,9 +18,10 @@ type clickSample struct {
 // recorder gathers every measurement of the class.
 type recorder struct {
 	login, save, line series
-	// aborted reports that the run itself was cut short (Ctrl-C or the
-	// hard timeout): failures after that are ours, not the server's.
-	aborted func() bool
+	// cutoff ends when the run cuts actions short (the bell's grace,
+	// Ctrl-C, the hard timeout): failures after that are ours, not the
+	// server's, and are counted as cut_off_actions.
+	cutoff context.Context
 
 	mu       sync.Mutex
 	echoes   []timed
@@ -37,12 +39,18 @@ func newRecorder() *recorder {
 	}
 }
 
+func (r *recorder) setCutoff(ctx context.Context) {
+	r.mu.Lock()
+	r.cutoff = ctx
+	r.mu.Unlock()
+}
+
 // fail counts an error of a kind a student would notice.
 func (r *recorder) fail(kind, msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.aborted != nil && r.aborted() {
-		r.counts["aborted_actions"]++
+	if r.cutoff != nil && r.cutoff.Err() != nil {
+		r.counts["cut_off_actions"]++
 		return
 	}
 	r.errors[kind]++

@@ -62,7 +62,7 @@ func timelineSVG(ws []window) template.HTML {
 	var b strings.Builder
 	w := chartW + 200
 	fmt.Fprintf(&b, `<svg width="%d" height="%d" role="img" aria-label="REPL round trip over time">`, w, chartH+pad)
-	b.WriteString(`<text x="4" y="14" class="t">REPL keystroke round trip per 5 s (p50 blue, p99 red, ms, left) and running sandboxes (grey, right)</text>`)
+	b.WriteString(`<text x="4" y="14" class="t">keystroke round trip per 5 s: p50 blue, p99 red (ms, left); running sandboxes grey (right)</text>`)
 	if len(ws) == 0 {
 		b.WriteString(`<text x="4" y="40">no samples</text></svg>`)
 		return template.HTML(b.String())
