@@ -44,11 +44,15 @@ async function newPage() {
   return page
 }
 
-/** Runs the steps of one group in order; after a failure the rest are skipped. */
+/**
+ * Runs the steps of one group in order; after a failure the rest are skipped.
+ * A step is [title, fn] or [title, fn, page]: the screenshot is of the page
+ * the step acted on, so a group may move between two people's browsers.
+ */
 async function group(name, page, steps) {
   console.log(`\n${name}`)
   let broken = ''
-  for (const [title, fn] of steps) {
+  for (const [title, fn, stepPage = page] of steps) {
     const file = `${String(++shot).padStart(2, '0')}-${title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')}.png`
     if (broken) {
       results.skipped++
@@ -65,7 +69,7 @@ async function group(name, page, steps) {
       broken = title
       console.log(`FAIL  ${title}\n      ${String(e?.message ?? e).split('\n').join('\n      ')}`)
     }
-    await page.screenshot({ path: join(artifacts, file), animations: 'disabled' }).catch((e) => console.error(`      no screenshot: ${e.message}`))
+    await stepPage.screenshot({ path: join(artifacts, file), animations: 'disabled' }).catch((e) => console.error(`      no screenshot: ${e.message}`))
   }
 }
 
@@ -125,6 +129,36 @@ async function pageFetch(page, url, init = {}) {
     },
     [url, init],
   )
+}
+
+/** pageFetch, with the body parsed as JSON when it is JSON. */
+async function pageJSON(page, url, init = {}) {
+  const r = await pageFetch(page, url, init)
+  let json = null
+  try {
+    json = JSON.parse(r.body)
+  } catch {
+    // Not JSON: the text is still there for the message.
+  }
+  return { status: r.status, json, text: r.body.slice(0, 300) }
+}
+
+/** An Element Plus input, whether the attribute landed on the field or its wrapper. */
+const field = (page, id) =>
+  page.locator(`input[data-testid="${id}"], textarea[data-testid="${id}"], [data-testid="${id}"] input, [data-testid="${id}"] textarea`)
+
+/** Waits until the trimmed text of a test id satisfies pred. */
+async function waitText(page, id, pred, timeout = uiTimeout) {
+  const el = tid(page, id)
+  const deadline = Date.now() + timeout
+  let text = null
+  for (;;) {
+    text = (await el.count()) > 0 ? ((await el.first().textContent()) ?? '').replace(/\s+/g, ' ').trim() : null
+    if (text !== null && pred(text)) return
+    if (Date.now() > deadline) break
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`${id}: ${text === null ? 'not on the page' : `reads "${text}"`} after ${timeout / 1000} s`)
 }
 
 async function login(page, name, password) {
@@ -381,6 +415,186 @@ try {
           return i >= 0 && lines.slice(i + 1).some((l) => l.trim() === '10')
         })
       },
+    ],
+  ])
+  // The course flow across two browsers: the professor makes an assignment,
+  // Alice submits to it, the professor grades it, Alice reads her grade. It
+  // logs in again where an earlier group did not get that far, so it does not
+  // depend on them.
+  const ap = alicePage
+  const hw = {
+    slug: 'loops-e2e',
+    title: 'Homework E2E: Loops',
+    description: 'Print the numbers **0 to 2**, one per line.',
+    file: 'answer.py',
+    code: 'for i in range(3):\n    print(i)\n',
+  }
+  // Raw HTML in feedback must arrive as text, never as markup.
+  const feedback = 'Good loop. **Name** your variables. <img src=x onerror=alert(1)>'
+  await group('course: assign, submit, grade', pp, [
+    [
+      'professor creates a published assignment in Course',
+      async () => {
+        if ((await tid(pp, 'ide').count()) === 0) await loginOK(pp, 'prof')
+        await tid(pp, 'nav-course').click()
+        await tid(pp, 'course-view').waitFor()
+        await tid(pp, 'new-assignment').click()
+        await field(pp, 'item-title').waitFor()
+        await field(pp, 'item-title').fill(hw.title)
+        await field(pp, 'item-slug').fill(hw.slug)
+        await field(pp, 'item-description').fill(hw.description)
+        await tid(pp, 'item-publish-mode').getByText('Now', { exact: true }).click()
+        // Due in three days at 17:00 of the browser's own time zone.
+        const due = await pp.evaluate(() => {
+          const d = new Date(Date.now() + 3 * 86_400_000)
+          d.setHours(17, 0, 0, 0)
+          const two = (n) => String(n).padStart(2, '0')
+          return { local: `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}T17:00`, iso: d.toISOString() }
+        })
+        await field(pp, 'item-due-at').fill(due.local)
+        check((await field(pp, 'item-due-at').inputValue()) === due.local, 'the due date did not take')
+        await tid(pp, 'item-save').click()
+        await field(pp, 'item-title').waitFor({ state: 'hidden' })
+        await tid(pp, `course-item-${hw.slug}`).waitFor()
+        await waitText(pp, 'assignment-title', (t) => t === hw.title)
+        await waitText(pp, 'assignment-phase', (t) => t === 'Open')
+        const r = await pageJSON(pp, `/api/course/assignments/${hw.slug}`)
+        check(r.status === 200, `GET the assignment answered ${r.status}: ${r.text}`)
+        const a = r.json.assignment
+        check(a.title === hw.title && a.description_md === hw.description, `the server holds ${JSON.stringify(a)}`)
+        check(a.published && a.open && !a.late_now, `the assignment is not open now: ${JSON.stringify(a)}`)
+        check(Date.parse(a.due_at) === Date.parse(due.iso), `due_at is ${a.due_at}, not ${due.iso}`)
+      },
+    ],
+    [
+      'alice opens the assignment in Course',
+      async () => {
+        if ((await tid(ap, 'ide').count()) === 0) await loginOK(ap, 'alice')
+        await tid(ap, 'nav-course').click()
+        await tid(ap, 'course-view').waitFor()
+        // Published "now" by the professor's browser clock: refresh until the
+        // server lists it to her (at once, unless the clocks disagree).
+        const item = tid(ap, `course-item-${hw.slug}`)
+        const deadline = Date.now() + uiTimeout
+        while ((await item.count()) === 0) {
+          check(Date.now() < deadline, `the assignment never appeared in alice's Course list`)
+          await tid(ap, 'course-refresh').click()
+          await item.waitFor({ timeout: 2_000 }).catch(() => undefined)
+        }
+        await item.click()
+        await waitText(ap, 'assignment-title', (t) => t === hw.title)
+        await waitText(ap, 'assignment-status', (t) => t === 'Not submitted')
+        const desc = (await tid(ap, 'assignment-description').locator('strong').textContent())?.trim()
+        check(desc === '0 to 2', `the description's bold text reads "${desc}"`)
+        check(await tid(ap, 'submit-open').isEnabled(), 'Submit… is disabled on an open assignment')
+        check((await tid(ap, 'grade-card').count()) === 0, 'a grade is shown before any grading')
+      },
+      ap,
+    ],
+    [
+      'alice saves answer.py and submits it',
+      async () => {
+        // Her browser saves the file as the IDE would, into the folder named
+        // for the assignment, which the submit dialog ticks to begin with.
+        const dir = `Local/alice/${hw.slug}`
+        const mk = await pageJSON(ap, '/api/files', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ path: dir, type: 'dir' }),
+        })
+        check(mk.status === 200 || mk.status === 201, `making ${dir} answered ${mk.status}: ${mk.text}`)
+        const put = await pageJSON(ap, '/api/files/content?path=' + encodeURIComponent(`${dir}/${hw.file}`), { method: 'PUT', body: hw.code })
+        check(put.status === 200 || put.status === 201, `saving ${hw.file} answered ${put.status}: ${put.text}`)
+
+        await tid(ap, 'submit-open').click()
+        const row = tid(ap, `submit-file-${hw.slug}/${hw.file}`)
+        await row.waitFor()
+        if ((await row.locator('.el-checkbox.is-checked').count()) === 0) await row.locator('.el-checkbox').click()
+        await row.locator('.el-checkbox.is-checked').waitFor()
+        await tid(ap, 'submit-confirm').click()
+        await tid(ap, 'submit-confirm').waitFor({ state: 'hidden' })
+        await waitText(ap, 'assignment-status', (t) => t === 'Submitted')
+        const history = (await tid(ap, 'history-table').innerText()).replace(/\s+/g, ' ')
+        check(history.includes(hw.file) && history.includes('counts'), `the history reads "${history}"`)
+        // The server kept exactly that file, on time.
+        const r = await pageJSON(ap, `/api/course/items/${hw.slug}/submissions/alice`)
+        check(r.status === 200, `GET her submissions answered ${r.status}: ${r.text}`)
+        const subs = r.json.submissions ?? []
+        check(subs.length === 1, `${subs.length} submissions on the server`)
+        const files = subs[0].files.map((f) => `${f.name}:${f.size}`)
+        check(JSON.stringify(files) === JSON.stringify([`${hw.file}:${hw.code.length}`]), `the submission holds ${JSON.stringify(files)}`)
+        check(!subs[0].late && subs[0].latest, `the submission is ${JSON.stringify(subs[0])}`)
+      },
+      ap,
+    ],
+    [
+      "professor sees alice's submission in Grading",
+      async () => {
+        await tid(pp, 'nav-grading').click()
+        await tid(pp, 'grading-view').waitFor()
+        await tid(pp, 'grading-item').click()
+        await pp.locator('.el-select-dropdown__item:visible').filter({ hasText: hw.title }).click()
+        await pp.waitForURL((u) => u.pathname === `/grading/${hw.slug}`)
+        const aliceRow = pp.locator('.el-table__row').filter({ has: tid(pp, 'roster-alice') })
+        const bobRow = pp.locator('.el-table__row').filter({ has: tid(pp, 'roster-bob') })
+        await aliceRow.waitFor()
+        await bobRow.waitFor()
+        const aliceText = (await aliceRow.innerText()).replace(/\s+/g, ' ')
+        check(!/not submitted/.test(aliceText), `alice's roster row reads "${aliceText}"`)
+        check(/not submitted/.test(await bobRow.innerText()), "bob's roster row does not say he has not submitted")
+        check(/1 of 2 submitted/.test(await pp.locator('.summary').innerText()), 'the roster does not count 1 of 2 submitted')
+        await tid(pp, 'roster-alice').click()
+        await pp.waitForURL((u) => u.pathname === `/grading/${hw.slug}/alice`)
+        await tid(pp, `submission-file-${hw.file}`).waitFor()
+        await pp.waitForFunction(
+          (want) => document.querySelector('[data-testid="submission-content"] .cm-content')?.textContent?.includes(want),
+          'print(i)',
+          { timeout: uiTimeout, polling: 100 },
+        ).catch(async () => {
+          throw new Error(`the submitted file shows ${JSON.stringify(await tid(pp, 'submission-content').innerText())}`)
+        })
+      },
+    ],
+    [
+      'professor enters a score and feedback and saves',
+      async () => {
+        // ElInputNumber takes a typed value on change (blur): Tab out.
+        await field(pp, 'grade-score-input').fill('8.5')
+        await field(pp, 'grade-score-input').press('Tab')
+        await field(pp, 'grade-max-input').fill('10')
+        await field(pp, 'grade-max-input').press('Tab')
+        await field(pp, 'grade-feedback-input').fill(feedback)
+        await tid(pp, 'grade-save').click()
+        await waitText(pp, 'roster-score-alice', (t) => t === '8.5 / 10')
+        const r = await pageJSON(pp, '/api/course/grades')
+        check(r.status === 200, `GET grades answered ${r.status}`)
+        const g = (r.json.grades ?? []).find((x) => x.item === hw.slug && x.username === 'alice')
+        check(g, `no grade for alice on the server: ${r.text}`)
+        check(g.score === 8.5 && g.max_score === 10 && g.feedback_md === feedback && g.graded_by === 'prof', `the server holds ${JSON.stringify(g)}`)
+      },
+    ],
+    [
+      'alice sees her score and feedback in Course',
+      async () => {
+        await tid(ap, 'course-refresh').click()
+        await waitText(ap, 'grade-score', (t) => t === '8.5')
+        const card = tid(ap, 'grade-card')
+        const max = (await card.locator('.max').textContent())?.trim()
+        check(max === '/ 10', `the grade reads "8.5 ${max}"`)
+        const fb = tid(ap, 'grade-feedback')
+        const fbText = (await fb.innerText()).trim()
+        check(fbText.startsWith('Good loop.') && fbText.includes('<img src=x onerror=alert(1)>'), `the feedback reads "${fbText}"`)
+        check((await fb.locator('strong').textContent())?.trim() === 'Name', 'the feedback Markdown was not rendered')
+        check((await fb.locator('img').count()) === 0, "the feedback's raw HTML became an element")
+        await waitText(ap, 'course-grades', (t) => t.includes('1 graded'))
+        // Her own grade only, and the roster stays staff-only.
+        const mine = await pageJSON(ap, '/api/course/grades')
+        const who = (mine.json?.grades ?? []).map((x) => `${x.username}/${x.item}`)
+        check(JSON.stringify(who) === JSON.stringify([`alice/${hw.slug}`]), `alice's grades list holds ${JSON.stringify(who)}`)
+        const roster = await pageJSON(ap, `/api/course/items/${hw.slug}/submissions`)
+        check(roster.status === 403, `alice asking for the roster got ${roster.status}`)
+      },
+      ap,
     ],
   ])
 } catch (e) {
