@@ -334,7 +334,7 @@ func TestReadme(t *testing.T) {
 	for _, want := range []string{
 		"Fargate", "EC2", "ten steps", "reverse_proxy 127.0.0.1:8080",
 		"proxy_http_version 1.1", "proxy_set_header Upgrade $http_upgrade", "proxy_read_timeout",
-		"same path", "pyide-admin restore", "--force", "Upgrading", "<!-- MEASURED:", "memory per active student",
+		"same path", "pyide-admin restore", "--force", "Upgrading", "container memory per connected student", "memory per active student",
 	} {
 		if !strings.Contains(readme, want) {
 			t.Errorf("README.md lacks %q", want)
