@@ -204,6 +204,9 @@ func TestDockerAwayAndBack(t *testing.T) {
 	if len(names) < 8 {
 		t.Fatalf("found only %d metric names in the alert rules' header", len(names))
 	}
+	if !regexp.MustCompile(`(?m)^pyide_output_bytes_total [1-9]`).MatchString(metrics) {
+		t.Error("pyide_output_bytes_total did not count the run's output")
+	}
 	for _, m := range names {
 		if !regexp.MustCompile(`(?m)^` + m[1] + `[{ ]`).MatchString(metrics) {
 			t.Errorf("the alert rules use %s, which /metrics does not export", m[1])

@@ -84,6 +84,7 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Wr
 			return blocked
 		},
 		OutputCapBytes: cfg.OutputCapBytes, RunsPerMinute: cfg.RunsPerMinute, Logger: logger,
+		OnOutput: func(n int) { mx.OutputBytes.Add(float64(n)) },
 	})
 	adm := admin.New(admin.Options{
 		DB: a.db, Auth: authSvc, Sandboxes: adminView{sb}.available, EnsureUserDirs: a.ensureUserDirs,

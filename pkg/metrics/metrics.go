@@ -36,6 +36,8 @@ type Metrics struct {
 	SandboxStartSeconds *prometheus.HistogramVec
 	// SandboxExits counts ended sessions by reason.
 	SandboxExits *prometheus.CounterVec
+	// OutputBytes counts TTY output read from sandboxes.
+	OutputBytes prometheus.Counter
 }
 
 // New registers every metric, plus the Go and process collectors.
@@ -67,9 +69,12 @@ func New() *Metrics {
 		SandboxExits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pyide_sandbox_exits_total", Help: "Sandbox sessions ended, by reason.",
 		}, []string{"reason"}),
+		OutputBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pyide_output_bytes_total", Help: "Terminal output bytes read from sandboxes.",
+		}),
 	}
 	r.MustRegister(m.httpRequests, m.httpDuration, m.logins, m.SandboxStarts,
-		m.SandboxStartFailures, m.SandboxStartSeconds, m.SandboxExits)
+		m.SandboxStartFailures, m.SandboxStartSeconds, m.SandboxExits, m.OutputBytes)
 	return m
 }
 

@@ -41,6 +41,9 @@ type Options struct {
 	// REPLBlocked, when set, reports whether a student may not open an
 	// empty REPL right now (a test that switches it off).
 	REPLBlocked func(username string) bool
+	// OnOutput, when set, is told how many TTY bytes each read brought, for
+	// the output metric.
+	OnOutput func(n int)
 
 	Grace           time.Duration // a dropped tab keeps its sandbox this long; default 60s
 	ScrollbackBytes int           // replayed on reattach; default 64 KB

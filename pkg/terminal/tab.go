@@ -269,6 +269,9 @@ func (t *tab) pump(r *run) {
 	capBytes := t.h.opts.OutputCapBytes
 	for {
 		n, err := r.sess.Read(buf)
+		if n > 0 && t.h.opts.OnOutput != nil {
+			t.h.opts.OnOutput(n)
+		}
 		if n > 0 && !t.stale(r.gen) {
 			if r.since.Add(int64(n)) > capBytes {
 				if !r.limited.Swap(true) {
