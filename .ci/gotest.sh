@@ -17,7 +17,8 @@ failed=$(grep -cE '^\s*--- FAIL' "$log")
 skipped=$(grep -cE '^\s*--- SKIP' "$log")
 if [ "$skipped" -gt 0 ]; then
   echo "skipped tests and why:"
-  grep -A1 -E '^\s*--- SKIP' "$log" | grep -vE '^(--|\s*--- SKIP)' | sed 's/^\s*/  /' | sort | uniq -c
+  # go test -v prints a skip's reason (file:line: text) near its "--- SKIP".
+  grep -B3 -A1 -E '^\s*--- SKIP' "$log" | grep -E '_test\.go:[0-9]+: ' | sed 's/^\s*/  /' | sort | uniq -c
 fi
 if [ $status -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1 # a build error or a panic outside a test

@@ -43,6 +43,7 @@ fi
 section "front end (eslint, vue-tsc, vitest)"
 if command -v npm >/dev/null && [ -f frontend/package.json ]; then
   if make --no-print-directory test-frontend >"$out" 2>&1; then st=0; else st=1; fi
+  sed -i 's/\x1b\[[0-9;]*m//g' "$out" # Vitest colours its summary
   tail -n 40 "$out"
   vp=$(grep -oE 'Tests +[0-9]+ passed' "$out" | grep -oE '[0-9]+' | tail -1)
   vf=$(grep -oE 'Tests +([0-9]+ failed)' "$out" | grep -oE '[0-9]+' | tail -1)
