@@ -1,7 +1,6 @@
 package course
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,7 +8,6 @@ import (
 	"path"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -533,34 +531,6 @@ func (s *Service) handleSubmissions(c *echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"now": stamp(now), "submissions": out})
 }
 
-// contentTypes are what a snapshot's files are served as. Anything a
-// browser would run (HTML, SVG, JS) is plain text: a student's file must
-// never execute in a professor's session.
-var contentTypes = map[string]string{
-	".py":   "text/x-python; charset=utf-8",
-	".txt":  "text/plain; charset=utf-8",
-	".md":   "text/markdown; charset=utf-8",
-	".csv":  "text/csv; charset=utf-8",
-	".json": "application/json",
-	".pdf":  "application/pdf",
-	".png":  "image/png",
-	".jpg":  "image/jpeg",
-	".jpeg": "image/jpeg",
-	".gif":  "image/gif",
-	".webp": "image/webp",
-	".zip":  "application/zip",
-}
-
-func contentType(name string, head []byte) string {
-	if ct, ok := contentTypes[strings.ToLower(path.Ext(name))]; ok {
-		return ct
-	}
-	if utf8.Valid(head) && !bytes.Contains(head, []byte{0}) {
-		return "text/plain; charset=utf-8"
-	}
-	return "application/octet-stream"
-}
-
 func (s *Service) handleSubmissionFile(c *echo.Context) error {
 	u, err := auth.MustUser(c)
 	if err != nil {
@@ -597,17 +567,5 @@ func (s *Service) handleSubmissionFile(c *echo.Context) error {
 		return err // a sealed snapshot that cannot be read is the server's fault
 	}
 	defer f.Close()
-	head := make([]byte, 512)
-	k, _ := f.Read(head)
-	if _, err := f.Seek(0, 0); err != nil {
-		return err
-	}
-	h := c.Response().Header()
-	h.Set("Content-Type", contentType(name, head[:k]))
-	h.Set("Cache-Control", "private, no-cache")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
-	h.Set("X-Frame-Options", "SAMEORIGIN")
-	http.ServeContent(c.Response(), c.Request(), path.Base(name), fi.ModTime(), f)
-	return nil
+	return workspace.ServeFile(c, path.Base(name), fi.ModTime(), f)
 }
