@@ -103,3 +103,20 @@ func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		_ = c.JSON(code, map[string]string{"error": msg})
 	}
 }
+
+// Status is the status a request got or will get: the written one, or the
+// one the error handler will give err. Logging and metrics use it after the
+// handler returned.
+func Status(c *echo.Context, err error) int {
+	if err != nil {
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			return he.Code
+		}
+		return http.StatusInternalServerError
+	}
+	if r, _ := echo.UnwrapResponse(c.Response()); r != nil && r.Status != 0 {
+		return r.Status
+	}
+	return http.StatusOK
+}

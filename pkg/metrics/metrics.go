@@ -7,7 +7,6 @@ package metrics
 
 import (
 	"crypto/subtle"
-	"errors"
 	"net"
 	"net/http"
 	"strconv"
@@ -19,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pythonide/pyide/pkg/httpapi"
 )
 
 // Metrics is the registry and the metrics recorded directly.
@@ -92,17 +93,7 @@ func (m *Metrics) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		start := time.Now()
 		err := next(c)
-		status := http.StatusOK
-		if r, _ := echo.UnwrapResponse(c.Response()); r != nil && r.Status != 0 {
-			status = r.Status
-		}
-		if err != nil {
-			status = http.StatusInternalServerError
-			var he *echo.HTTPError
-			if errors.As(err, &he) {
-				status = he.Code
-			}
-		}
+		status := httpapi.Status(c, err)
 		route := c.Path()
 		if route == "" {
 			route = "unmatched"

@@ -130,16 +130,7 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		start := time.Now()
 		err := next(c)
-		status := http.StatusOK
-		if r, _ := echo.UnwrapResponse(c.Response()); r != nil && r.Status != 0 {
-			status = r.Status
-		}
-		var he *echo.HTTPError
-		if errors.As(err, &he) {
-			status = he.Code
-		} else if err != nil {
-			status = http.StatusInternalServerError
-		}
+		status := httpapi.Status(c, err)
 		level := slog.LevelInfo
 		if c.Request().URL.Path == "/healthz" || c.Request().URL.Path == "/readyz" || strings.HasPrefix(c.Request().URL.Path, "/assets/") {
 			level = slog.LevelDebug
