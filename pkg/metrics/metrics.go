@@ -84,8 +84,6 @@ func (m *Metrics) Gauge(name, help string, fn func() float64) {
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn))
 }
 
-// Register adds a collector (e.g. database pool statistics).
-func (m *Metrics) Register(c prometheus.Collector) { m.Registry.MustRegister(c) }
 
 // Middleware records every request by its route pattern (never the raw
 // path, which would explode the label space), and login outcomes.
