@@ -84,7 +84,6 @@ func (m *Metrics) Gauge(name, help string, fn func() float64) {
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn))
 }
 
-
 // Middleware records every request by its route pattern (never the raw
 // path, which would explode the label space), and login outcomes.
 func (m *Metrics) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
