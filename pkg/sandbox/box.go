@@ -20,7 +20,6 @@ import (
 // machine a create can legitimately take many seconds.
 const (
 	controlTimeout = 60 * time.Second
-	stopGrace      = 1 // seconds between SIGTERM and SIGKILL
 	exitWait       = 20 * time.Second
 )
 
@@ -39,6 +38,7 @@ type box struct {
 	created time.Time
 
 	exited     chan struct{} // closed when the wait call returned
+	waiting    bool          // a wait call was registered: exited will close
 	exitStatus int64
 	waitErr    error
 
@@ -89,6 +89,7 @@ func (m *Manager) launch(ctx context.Context, spec Spec, spare bool) (_ *box, er
 		return b, fmt.Errorf("sandbox: wait: %w", err)
 	default:
 	}
+	b.waiting = true
 	go b.waitExit(wr)
 	cctx, ccancel := context.WithTimeout(ctx, controlTimeout)
 	defer ccancel()
@@ -137,28 +138,10 @@ func (b *box) waitExit(wr client.ContainerWaitResult) {
 	close(b.exited)
 }
 
-// stop escalates: SIGTERM with a short grace, then SIGKILL. Not-found means
-// someone removed it already, which is what we wanted.
-func (b *box) stop() {
-	if b.id == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), controlTimeout)
-	defer cancel()
-	t := stopGrace
-	_, err := b.m.cli.ContainerStop(ctx, b.id, client.ContainerStopOptions{Timeout: &t})
-	if err == nil || cerrdefs.IsNotFound(err) {
-		return
-	}
-	if _, err := b.m.cli.ContainerKill(ctx, b.id, client.ContainerKillOptions{Signal: "KILL"}); err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
-		b.m.log.Warn("sandbox: kill failed", "container", b.name, "err", err)
-	}
-}
-
 // awaitExit waits for the exit with a bound, so a lost wait call cannot
 // keep a session alive forever.
 func (b *box) awaitExit() {
-	if b.id == "" {
+	if !b.waiting {
 		return
 	}
 	t := time.NewTimer(exitWait)
@@ -170,10 +153,20 @@ func (b *box) awaitExit() {
 	}
 }
 
+// exitCode is what the wait call reported, or -1 when it has not (yet).
+func (b *box) exitCode() int {
+	select {
+	case <-b.exited:
+		return int(b.exitStatus)
+	default:
+		return -1
+	}
+}
+
 // inspectExit reports the exit code and whether the kernel OOM-killed it.
 // gone means the container vanished under us (removed from outside).
 func (b *box) inspectExit() (code int, oom, gone bool) {
-	code = int(b.exitStatus)
+	code = b.exitCode()
 	if b.id == "" {
 		return code, false, true
 	}
@@ -192,19 +185,16 @@ func (b *box) inspectExit() (code int, oom, gone bool) {
 	return code, oom, false
 }
 
-// destroy stops and removes the container and forgets it. Safe to call
-// more than once and from any state.
+// destroy kills and removes the container in one forced removal, waits
+// for the exit it causes, and forgets it. Safe to call more than once and
+// from any state.
 func (b *box) destroy() {
 	b.destroyOnce.Do(func() {
-		select {
-		case <-b.exited:
-		default:
-			b.stop()
-		}
 		if b.id != "" {
 			if err := b.m.removeContainer(context.Background(), b.id); err != nil {
 				b.m.log.Warn("sandbox: remove failed", "container", b.name, "err", err)
 			}
+			b.awaitExit()
 		}
 		if b.hj.Conn != nil {
 			b.hj.Close()

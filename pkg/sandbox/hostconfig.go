@@ -54,7 +54,12 @@ func (m *Manager) containerConfig(spec Spec, id string, spare bool) (*container.
 		User:      fmt.Sprintf("%d:%d", o.SandboxUID, o.SandboxGID),
 		Tty:       true,
 		OpenStdin: true,
-		StdinOnce: false,
+		// With networking disabled the engine gives the container a bare
+		// namespace (loopback only) and skips libnetwork entirely: no
+		// sandbox, no prestart hook that re-executes dockerd. That halves
+		// the engine's CPU per container (measured: ~130 → ~60 ms).
+		NetworkDisabled: true,
+		StdinOnce:       false,
 		Env: []string{
 			"HOME=" + homeDir,
 			"LANG=C.UTF-8",
@@ -142,6 +147,9 @@ func Validate(hc *container.HostConfig, cfg *container.Config) error {
 	}
 	if hc.NetworkMode != "none" {
 		bad("network mode %q, want none", hc.NetworkMode)
+	}
+	if !cfg.NetworkDisabled {
+		bad("networking not disabled")
 	}
 	if len(hc.PortBindings) > 0 || hc.PublishAllPorts || len(hc.Links) > 0 || len(hc.ExtraHosts) > 0 {
 		bad("ports, links or extra hosts set")

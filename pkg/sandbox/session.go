@@ -85,9 +85,12 @@ func (s *Session) Exit() Exit {
 }
 
 // Stop ends the session with the given reason; it does not wait (see Done).
+// The session's queue slot is free when Stop returns: a student's next Run
+// never waits for the engine to tear the old container down.
 func (s *Session) Stop(reason string) {
 	s.reason.CompareAndSwap(nil, &reason)
 	s.stopOnce.Do(func() { close(s.stopCh) })
+	s.release()
 }
 
 // Resize sets the TTY size.
@@ -238,17 +241,25 @@ loop:
 		case <-s.b.exited:
 			break loop
 		case <-s.stopCh:
-			s.b.stop()
-			s.b.awaitExit()
+			// The server ended it: one forced removal kills and removes,
+			// and the reason is known, so the exit needs no inspection.
+			s.b.destroy()
 			break loop
 		case <-t.C:
 			s.checkCPU(&w)
 			s.checkClock()
 		}
 	}
-	code, oom, gone := s.b.inspectExit()
+	var code int
+	var oom, gone bool
+	r := s.reason.Load()
+	if r == nil {
+		code, oom, gone = s.b.inspectExit()
+	} else {
+		code = s.b.exitCode()
+	}
 	var reason string
-	switch r := s.reason.Load(); {
+	switch {
 	case r != nil:
 		reason = *r
 	case oom:

@@ -159,6 +159,11 @@ func TestQueue(t *testing.T) {
 	default:
 	}
 	first.Stop(sandbox.ReasonStopped)
+	// The slot passes on when Stop returns, not when the engine has removed
+	// the container: a student's next Run never waits for a teardown.
+	if st := m.Stats(); st.Queued != 0 || st.Running != 1 {
+		t.Errorf("right after Stop: %+v, want the waiter holding the slot", st)
+	}
 	select {
 	case s := <-got:
 		if s == nil {

@@ -65,6 +65,7 @@ func TestValidate(t *testing.T) {
 		{"network bridge", func(_ *container.Config, hc *container.HostConfig) { hc.NetworkMode = "bridge" }, "network mode"},
 		{"network host", func(_ *container.Config, hc *container.HostConfig) { hc.NetworkMode = "host" }, "network mode"},
 		{"network default", func(_ *container.Config, hc *container.HostConfig) { hc.NetworkMode = "" }, "network mode"},
+		{"networking enabled", func(cfg *container.Config, _ *container.HostConfig) { cfg.NetworkDisabled = false }, "networking not disabled"},
 		{"published ports", func(_ *container.Config, hc *container.HostConfig) { hc.PublishAllPorts = true }, "ports"},
 		{"rootfs writable", func(_ *container.Config, hc *container.HostConfig) { hc.ReadonlyRootfs = false }, "root filesystem"},
 		{"docker socket mount", addMount(mount.Mount{Type: mount.TypeBind, Source: "/var/run/docker.sock", Target: "/home/student/d.sock"}), "forbidden"},
