@@ -28,6 +28,9 @@ type Manager struct {
 	ownsCli bool
 	log     *slog.Logger
 	q       *queue
+	// spareSlots bounds the spares starting at once; cold starts for a
+	// waiting student never take a slot.
+	spareSlots chan struct{}
 
 	ctx    context.Context // lives until Close; parents waits and background work
 	cancel context.CancelFunc
@@ -67,15 +70,16 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{
-		opts:      opts,
-		cli:       opts.Client,
-		log:       opts.Logger,
-		q:         newQueue(opts.MaxConcurrent),
-		sessions:  map[string]*Session{},
-		byKey:     map[string]*Session{},
-		spares:    map[string]*spare{},
-		owned:     map[string]bool{},
-		nextSpare: map[string]string{},
+		opts:       opts,
+		cli:        opts.Client,
+		log:        opts.Logger,
+		q:          newQueue(opts.MaxConcurrent),
+		spareSlots: make(chan struct{}, opts.SpareLaunches),
+		sessions:   map[string]*Session{},
+		byKey:      map[string]*Session{},
+		spares:     map[string]*spare{},
+		owned:      map[string]bool{},
+		nextSpare:  map[string]string{},
 	}
 	if m.cli == nil {
 		copts := []client.Opt{client.FromEnv}
@@ -295,21 +299,36 @@ func (m *Manager) prepare(ctx context.Context, spec Spec, after string) error {
 	m.mu.Unlock()
 	select {
 	case <-sp.settled:
+		if errors.Is(sp.err, errSpareDropped) {
+			return nil // the user left or asked for other mounts meanwhile
+		}
 		return sp.err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
+// errSpareDropped ends a spare that was no longer wanted before its turn
+// to start came: nothing was created.
+var errSpareDropped = errors.New("sandbox: spare dropped before it started")
+
 // runSpare starts a spare and owns its teardown until it is promoted.
 func (m *Manager) runSpare(sp *spare) {
 	defer m.bg.Done()
+	if err := m.spareTurn(sp); err != nil {
+		sp.err = err
+		close(sp.ready)
+		close(sp.settled)
+		m.dropSpare(sp)
+		return
+	}
 	b, err := m.launch(m.ctx, sp.spec, true)
 	sp.b, sp.err = b, err
 	close(sp.ready)
 	if err == nil {
 		b.settle(m.ctx)
 	}
+	<-m.spareSlots
 	close(sp.settled)
 	if err != nil {
 		m.dropSpare(sp)
@@ -323,6 +342,25 @@ func (m *Manager) runSpare(sp *spare) {
 		m.dropSpare(sp)
 	}
 	b.destroy()
+}
+
+// spareTurn waits for a spare slot; the caller gives it back once the
+// spare has settled. A spare dropped while waiting never starts.
+func (m *Manager) spareTurn(sp *spare) error {
+	select {
+	case m.spareSlots <- struct{}{}:
+	case <-sp.discard:
+		return errSpareDropped
+	case <-m.ctx.Done():
+		return ErrClosed
+	}
+	select {
+	case <-sp.discard: // both were ready and the slot won the draw
+		<-m.spareSlots
+		return errSpareDropped
+	default:
+		return nil
+	}
 }
 
 func (m *Manager) dropSpare(sp *spare) {

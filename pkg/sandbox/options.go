@@ -3,6 +3,7 @@ package sandbox
 import (
 	"errors"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -56,6 +57,11 @@ type Options struct {
 	// SpareDelay is how long after a Start the user's next spare is created
 	// (default 1s), so that creating it does not slow the Run just clicked.
 	SpareDelay time.Duration
+	// SpareLaunches is how many spares may be starting at once (default
+	// twice the CPUs). A burst of spares (a class connecting, or clicking
+	// Run together) then waits here rather than in the engine, where it
+	// would delay the one container a student is actually waiting for.
+	SpareLaunches int
 
 	// WatchInterval is how often each session checks its CPU, wall and idle
 	// limits (default 500ms); MaintainInterval how often the manager
@@ -127,6 +133,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.SpareDelay == 0 {
 		o.SpareDelay = time.Second
 	}
+	if o.SpareLaunches == 0 {
+		o.SpareLaunches = 2 * runtime.NumCPU()
+	}
 	if o.WatchInterval == 0 {
 		o.WatchInterval = 500 * time.Millisecond
 	}
@@ -138,6 +147,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, errors.New("sandbox: MemoryMB must be at least 16")
 	case o.SandboxUID <= 0 || o.SandboxGID <= 0:
 		return o, errors.New("sandbox: the sandbox uid and gid must not be root")
+	case o.SpareLaunches < 0:
+		return o, errors.New("sandbox: SpareLaunches must not be negative")
 	case o.MaxConcurrent < 0:
 		return o, errors.New("sandbox: MaxConcurrent must not be negative")
 	case o.CPUSeconds < 1:

@@ -3,9 +3,13 @@ package sandbox_test
 import (
 	"context"
 	"errors"
+	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/client"
 
 	"github.com/pythonide/pyide/pkg/sandbox"
 	"github.com/pythonide/pyide/pkg/sandbox/sandboxtest"
@@ -220,4 +224,50 @@ func TestWarmSpare(t *testing.T) {
 	}
 	m.Release("hank")
 	eventually(t, waitShort, "Release removes the spare", func() bool { return countSpares(t, m, "hank") == 0 })
+}
+
+// TestSpareLaunchLimit: spares start a few at a time, and one dropped while
+// it waits for its turn is never created at all.
+func TestSpareLaunchLimit(t *testing.T) {
+	t.Parallel()
+	m := sandboxtest.NewManager(t, sandbox.Options{SpareEnabled: true, SpareLaunches: 1})
+	cli := m.Client()
+	since := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	first := make(chan error, 1)
+	go func() { first <- m.Prepare(ctx, homeSpec("ivy", sandboxtest.Workspace(t, nil), "")) }()
+	// ivy's spare holds the only slot until its runner waits at the control
+	// line (engine create + start + Python start: far longer than this).
+	eventually(t, waitShort, "ivy's spare starting", func() bool { return m.Stats().Spares == 1 })
+	second := make(chan error, 1)
+	go func() { second <- m.Prepare(ctx, homeSpec("jack", sandboxtest.Workspace(t, nil), "")) }()
+	eventually(t, waitShort, "jack's spare waiting", func() bool { return m.Stats().Spares == 2 })
+	m.Release("jack")
+	for name, ch := range map[string]chan error{"ivy": first, "jack": second} {
+		if err := <-ch; err != nil {
+			t.Errorf("Prepare for %s: %v", name, err)
+		}
+	}
+	if n := countSpares(t, m, "ivy"); n != 1 {
+		t.Errorf("%d spares for ivy, want 1", n)
+	}
+	// Ask the engine whether a container was ever created for jack.
+	ectx, ecancel := context.WithTimeout(context.Background(), waitShort)
+	defer ecancel()
+	ev := cli.Events(ectx, client.EventsListOptions{
+		Since: strconv.FormatInt(since.Add(-time.Second).Unix(), 10), Until: strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10),
+		Filters: make(client.Filters).Add("type", "container").Add("event", "create").Add("label", sandbox.LabelUser+"=jack").Add("label", sandbox.LabelServer+"="+m.Options().ServerID),
+	})
+	for {
+		select {
+		case msg := <-ev.Messages:
+			t.Errorf("a container was created for jack after Release: %s", msg.Actor.ID)
+		case err := <-ev.Err:
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("events: %v", err)
+			}
+			return
+		}
+	}
 }
