@@ -1,9 +1,6 @@
 package course
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
 	"io/fs"
@@ -11,25 +8,22 @@ import (
 	"path"
 	"sort"
 	"strings"
-	"syscall"
+
+	"github.com/pythonide/pyide/pkg/fstree"
 )
 
-// The file work of this package. pkg/workspace keeps its own safe tree
-// unexported, so the same rules are applied here through os.Root: every
-// folder is opened one name at a time and checked not to be a symbolic
-// link (os.Root alone would follow a link that stays inside the data
-// folder, e.g. Local/alice/x → Local/bob), regular files only, writes to a
-// temporary name then renamed.
+// The file work of this package goes through pkg/fstree, as the
+// workspace's does: every folder is opened one name at a time and checked
+// not to be a symbolic link, regular files only, replacing writes go to a
+// temporary name then are renamed.
 
 var (
-	errSymlink    = errors.New("path goes through a symbolic link")
-	errNotRegular = errors.New("not a regular file")
-	errTooLarge   = errors.New("file too large")
+	errSymlink    = fstree.ErrSymlink
+	errNotRegular = fstree.ErrNotRegular
+	errTooLarge   = fstree.ErrTooLarge
 )
 
-// tempPrefix is the workspace's prefix for files being written: the tree
-// API never shows or addresses them.
-const tempPrefix = ".pyide-tmp-"
+func tempName() string { return fstree.TempName() }
 
 // disk is the data folder.
 type disk struct {
@@ -41,140 +35,33 @@ type disk struct {
 	uid, gid int
 }
 
-func splitRel(rel string) []string {
-	if rel == "" {
-		return nil
-	}
-	return strings.Split(rel, "/")
-}
-
-// child opens folder name in r without following a link, even one swapped
-// in between the check and the open.
-func child(r *os.Root, name string) (*os.Root, error) {
-	fi, err := r.Lstat(name)
-	if err != nil {
-		return nil, err
-	}
-	if fi.Mode()&fs.ModeSymlink != 0 {
-		return nil, errSymlink
-	}
-	if !fi.IsDir() {
-		return nil, syscall.ENOTDIR
-	}
-	c, err := r.OpenRoot(name)
-	if err != nil {
-		return nil, err
-	}
-	got, err := c.Stat(".")
-	if err != nil || !os.SameFile(fi, got) {
-		c.Close()
-		return nil, errSymlink
-	}
-	return c, nil
+// tree is the data folder for one write: with own, what it creates goes
+// to the sandbox user (when chown is set).
+func (d *disk) tree(own bool) *fstree.Tree {
+	return fstree.New(d.root, own && d.chown, d.uid, d.gid)
 }
 
 // dir opens the folder rel of the data folder ("" is the data folder).
-func (d *disk) dir(rel string) (*os.Root, error) {
-	cur, err := d.root.OpenRoot(".")
-	if err != nil {
-		return nil, err
-	}
-	for _, seg := range splitRel(rel) {
-		next, err := child(cur, seg)
-		cur.Close()
-		if err != nil {
-			return nil, &fs.PathError{Op: "open", Path: rel, Err: err}
-		}
-		cur = next
-	}
-	return cur, nil
-}
+func (d *disk) dir(rel string) (*os.Root, error) { return d.tree(false).Dir(rel) }
 
 // mkdirAll makes rel and its missing parents in the data folder and opens
 // it; see mkdirAllIn.
 func (d *disk) mkdirAll(rel string, perm fs.FileMode, own bool) (*os.Root, error) {
-	return d.mkdirAllIn(d.root, rel, perm, own)
+	return d.tree(own).MkdirAll(rel, perm)
 }
 
 // mkdirAllIn makes rel and its missing parents under r (mode perm, owned
 // by the sandbox user when own) and opens it. An existing name on the way
 // must be a real folder.
 func (d *disk) mkdirAllIn(r *os.Root, rel string, perm fs.FileMode, own bool) (*os.Root, error) {
-	cur, err := r.OpenRoot(".")
-	if err != nil {
-		return nil, err
-	}
-	for _, seg := range splitRel(rel) {
-		if err := cur.Mkdir(seg, perm); err == nil {
-			if own && d.chown {
-				if err := cur.Lchown(seg, d.uid, d.gid); err != nil {
-					cur.Close()
-					return nil, err
-				}
-			}
-		} else if !errors.Is(err, fs.ErrExist) {
-			cur.Close()
-			return nil, err
-		}
-		next, err := child(cur, seg)
-		cur.Close()
-		if err != nil {
-			return nil, &fs.PathError{Op: "mkdir", Path: rel, Err: err}
-		}
-		cur = next
-	}
-	return cur, nil
-}
-
-// openRegular opens name in r for reading: a regular file, not a link.
-func openRegular(r *os.Root, name string) (*os.File, fs.FileInfo, error) {
-	fi, err := r.Lstat(name)
-	if err != nil {
-		return nil, nil, err
-	}
-	if fi.Mode()&fs.ModeSymlink != 0 {
-		return nil, nil, errSymlink
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, nil, errNotRegular
-	}
-	// O_NONBLOCK: a FIFO swapped in after the check must not hang us.
-	f, err := r.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	got, err := f.Stat()
-	if err != nil || !os.SameFile(fi, got) {
-		f.Close()
-		return nil, nil, errSymlink
-	}
-	return f, got, nil
+	return d.tree(own).MkdirAllIn(r, rel, perm)
 }
 
 // open opens the regular file rel of the data folder.
-func (d *disk) open(rel string) (*os.File, fs.FileInfo, error) {
-	dir, name := path.Split(rel)
-	r, err := d.dir(strings.TrimSuffix(dir, "/"))
-	if err != nil {
-		return nil, nil, err
-	}
-	defer r.Close()
-	return openRegular(r, name)
-}
+func (d *disk) open(rel string) (*os.File, fs.FileInfo, error) { return d.tree(false).OpenFile(rel) }
 
 // lstat describes rel without following a link at its end.
-func (d *disk) lstat(rel string) (fs.FileInfo, error) {
-	dir, name := path.Split(rel)
-	r, err := d.dir(strings.TrimSuffix(dir, "/"))
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	if name == "" {
-		return r.Stat(".")
-	}
-	return r.Lstat(name)
-}
+func (d *disk) lstat(rel string) (fs.FileInfo, error) { return d.tree(false).Lstat(rel) }
 
 // fileEntry is a regular file found by a walk: its path relative to the
 // folder walked, and its size.
@@ -192,55 +79,14 @@ func (d *disk) files(rel string) ([]fileEntry, error) {
 	}
 	defer r.Close()
 	var out []fileEntry
-	err = walk(r, "", func(p string, fi fs.FileInfo) {
+	err = fstree.WalkIn(r, "", func(p string, fi fs.FileInfo) error {
 		if fi.Mode().IsRegular() {
 			out = append(out, fileEntry{Rel: p, Size: fi.Size()})
 		}
+		return nil
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Rel < out[j].Rel })
 	return out, err
-}
-
-func walk(r *os.Root, rel string, fn func(rel string, fi fs.FileInfo)) error {
-	f, err := r.Open(".")
-	if err != nil {
-		return err
-	}
-	ents, err := f.ReadDir(-1)
-	f.Close()
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), tempPrefix) {
-			continue
-		}
-		fi, err := e.Info() // lstat: a link is described, never entered
-		if err != nil {
-			continue
-		}
-		p := path.Join(rel, e.Name())
-		fn(p, fi)
-		if !fi.IsDir() {
-			continue
-		}
-		c, err := child(r, e.Name())
-		if err != nil {
-			continue // replaced meanwhile: skip rather than follow
-		}
-		err = walk(c, p, fn)
-		c.Close()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func tempName() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return tempPrefix + hex.EncodeToString(b[:])
 }
 
 // writeFile writes what src yields (at most limit bytes) into dir/name:
@@ -248,52 +94,13 @@ func tempName() string {
 // only when name does not exist (fs.ErrExist otherwise). It returns the
 // size and SHA-256.
 func (d *disk) writeFile(dir *os.Root, name string, src io.Reader, limit int64, perm fs.FileMode, own, exclusive bool) (int64, string, error) {
-	tmp := name
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if !exclusive {
-		tmp = tempName()
+	t := d.tree(own)
+	write := t.WriteIn
+	if exclusive {
+		write = t.CreateIn
 	}
-	f, err := dir.OpenFile(tmp, flags, perm)
-	if err != nil {
-		return 0, "", err
-	}
-	fail := func(err error) (int64, string, error) {
-		f.Close()
-		_ = dir.Remove(tmp)
-		return 0, "", err
-	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(src, limit+1))
-	if err != nil {
-		return fail(err)
-	}
-	if n > limit {
-		return fail(errTooLarge)
-	}
-	if own && d.chown {
-		if err := f.Chown(d.uid, d.gid); err != nil {
-			return fail(err)
-		}
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		_ = dir.Remove(tmp)
-		return 0, "", err
-	}
-	if !exclusive {
-		if fi, err := dir.Lstat(name); err == nil && fi.IsDir() {
-			_ = dir.Remove(tmp)
-			return 0, "", errNotRegular
-		}
-		// rename replaces a link at name, never follows it.
-		if err := dir.Rename(tmp, name); err != nil {
-			_ = dir.Remove(tmp)
-			return 0, "", err
-		}
-	}
-	return n, hex.EncodeToString(h.Sum(nil)), nil
+	w, err := write(dir, name, src, limit, perm)
+	return w.Size, w.Hash, err
 }
 
 // copyResult says what a copy did, by path relative to its destination.
@@ -401,13 +208,14 @@ func (d *disk) setModes(rel string, dirMode, fileMode fs.FileMode) error {
 	}
 	defer r.Close()
 	var errs []error
-	_ = walk(r, "", func(p string, fi fs.FileInfo) {
+	_ = fstree.WalkIn(r, "", func(p string, fi fs.FileInfo) error {
 		switch {
 		case fi.IsDir():
 			errs = append(errs, r.Chmod(p, dirMode))
 		case fi.Mode().IsRegular():
 			errs = append(errs, r.Chmod(p, fileMode))
 		}
+		return nil
 	})
 	errs = append(errs, r.Chmod(".", dirMode))
 	return errors.Join(errs...)
