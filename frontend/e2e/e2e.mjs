@@ -224,6 +224,64 @@ async function typeInConsole(page, text) {
   await page.keyboard.press('Enter')
 }
 
+/**
+ * A minimal valid one-page PDF that reads "Week 1 notes" (xref offsets
+ * computed, so the viewer needs no repair). ASCII only: fetch sends it as is.
+ */
+function tinyPDF() {
+  const stream = 'BT /F1 24 Tf 72 720 Td (Week 1 notes) Tj ET'
+  const objs = [
+    '<< /Type /Catalog /Pages 2 0 R >>',
+    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>',
+    `<< /Length ${stream.length} >>\nstream\n${stream}\nendstream`,
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
+  ]
+  let out = '%PDF-1.4\n'
+  const offsets = objs.map((o, i) => {
+    const at = out.length
+    out += `${i + 1} 0 obj\n${o}\nendobj\n`
+    return at
+  })
+  const xref = out.length
+  out += `xref\n0 ${objs.length + 1}\n0000000000 65535 f \n` + offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('')
+  return out + `trailer\n<< /Size ${objs.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`
+}
+
+/**
+ * What Chromium's PDF viewer inside frame shows: the page count it loaded
+ * (0 when it could not read the file). A PDF the browser refused never gets
+ * the viewer (the frame is a chrome-error:// page instead), so that fails
+ * here with the frames it did find.
+ */
+async function pdfPages(page, frame, timeout = uiTimeout) {
+  const inside = (f) => {
+    for (let p = f.parentFrame(); p; p = p.parentFrame()) if (p === frame) return true
+    return false
+  }
+  const deadline = Date.now() + timeout
+  let seen = ''
+  for (;;) {
+    const viewer = page.frames().find((f) => inside(f) && f.url().startsWith('chrome-extension://'))
+    if (viewer) {
+      // The viewer's page selector knows the document's length once it has loaded or failed.
+      const pages = await viewer
+        .evaluate(() => {
+          const v = document.querySelector('pdf-viewer')?.shadowRoot
+          const sel = v?.querySelector('viewer-toolbar')?.shadowRoot?.querySelector('viewer-page-selector')
+          if (v?.querySelector('viewer-error-dialog')) return 0
+          return sel && sel.docLength > 0 ? sel.docLength : null
+        })
+        .catch(() => null)
+      if (pages !== null) return pages
+    }
+    seen = [frame, ...page.frames().filter(inside)].map((f) => f.url()).join(' | ')
+    if (Date.now() > deadline) break
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`no PDF viewer with a loaded document within ${timeout / 1000} s; the frame holds: ${seen}`)
+}
+
 // --- the flow ----------------------------------------------------------------
 
 const helloCode = ['x = 41', 'print("hello from", __name__)']
@@ -595,6 +653,84 @@ try {
         check(roster.status === 403, `alice asking for the roster got ${roster.status}`)
       },
       ap,
+    ],
+  ])
+  // PDF preview: the notes show in Chromium's PDF viewer both through the
+  // IDE's preview (a blob: frame) and at the file's own URL, which keeps its
+  // sandboxing CSP; a file merely named .pdf runs nothing.
+  const notes = 'Lecture Notes/week1.pdf'
+  const fileURL = (p) => '/api/files/content?path=' + encodeURIComponent(p)
+  await group('PDF preview', pp, [
+    [
+      'professor opens Lecture Notes/week1.pdf: the preview shows its page',
+      async () => {
+        // Back to the IDE without a reload (the teaching REPL stays attached), or log in.
+        if ((await tid(pp, 'nav-ide').count()) > 0) await tid(pp, 'nav-ide').click()
+        else await loginOK(pp, 'prof')
+        await tid(pp, 'ide').waitFor()
+        const put = await pageJSON(pp, fileURL(notes), { method: 'PUT', body: tinyPDF() })
+        check(put.status === 200 || put.status === 201, `saving ${notes} answered ${put.status}: ${put.text}`)
+        await tid(pp, 'refresh').click()
+        // Expand the folder only if it is closed: a click on an open one would close it.
+        const closed = pp.locator('li[role="treeitem"][aria-expanded="false"]:has(> [data-testid="tree-item"][data-path="Lecture Notes"])')
+        if ((await closed.count()) > 0) await closed.locator('> [data-testid="tree-item"]').click()
+        await treeItem(pp, notes).click()
+        const frame = pp.locator('[data-testid="preview"][data-kind="pdf"] iframe')
+        await frame.waitFor()
+        const pages = await pdfPages(pp, await (await frame.elementHandle()).contentFrame())
+        check(pages === 1, `the preview's PDF viewer shows ${pages} pages, not 1`)
+      },
+    ],
+    [
+      "the file's own URL shows the PDF in a frame, sandboxed",
+      async () => {
+        const r = await pp.evaluate(async (u) => {
+          const res = await fetch(u)
+          return { status: res.status, type: res.headers.get('content-type'), csp: res.headers.get('content-security-policy') }
+        }, fileURL(notes))
+        check(r.status === 200 && r.type === 'application/pdf', `GET ${notes} answered ${r.status} ${r.type}`)
+        check(/(^|;)\s*sandbox\s*(;|$)/.test(r.csp ?? ''), `${notes} is served without a bare CSP sandbox: ${r.csp}`)
+        const el = await pp.evaluateHandle((u) => {
+          const f = document.createElement('iframe')
+          f.src = u
+          f.style.cssText = 'position:fixed;right:0;bottom:0;width:600px;height:400px;z-index:9999'
+          document.body.append(f)
+          return f
+        }, fileURL(notes))
+        try {
+          const pages = await pdfPages(pp, await el.asElement().contentFrame())
+          check(pages === 1, `the PDF viewer at the file's URL shows ${pages} pages, not 1`)
+        } finally {
+          await el.evaluate((f) => f.remove())
+        }
+      },
+    ],
+    [
+      'a file named .pdf that holds HTML runs no script',
+      async () => {
+        const fake = 'Local/prof/fake.pdf'
+        const html = "<html><body><script>parent.postMessage('fake.pdf ran', '*')</script>a page</body></html>"
+        const put = await pageJSON(pp, fileURL(fake), { method: 'PUT', body: html })
+        check(put.status === 200 || put.status === 201, `saving ${fake} answered ${put.status}: ${put.text}`)
+        const el = await pp.evaluateHandle((u) => {
+          window.__fakeMessages = []
+          window.addEventListener('message', (e) => window.__fakeMessages.push(String(e.data)))
+          const f = document.createElement('iframe')
+          f.src = u
+          document.body.append(f)
+          return f
+        }, fileURL(fake))
+        try {
+          // Once the viewer has given up on the file, its bytes had their chance to run.
+          const pages = await pdfPages(pp, await el.asElement().contentFrame()).catch((e) => e)
+          const msgs = await pp.evaluate(() => window.__fakeMessages)
+          check(msgs.length === 0, `the HTML inside ${fake} ran: ${JSON.stringify(msgs)}`)
+          if (pages instanceof Error) throw pages
+          check(pages === 0, `the PDF viewer read ${pages} pages from HTML`)
+        } finally {
+          await el.evaluate((f) => f.remove())
+        }
+      },
     ],
   ])
 } catch (e) {

@@ -282,6 +282,10 @@ func (w *Workspace) handleRead(c *echo.Context) error {
 // from its extension (never one a browser would run), nosniff, and a
 // sandboxing CSP, so a student's file never executes in anyone's session.
 // Every endpoint that serves user files goes through it.
+//
+// PDFs get no exception: Chromium shows a PDF under this very CSP, in a
+// frame and at the top level (frontend/e2e checks it), and an exception by
+// type would let HTML merely named .pdf run on our origin.
 func ServeFile(c *echo.Context, name string, modTime time.Time, f io.ReadSeeker) error {
 	head := make([]byte, 512)
 	n, _ := io.ReadFull(f, head)
