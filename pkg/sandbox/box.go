@@ -207,14 +207,23 @@ func (b *box) destroy() {
 }
 
 func (m *Manager) removeContainer(ctx context.Context, id string) error {
+	_, err := m.removeIfPresent(ctx, id)
+	return err
+}
+
+// removeIfPresent force-removes a container; removed is false when it was
+// already gone or its removal was in progress (a teardown racing a sweep).
+func (m *Manager) removeIfPresent(ctx context.Context, id string) (removed bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
-	_, err := m.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-	// With force, a conflict means a removal is already in progress.
-	if err == nil || cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) {
-		return nil
+	_, err = m.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	switch {
+	case err == nil:
+		return true, nil
+	case cerrdefs.IsNotFound(err), cerrdefs.IsConflict(err): // with force, a conflict means a removal is under way
+		return false, nil
 	}
-	return err
+	return false, err
 }
 
 // cpuUsage is the container's cumulative CPU time: the cgroup file when the

@@ -59,6 +59,7 @@ type spare struct {
 	err     error
 	taken   chan struct{} // closed when promoted to a session
 	discard chan struct{} // closed when no longer wanted
+	hurry   chan struct{} // closed when a Run claimed it: start without waiting for a slot
 	touched time.Time
 }
 
@@ -191,6 +192,9 @@ func (m *Manager) start(ctx context.Context, spec Spec) (*Session, error) {
 	b, warm := m.takeSpare(spec), true
 	if b == nil {
 		warm = false
+		b = m.claimSpare(ctx, spec)
+	}
+	if b == nil {
 		var err error
 		if b, err = m.launch(ctx, spec, false); err != nil {
 			release()
@@ -290,7 +294,7 @@ func (m *Manager) prepare(ctx context.Context, spec Spec, after string) error {
 		sp = nil
 	}
 	if sp == nil {
-		sp = &spare{key: key, spec: spec, ready: make(chan struct{}), settled: make(chan struct{}), taken: make(chan struct{}), discard: make(chan struct{})}
+		sp = &spare{key: key, spec: spec, ready: make(chan struct{}), settled: make(chan struct{}), taken: make(chan struct{}), discard: make(chan struct{}), hurry: make(chan struct{})}
 		m.spares[spec.User] = sp
 		m.bg.Add(1)
 		go m.runSpare(sp)
@@ -315,7 +319,8 @@ var errSpareDropped = errors.New("sandbox: spare dropped before it started")
 // runSpare starts a spare and owns its teardown until it is promoted.
 func (m *Manager) runSpare(sp *spare) {
 	defer m.bg.Done()
-	if err := m.spareTurn(sp); err != nil {
+	slot, err := m.spareTurn(sp)
+	if err != nil {
 		sp.err = err
 		close(sp.ready)
 		close(sp.settled)
@@ -323,12 +328,14 @@ func (m *Manager) runSpare(sp *spare) {
 		return
 	}
 	b, err := m.launch(m.ctx, sp.spec, true)
+	if slot {
+		<-m.spareSlots // the engine's part is done; Python starting up is not its work
+	}
 	sp.b, sp.err = b, err
 	close(sp.ready)
 	if err == nil {
 		b.settle(m.ctx)
 	}
-	<-m.spareSlots
 	close(sp.settled)
 	if err != nil {
 		m.dropSpare(sp)
@@ -339,27 +346,36 @@ func (m *Manager) runSpare(sp *spare) {
 		return
 	case <-sp.discard:
 	case <-b.exited:
+		// Taken, then its script ended at once: the session owns it now.
+		select {
+		case <-sp.taken:
+			return
+		default:
+		}
 		m.dropSpare(sp)
 	}
 	b.destroy()
 }
 
-// spareTurn waits for a spare slot; the caller gives it back once the
-// spare has settled. A spare dropped while waiting never starts.
-func (m *Manager) spareTurn(sp *spare) error {
+// spareTurn waits for a spare slot (slot true: the caller gives it back
+// once the engine has started the container). A spare claimed by a Run goes
+// at once, without a slot; one dropped while waiting never starts.
+func (m *Manager) spareTurn(sp *spare) (slot bool, err error) {
 	select {
 	case m.spareSlots <- struct{}{}:
+	case <-sp.hurry:
+		return false, nil
 	case <-sp.discard:
-		return errSpareDropped
+		return false, errSpareDropped
 	case <-m.ctx.Done():
-		return ErrClosed
+		return false, ErrClosed
 	}
 	select {
 	case <-sp.discard: // both were ready and the slot won the draw
 		<-m.spareSlots
-		return errSpareDropped
+		return false, errSpareDropped
 	default:
-		return nil
+		return true, nil
 	}
 }
 
@@ -396,6 +412,45 @@ func (m *Manager) takeSpare(spec Spec) *box {
 	delete(m.spares, spec.User)
 	close(sp.taken)
 	return sp.b
+}
+
+// claimSpare takes the user's spare that is still waiting for its turn or
+// being created, and waits for it: it is further along than a new cold
+// container would be, and the engine makes one container instead of two.
+// nil when there is none or it failed; the caller then starts cold.
+func (m *Manager) claimSpare(ctx context.Context, spec Spec) *box {
+	m.mu.Lock()
+	sp := m.spares[spec.User]
+	if sp == nil || sp.key != spec.mountKey() {
+		m.mu.Unlock()
+		return nil
+	}
+	select {
+	case <-sp.ready: // ready but unusable, or takeSpare would have had it
+		m.mu.Unlock()
+		return nil
+	default:
+	}
+	delete(m.spares, spec.User)
+	close(sp.hurry)
+	m.mu.Unlock()
+	select {
+	case <-sp.ready:
+	case <-ctx.Done():
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	select {
+	case <-sp.ready:
+		if sp.err == nil {
+			close(sp.taken)
+			return sp.b
+		}
+	default:
+	}
+	// Given up or failed: whatever was started goes away with it.
+	close(sp.discard)
+	return nil
 }
 
 // Release removes the user's spare (call it when the user disconnects).
@@ -590,8 +645,12 @@ func (m *Manager) removeUnowned(ctx context.Context, match func(container.Summar
 		if owned {
 			continue
 		}
-		if err := m.removeContainer(ctx, c.ID); err != nil {
+		removed, err := m.removeIfPresent(ctx, c.ID)
+		if err != nil {
 			errs = append(errs, err)
+			continue
+		}
+		if !removed {
 			continue
 		}
 		m.log.Info("sandbox: removed unowned container", "container", c.ID[:12], "user", c.Labels[LabelUser])

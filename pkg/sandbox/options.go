@@ -55,10 +55,12 @@ type Options struct {
 
 	SpareEnabled bool
 	// SpareDelay is how long after a Start the user's next spare is created
-	// (default 1s), so that creating it does not slow the Run just clicked.
+	// (default 200ms): the Run just clicked gets its first output before
+	// the engine is asked for anything else, and a quick second click still
+	// finds the spare on its way (it claims it rather than start cold).
 	SpareDelay time.Duration
-	// SpareLaunches is how many spares may be starting at once (default
-	// twice the CPUs). A burst of spares (a class connecting, or clicking
+	// SpareLaunches is how many spares the engine may be creating at once
+	// (default twice the CPUs). A burst of spares (a class connecting, or clicking
 	// Run together) then waits here rather than in the engine, where it
 	// would delay the one container a student is actually waiting for.
 	SpareLaunches int
@@ -131,7 +133,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.Clock = realClock{}
 	}
 	if o.SpareDelay == 0 {
-		o.SpareDelay = time.Second
+		o.SpareDelay = 200 * time.Millisecond
 	}
 	if o.SpareLaunches == 0 {
 		o.SpareLaunches = 2 * runtime.NumCPU()
