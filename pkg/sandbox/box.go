@@ -254,9 +254,10 @@ func (b *box) cpuUsage(ctx context.Context) (time.Duration, error) {
 // time. Bounded either way: a spare is usable, only slower, before it settles.
 func (b *box) settle(ctx context.Context) {
 	const (
-		step    = 5 * time.Millisecond
-		maxWait = 5 * time.Second
-		quiet   = 200 * time.Microsecond // CPU per step that counts as idle
+		firstStep = 5 * time.Millisecond
+		maxStep   = 40 * time.Millisecond
+		maxWait   = 5 * time.Second
+		quiet     = 200 * time.Microsecond // CPU per 5 ms that counts as idle
 	)
 	wait := func(d time.Duration) bool {
 		t := time.NewTimer(d)
@@ -277,7 +278,11 @@ func (b *box) settle(ctx context.Context) {
 	deadline := time.Now().Add(maxWait)
 	prev, _ := b.cg.cpuUsage()
 	idle := 0
-	for time.Now().Before(deadline) && wait(step) {
+	// Python starts in ~100 ms on an idle machine and takes seconds on a
+	// busy one, where polling /proc every 5 ms for every spare would add to
+	// the load: the step grows.
+	step := firstStep
+	for ; time.Now().Before(deadline) && wait(step); step = min(step*3/2, maxStep) {
 		waiting, known := b.cg.readingStdin()
 		if known {
 			if waiting {
@@ -289,7 +294,7 @@ func (b *box) settle(ctx context.Context) {
 		if err != nil {
 			return
 		}
-		if cur-prev < quiet {
+		if cur-prev < quiet*time.Duration(step/firstStep) {
 			idle++
 		} else {
 			idle = 0
