@@ -2,6 +2,9 @@ package sandbox_test
 
 import (
 	"context"
+	"net"
+	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -217,3 +220,49 @@ func assertGone(t testing.TB, m *sandbox.Manager, name string) {
 		t.Errorf("container %s still exists (inspect err %v)", name, err)
 	}
 }
+
+// gatedClient is an engine client whose container creates for user wait
+// until open is called: a test can hold a launch at the engine for as long
+// as it needs, whatever the machine's load.
+func gatedClient(t *testing.T, user string) (cli *client.Client, open func()) {
+	t.Helper()
+	sandboxtest.RequireDocker(t)
+	host := client.DefaultDockerHost
+	if h := os.Getenv("DOCKER_HOST"); h != "" {
+		host = h
+	}
+	sock, ok := strings.CutPrefix(host, "unix://")
+	if !ok {
+		t.Skipf("skipping: gated client needs a unix socket engine, not %s", host)
+	}
+	gate := make(chan struct{})
+	var once sync.Once
+	inner := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}
+	hold := func(r *http.Request) bool {
+		return strings.HasSuffix(r.URL.Path, "/containers/create") && strings.HasPrefix(r.URL.Query().Get("name"), "pyide-"+user+"-")
+	}
+	rt := roundTripper(func(r *http.Request) (*http.Response, error) {
+		if hold(r) {
+			select {
+			case <-gate:
+			case <-r.Context().Done():
+				return nil, r.Context().Err()
+			}
+		}
+		return inner.RoundTrip(r)
+	})
+	cli, err := client.New(client.WithHost(host), client.WithHTTPClient(&http.Client{Transport: rt}), client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	open = func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(func() { open(); _ = cli.Close() })
+	return cli, open
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

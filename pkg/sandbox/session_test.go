@@ -230,19 +230,20 @@ func TestWarmSpare(t *testing.T) {
 // it waits for its turn is never created at all.
 func TestSpareLaunchLimit(t *testing.T) {
 	t.Parallel()
-	m := sandboxtest.NewManager(t, sandbox.Options{SpareEnabled: true, SpareLaunches: 1})
+	cli, open := gatedClient(t, "ivy")
+	m := sandboxtest.NewManager(t, sandbox.Options{Client: cli, SpareEnabled: true, SpareLaunches: 1})
 	since := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
 	first := make(chan error, 1)
 	go func() { first <- m.Prepare(ctx, homeSpec("ivy", sandboxtest.Workspace(t, nil), "")) }()
-	// ivy's spare holds the only slot while the engine creates and starts
-	// it (a hundred milliseconds or more; the polls below take a few).
+	// ivy's spare holds the only slot: its create waits at the gate.
 	eventually(t, waitShort, "ivy's spare starting", func() bool { return m.Stats().Spares == 1 })
 	second := make(chan error, 1)
 	go func() { second <- m.Prepare(ctx, homeSpec("jack", sandboxtest.Workspace(t, nil), "")) }()
 	eventually(t, waitShort, "jack's spare waiting", func() bool { return m.Stats().Spares == 2 })
 	m.Release("jack")
+	open()
 	for name, ch := range map[string]chan error{"ivy": first, "jack": second} {
 		if err := <-ch; err != nil {
 			t.Errorf("Prepare for %s: %v", name, err)
@@ -260,7 +261,8 @@ func TestSpareLaunchLimit(t *testing.T) {
 // a turn starts that spare at once instead of a second, cold container.
 func TestRunClaimsPendingSpare(t *testing.T) {
 	t.Parallel()
-	m := sandboxtest.NewManager(t, sandbox.Options{SpareEnabled: true, SpareLaunches: 1, SpareDelay: time.Hour})
+	cli, _ := gatedClient(t, "kim") // kim's spare holds the only slot until the test ends
+	m := sandboxtest.NewManager(t, sandbox.Options{Client: cli, SpareEnabled: true, SpareLaunches: 1, SpareDelay: time.Hour})
 	since := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
@@ -270,6 +272,9 @@ func TestRunClaimsPendingSpare(t *testing.T) {
 	go func() { _ = m.Prepare(ctx, homeSpec("lee", dir, "")) }()
 	eventually(t, waitShort, "lee's spare waiting", func() bool { return m.Stats().Spares == 2 })
 	s, c := start(t, m, homeSpec("lee", dir, "/home/student/a.py"))
+	if n := m.Stats().Spares; n != 1 {
+		t.Errorf("%d spares after lee's Run, want 1 (kim's; lee's was claimed)", n)
+	}
 	c.waitFor(t, "claimed 42", waitShort)
 	c.waitFor(t, ">>> ", waitShort)
 	s.Stop(sandbox.ReasonStopped)
