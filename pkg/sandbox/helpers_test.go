@@ -254,7 +254,7 @@ func gatedClient(t *testing.T, user string) (cli *client.Client, open func()) {
 		}
 		return inner.RoundTrip(r)
 	})
-	cli, err := client.New(client.WithHost(host), client.WithHTTPClient(&http.Client{Transport: rt}), client.WithAPIVersionNegotiation())
+	cli, err := client.New(client.WithHost(host), client.WithHTTPClient(&http.Client{Transport: rt}))
 	if err != nil {
 		t.Fatal(err)
 	}
