@@ -30,6 +30,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -53,6 +54,7 @@ type options struct {
 	passwords string
 	data      string
 	image     string
+	think     thinkRange
 }
 
 func main() {
@@ -67,6 +69,8 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "", "pyide binary to run (default: go build ./cmd/pyide)")
 	flag.StringVar(&o.passwords, "passwords", "", "with -server: existing accounts, a username,password CSV (the first N are used)")
 	flag.StringVar(&o.data, "data", "", "with -server: its IDE_DATA_PATH, to create the students with `pyide user import` (DATABASE_URL from the environment)")
+	o.think = thinkRange{2 * time.Second, 8 * time.Second}
+	flag.Var(&o.think, "think", "each student's pause between two actions, drawn evenly from `LO-HI` (e.g. 6s-24s for a calmer class)")
 	flag.StringVar(&o.image, "image", "", "sandbox image for the baseline (default $SANDBOX_IMAGE or pyide-sandbox:latest)")
 	flag.Parse()
 	if o.n < 1 || o.duration <= 0 || flag.NArg() > 0 {
@@ -123,7 +127,7 @@ func run(o options) (int, error) {
 	}
 
 	var r Result
-	r.Config.N, r.Config.Duration, r.Config.Seed = o.n, o.duration.String(), o.seed
+	r.Config.N, r.Config.Duration, r.Config.Seed, r.Config.Think = o.n, o.duration.String(), o.seed, o.think.String()
 	r.Config.Started, r.Config.Cores = time.Now(), runtime.NumCPU()
 	r.Config.MemTotal = statusKB("/proc/meminfo", "MemTotal") << 10
 	r.Config.ServerEnv = map[string]string{}
@@ -228,7 +232,7 @@ func run(o options) (int, error) {
 	rec := newRecorder()
 	rec.setCutoff(ctx)
 	cl := &class{
-		base: base, origin: base.String(), rec: rec,
+		base: base, origin: base.String(), rec: rec, think: o.think,
 		hc: &http.Transport{MaxIdleConns: o.n + 16, MaxIdleConnsPerHost: o.n + 16, IdleConnTimeout: 90 * time.Second},
 	}
 	defer cl.hc.CloseIdleConnections()
@@ -421,7 +425,7 @@ func waitWarm(ctx context.Context, cli *client.Client, f client.Filters, names [
 // end of class stops the thinking, never an action halfway (that would
 // count the bell as a failed run); actions run on the hard deadline.
 func (s *student) work(classCtx, ctx context.Context) {
-	for s.think(classCtx, 2*time.Second, 8*time.Second) {
+	for s.think(classCtx, s.c.think.lo, s.c.think.hi) {
 		if err := s.st.broken(); err != nil {
 			s.c.rec.fail("ws_broken", err.Error())
 			if err := s.connect(ctx); err != nil {
@@ -584,4 +588,20 @@ func writeResults(r *Result, dir string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "summary.txt"), []byte(r.summaryText()), 0o644)
+}
+
+// thinkRange is the -think flag: a student's pause between two actions.
+type thinkRange struct{ lo, hi time.Duration }
+
+func (t *thinkRange) String() string { return t.lo.String() + "-" + t.hi.String() }
+
+func (t *thinkRange) Set(v string) error {
+	a, b, ok := strings.Cut(v, "-")
+	lo, err1 := time.ParseDuration(a)
+	hi, err2 := time.ParseDuration(b)
+	if !ok || err1 != nil || err2 != nil || lo <= 0 || hi < lo {
+		return fmt.Errorf("want LO-HI with 0 < LO <= HI, e.g. 2s-8s")
+	}
+	t.lo, t.hi = lo, hi
+	return nil
 }

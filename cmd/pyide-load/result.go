@@ -13,6 +13,7 @@ type Result struct {
 		N            int               `json:"n"`
 		Duration     string            `json:"duration"`
 		Seed         uint64            `json:"seed"`
+		Think        string            `json:"think"`  // pause between two actions of a student
 		Server       string            `json:"server"` // "local" or the -server URL
 		Started      time.Time         `json:"started"`
 		Cores        int               `json:"cores"`
@@ -184,7 +185,7 @@ func (r *Result) targets() []target {
 	all := r.Click.All
 	return []target{
 		{"REPL round trip p99 < 50 ms", r.REPL.Keystroke.Count > 0 && r.REPL.Keystroke.P99 < 50, fmt.Sprintf("%.1f ms", r.REPL.Keystroke.P99)},
-		{"click-to-first-output p99 < 250 ms", all.Count > 0 && all.P99 < 250, fmt.Sprintf("%.1f ms", all.P99)},
+		{"click-to-first-output p99 < 250 ms", all.Count > 0 && all.P99 < 250, fmt.Sprintf("%.1f ms (warm clicks alone %.1f ms)", all.P99, r.Click.Warm.P99)},
 		{fmt.Sprintf("%d logins at once done < 5 s", r.Config.N), r.Logins.Failed == 0 && r.Logins.WallMS < 5000, fmt.Sprintf("%.2f s", r.Logins.WallMS/1000)},
 		{"host memory per student < 25 MiB", r.Resources.HostPerUser < 25<<20, mib(r.Resources.HostPerUser) + " steady, " + mib(r.Resources.HostPeakUser) + " peak"},
 		{"zero errors", r.ErrorTotal == 0, fmt.Sprint(r.ErrorTotal)},
@@ -203,7 +204,7 @@ func (r *Result) summaryText() string {
 		}
 		w("| %-34s | %8.1f | %8.1f | %6d |\n", name, s.P50, s.P99, s.Count)
 	}
-	w("pyide-load: N=%d, %s, seed %d, %d cores, started %s\n\n", r.Config.N, r.Config.Duration, r.Config.Seed, r.Config.Cores, r.Config.Started.Format(time.RFC3339))
+	w("pyide-load: N=%d, %s, think %s, seed %d, %d cores, started %s\n\n", r.Config.N, r.Config.Duration, r.Config.Think, r.Config.Seed, r.Config.Cores, r.Config.Started.Format(time.RFC3339))
 	w("| %-34s | %8s | %8s | %6s |\n", "latency (ms)", "p50", "p99", "n")
 	w("|%s|%s|%s|%s|\n", strings.Repeat("-", 36), strings.Repeat("-", 10), strings.Repeat("-", 10), strings.Repeat("-", 8))
 	row("login", r.Logins.Latency)

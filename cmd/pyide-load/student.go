@@ -26,6 +26,7 @@ type class struct {
 	hc     *http.Transport
 	start  time.Time // logins begin
 	rec    *recorder
+	think  thinkRange
 }
 
 // student is one simulated browser tab: an HTTP session and one WebSocket.

@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestLoopbackURL(t *testing.T) {
 	t.Parallel()
@@ -57,5 +60,19 @@ func TestLoopbackDocker(t *testing.T) {
 				t.Errorf("loopbackDocker(%q) = %v, want ok=%v", tt.host, err, tt.ok)
 			}
 		})
+	}
+}
+
+func TestThinkRange(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"", "5s", "8s-2s", "0s-1s", "-1s-2s", "a-b", "2s-", "2s-8s-9s"} {
+		var r thinkRange
+		if err := r.Set(bad); err == nil {
+			t.Errorf("-think %q accepted as %s", bad, r.String())
+		}
+	}
+	var r thinkRange
+	if err := r.Set("6s-24s"); err != nil || r.lo != 6*time.Second || r.hi != 24*time.Second {
+		t.Errorf("-think 6s-24s = %v, %v", r, err)
 	}
 }
