@@ -21,6 +21,7 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/pythonide/pyide/pkg/auth"
+	"github.com/pythonide/pyide/pkg/fstree"
 	"github.com/pythonide/pyide/pkg/httpapi"
 	"github.com/pythonide/pyide/pkg/store"
 )
@@ -73,13 +74,13 @@ func fsError(err error, p Path) error {
 		return nil
 	case errors.As(err, &qe):
 		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, qe.Error())
-	case errors.Is(err, ErrSymlink):
+	case errors.Is(err, fstree.ErrSymlink):
 		return echo.NewHTTPError(http.StatusForbidden, fmt.Sprintf("%s goes through a symbolic link, which the IDE does not follow", p))
 	case errors.Is(err, fs.ErrNotExist):
 		return notFound(p.String())
 	case errors.Is(err, fs.ErrExist), errors.Is(err, syscall.ENOTEMPTY):
 		return echo.NewHTTPError(http.StatusConflict, fmt.Sprintf("%s already exists", p))
-	case errors.Is(err, ErrNotRegular), errors.Is(err, syscall.EISDIR):
+	case errors.Is(err, fstree.ErrNotRegular), errors.Is(err, syscall.EISDIR):
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("%s is not a regular file", p))
 	case errors.Is(err, syscall.ENOTDIR):
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("%s: a part of the path is not a folder", p))
@@ -143,7 +144,7 @@ func (w *Workspace) handleList(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	infos, err := w.tree.readDir(p.String())
+	infos, err := w.tree.ReadDir(p.String())
 	if err != nil {
 		return fsError(err, p)
 	}
@@ -244,7 +245,7 @@ func (w *Workspace) versionOf(c *echo.Context, p Path, f io.ReadSeeker, fi fs.Fi
 	if m, err := w.opts.DB.FileByPath(ctx, p.String()); err == nil && m.Size == fi.Size() && sameTime(m.Modified, fi.ModTime()) {
 		return m.Hash, nil
 	}
-	h, err := hashReader(f)
+	h, err := fstree.HashReader(f)
 	if err != nil {
 		return "", err
 	}
@@ -264,7 +265,7 @@ func (w *Workspace) handleRead(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f, fi, err := w.tree.openFile(p.String())
+	f, fi, err := w.tree.OpenFile(p.String())
 	if err != nil {
 		return fsError(err, p)
 	}
@@ -336,8 +337,8 @@ func (w *Workspace) save(c *echo.Context, u auth.User, p Path, content []byte, i
 	if err := w.keepOverwritten(ctx, p, old, current); err != nil {
 		return saveResult{}, false, err
 	}
-	wr, err := w.tree.writeAtomic(p.String(), bytes.NewReader(content), w.opts.MaxFileBytes)
-	if errors.Is(err, ErrTooLarge) {
+	wr, err := w.tree.WriteAtomic(p.String(), bytes.NewReader(content), w.opts.MaxFileBytes)
+	if errors.Is(err, fstree.ErrTooLarge) {
 		return saveResult{}, false, tooLarge(p.Name(), w.opts.MaxFileBytes)
 	}
 	if err != nil {
@@ -407,15 +408,15 @@ func (w *Workspace) handleCreate(c *echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	if req.Type == "dir" {
-		err = w.tree.mkdir(p.String())
+		err = w.tree.Mkdir(p.String())
 	} else {
-		err = w.tree.createFile(p.String())
+		err = w.tree.CreateFile(p.String())
 	}
 	if err != nil {
 		return fsError(err, p)
 	}
 	if req.Type == "file" {
-		w.record(ctx, p, written{Hash: hashOf(nil)}, u.Username)
+		w.record(ctx, p, fstree.Written{Hash: fstree.HashOf(nil)}, u.Username)
 	}
 	w.auditWrite(ctx, u, "file.create", p, map[string]any{"type": req.Type})
 	return c.JSON(http.StatusCreated, map[string]string{"path": p.String(), "type": req.Type})
@@ -447,12 +448,12 @@ func (w *Workspace) twoPaths(c *echo.Context, u auth.User, fromLevel Level) (Pat
 	if to.Within(from) {
 		return Path{}, Path{}, nil, echo.NewHTTPError(http.StatusBadRequest, "cannot put a folder inside itself")
 	}
-	fi, err := w.tree.lstat(from.String())
+	fi, err := w.tree.Lstat(from.String())
 	if err != nil {
 		return Path{}, Path{}, nil, fsError(err, from)
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 && fromLevel == Read {
-		return Path{}, Path{}, nil, fsError(ErrSymlink, from)
+		return Path{}, Path{}, nil, fsError(fstree.ErrSymlink, from)
 	}
 	if err := checkPlace(to, fi.IsDir()); err != nil {
 		return Path{}, Path{}, nil, err
@@ -481,7 +482,7 @@ func (w *Workspace) handleMove(c *echo.Context) error {
 			}
 		}
 	}
-	if err := w.tree.rename(from.String(), to.String()); err != nil {
+	if err := w.tree.Rename(from.String(), to.String()); err != nil {
 		return fsError(err, to)
 	}
 	if err := w.opts.DB.MoveFiles(ctx, from.String(), to.String(), func(s string) string { return MustPath(s).Owner() }); err != nil {
@@ -497,11 +498,11 @@ func (w *Workspace) handleMove(c *echo.Context) error {
 
 // readable is a walk filter: it skips what u may not read, links and
 // anything that is not a file or folder.
-func (w *Workspace) readable(u auth.User) walkFunc {
+func (w *Workspace) readable(u auth.User) fstree.WalkFunc {
 	return func(rel string, fi fs.FileInfo) error {
 		p, err := ParsePath(rel)
 		if err != nil || w.access(u, p) == None || (!fi.IsDir() && !fi.Mode().IsRegular()) {
-			return errSkipDir
+			return fs.SkipDir
 		}
 		return nil
 	}
@@ -527,13 +528,13 @@ func (w *Workspace) handleCopy(c *echo.Context) error {
 	if err := w.quotaCheck(ctx, u, size); err != nil {
 		return fsError(err, to)
 	}
-	_, err = w.tree.copyTree(from.String(), to.String(), w.opts.MaxFileBytes, w.readable(u))
+	_, err = w.tree.CopyTree(from.String(), to.String(), w.opts.MaxFileBytes, w.readable(u))
 	if err != nil {
 		// A half-made copy is removed rather than left looking complete.
 		if !errors.Is(err, fs.ErrExist) {
-			_ = w.tree.removeAll(to.String())
+			_ = w.tree.RemoveAll(to.String())
 		}
-		if errors.Is(err, ErrTooLarge) {
+		if errors.Is(err, fstree.ErrTooLarge) {
 			return tooLarge(from.Name(), w.opts.MaxFileBytes)
 		}
 		return fsError(err, to)
@@ -559,7 +560,7 @@ func (w *Workspace) handleDelete(c *echo.Context) error {
 		return echo.NewHTTPError(http.StatusForbidden, "the top folders and home folders cannot be deleted")
 	}
 	ctx := c.Request().Context()
-	fi, err := w.tree.lstat(p.String())
+	fi, err := w.tree.Lstat(p.String())
 	if err != nil {
 		return fsError(err, p)
 	}
@@ -568,18 +569,18 @@ func (w *Workspace) handleDelete(c *echo.Context) error {
 		return fsError(err, p)
 	}
 	userTrash := trashDir + "/" + u.Username
-	if err := w.tree.mkdirAll(userTrash); err != nil {
+	if err := w.mkdirAll(userTrash); err != nil {
 		return err
 	}
-	name := fmt.Sprintf("%d-%s", w.now().UnixNano(), strings.TrimPrefix(tempName(), tempPrefix))
-	if err := w.tree.rename(p.String(), userTrash+"/"+name); err != nil {
+	name := fmt.Sprintf("%d-%s", w.now().UnixNano(), strings.TrimPrefix(fstree.TempName(), fstree.TempPrefix))
+	if err := w.tree.Rename(p.String(), userTrash+"/"+name); err != nil {
 		return fsError(err, p)
 	}
 	e, err := w.opts.DB.AddTrash(ctx, store.TrashEntry{Username: u.Username, OriginalPath: p.String(), TrashName: name,
 		IsDir: fi.IsDir(), Size: size, DeletedAt: w.now()})
 	if err != nil {
 		// Put it back: a deletion nobody can restore must not happen.
-		if rerr := w.tree.rename(userTrash+"/"+name, p.String()); rerr != nil {
+		if rerr := w.tree.Rename(userTrash+"/"+name, p.String()); rerr != nil {
 			w.opts.Logger.Error("workspace: could not undo a failed delete", "path", p.String(), "trash", name, "error", rerr)
 		}
 		return err
@@ -655,7 +656,7 @@ func (w *Workspace) handleTrashRestore(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := w.tree.rename(trashDir+"/"+u.Username+"/"+e.TrashName, p.String()); err != nil {
+	if err := w.tree.Rename(trashDir+"/"+u.Username+"/"+e.TrashName, p.String()); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return echo.NewHTTPError(http.StatusConflict, fmt.Sprintf("the folder %s no longer exists; recreate it first", p.Parent()))
 		}
@@ -683,7 +684,7 @@ func (w *Workspace) handleUpload(c *echo.Context) error {
 	if dir.FoldersOnly() {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("%s may only contain folders", dir))
 	}
-	if fi, err := w.tree.lstat(dir.String()); err != nil || !fi.IsDir() {
+	if fi, err := w.tree.Lstat(dir.String()); err != nil || !fi.IsDir() {
 		if err == nil {
 			err = syscall.ENOTDIR
 		}
@@ -697,12 +698,12 @@ func (w *Workspace) handleUpload(c *echo.Context) error {
 	type staged struct {
 		p   Path
 		tmp string
-		wr  written
+		wr  fstree.Written
 	}
 	var files []staged
 	cleanup := func() {
 		for _, s := range files {
-			w.tree.removeTemp(dir.String(), s.tmp)
+			w.tree.RemoveTemp(dir.String(), s.tmp)
 		}
 	}
 	seen := map[string]bool{}
@@ -738,9 +739,9 @@ func (w *Workspace) handleUpload(c *echo.Context) error {
 			cleanup()
 			return err
 		}
-		tmp, wr, err := w.tree.writeTemp(dir.String(), name, part, w.opts.MaxFileBytes)
+		tmp, wr, err := w.tree.WriteTemp(dir.String(), name, part, w.opts.MaxFileBytes)
 		part.Close()
-		if errors.Is(err, ErrTooLarge) {
+		if errors.Is(err, fstree.ErrTooLarge) {
 			cleanup()
 			return tooLarge(name, w.opts.MaxFileBytes)
 		}
@@ -756,7 +757,7 @@ func (w *Workspace) handleUpload(c *echo.Context) error {
 	var grow int64
 	for _, s := range files {
 		grow += s.wr.Size
-		if fi, err := w.tree.lstat(s.p.String()); err == nil && fi.Mode().IsRegular() {
+		if fi, err := w.tree.Lstat(s.p.String()); err == nil && fi.Mode().IsRegular() {
 			grow -= fi.Size()
 		}
 	}
@@ -772,11 +773,11 @@ func (w *Workspace) handleUpload(c *echo.Context) error {
 				w.opts.Logger.Warn("workspace: keeping an overwritten version", "path", s.p.String(), "error", err)
 			}
 		}
-		err := w.tree.commitTemp(dir.String(), s.tmp, s.p.Name())
+		err := w.tree.CommitTemp(dir.String(), s.tmp, s.p.Name())
 		unlock()
 		if err != nil {
 			for _, r := range files[i:] {
-				w.tree.removeTemp(dir.String(), r.tmp)
+				w.tree.RemoveTemp(dir.String(), r.tmp)
 			}
 			return fsError(err, s.p)
 		}
@@ -796,14 +797,14 @@ func (w *Workspace) handleUpload(c *echo.Context) error {
 
 // reviseFromDisk records a revision of a just-written small file if it is
 // text.
-func (w *Workspace) reviseFromDisk(ctx context.Context, p Path, wr written, author string) {
-	f, _, err := w.tree.openFile(p.String())
+func (w *Workspace) reviseFromDisk(ctx context.Context, p Path, wr fstree.Written, author string) {
+	f, _, err := w.tree.OpenFile(p.String())
 	if err != nil {
 		return
 	}
 	b, err := io.ReadAll(io.LimitReader(f, RevisionContentBytes+1))
 	f.Close()
-	if err != nil || hashOf(b) != wr.Hash || !isText(b) {
+	if err != nil || fstree.HashOf(b) != wr.Hash || !isText(b) {
 		return
 	}
 	if err := w.addRevision(ctx, p, b, wr.Hash, author); err != nil {
@@ -820,7 +821,7 @@ func (w *Workspace) handleDownload(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	fi, err := w.tree.lstat(p.String())
+	fi, err := w.tree.Lstat(p.String())
 	if err != nil {
 		return fsError(err, p)
 	}
@@ -830,7 +831,7 @@ func (w *Workspace) handleDownload(c *echo.Context) error {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "private, no-cache")
 	if !fi.IsDir() {
-		f, fi, err := w.tree.openFile(p.String())
+		f, fi, err := w.tree.OpenFile(p.String())
 		if err != nil {
 			return fsError(err, p)
 		}
@@ -850,7 +851,7 @@ func (w *Workspace) handleDownload(c *echo.Context) error {
 	zw := zip.NewWriter(c.Response())
 	keep := w.readable(u)
 	base := p.String()
-	err = w.tree.walk(base, func(rel string, fi fs.FileInfo) error {
+	err = w.tree.Walk(base, func(rel string, fi fs.FileInfo) error {
 		if err := keep(rel, fi); err != nil {
 			return err
 		}
@@ -865,7 +866,7 @@ func (w *Workspace) handleDownload(c *echo.Context) error {
 			_, err := zw.CreateHeader(&zip.FileHeader{Name: inZip + "/", Modified: fi.ModTime()})
 			return err
 		}
-		f, _, err := w.tree.openFile(rel)
+		f, _, err := w.tree.OpenFile(rel)
 		if err != nil {
 			return nil // changed meanwhile
 		}

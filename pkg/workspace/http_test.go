@@ -23,6 +23,7 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/pythonide/pyide/pkg/auth"
+	"github.com/pythonide/pyide/pkg/fstree"
 	"github.com/pythonide/pyide/pkg/httpapi"
 	"github.com/pythonide/pyide/pkg/store"
 	"github.com/pythonide/pyide/pkg/store/storetest"
@@ -256,7 +257,7 @@ func TestWriteReadConflict(t *testing.T) {
 	expect(t, r, 200)
 	var s1 saveResult
 	r.json(t, &s1)
-	if s1.Size != 12 || s1.Version != hashOf([]byte("print('v1')\n")) || r.Header().Get("ETag") != etag(s1.Version) {
+	if s1.Size != 12 || s1.Version != fstree.HashOf([]byte("print('v1')\n")) || r.Header().Get("ETag") != etag(s1.Version) {
 		t.Fatalf("save result %+v, ETag %q", s1, r.Header().Get("ETag"))
 	}
 	g := ev.do("alice", "GET", q("/api/files/content", "Local/alice/hello.py"), nil)
@@ -504,7 +505,7 @@ func TestRevisionsAndRestore(t *testing.T) {
 	}
 	var revs struct{ Revisions []store.Revision }
 	ev.do("alice", "GET", q("/api/files/revisions", p), nil).json(t, &revs)
-	if len(revs.Revisions) != 3 || revs.Revisions[0].Hash != hashOf([]byte("version 4\n")) || revs.Revisions[0].Author != "alice" {
+	if len(revs.Revisions) != 3 || revs.Revisions[0].Hash != fstree.HashOf([]byte("version 4\n")) || revs.Revisions[0].Author != "alice" {
 		t.Fatalf("revisions: %+v", revs.Revisions)
 	}
 	oldest := revs.Revisions[2] // version 2
@@ -530,7 +531,7 @@ func TestRevisionsAndRestore(t *testing.T) {
 	ev.disk(p, "written by the program\n")
 	expect(t, ev.put("alice", p, "editor again\n"), 200)
 	ev.do("alice", "GET", q("/api/files/revisions", p), nil).json(t, &revs)
-	if len(revs.Revisions) < 2 || revs.Revisions[1].Author != "(disk)" || revs.Revisions[1].Hash != hashOf([]byte("written by the program\n")) {
+	if len(revs.Revisions) < 2 || revs.Revisions[1].Author != "(disk)" || revs.Revisions[1].Hash != fstree.HashOf([]byte("written by the program\n")) {
 		t.Fatalf("program's version not kept: %+v", revs.Revisions)
 	}
 	// Binary files have no revisions.
@@ -601,7 +602,7 @@ func TestUpload(t *testing.T) {
 	// Left-over temporary files: none.
 	ents, _ := os.ReadDir(filepath.Join(ev.dir, "Local/alice"))
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), tempPrefix) {
+		if strings.HasPrefix(e.Name(), fstree.TempPrefix) {
 			t.Errorf("temporary file left: %s", e.Name())
 		}
 	}
@@ -779,7 +780,7 @@ func TestReconcile(t *testing.T) {
 	// Listing the folder reconciles it.
 	ev.list("alice", "Local/alice")
 	m, err := ev.db.FileByPath(ctx, "Local/alice/a.py")
-	if err != nil || m.Hash != hashOf([]byte("changed on disk")) || m.Size != 15 || m.Owner != "alice" {
+	if err != nil || m.Hash != fstree.HashOf([]byte("changed on disk")) || m.Size != 15 || m.Owner != "alice" {
 		t.Fatalf("a.py after listing: %+v %v", m, err)
 	}
 	if _, err := ev.db.FileByPath(ctx, "Local/alice/new.txt"); err != nil {

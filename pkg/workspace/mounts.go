@@ -79,11 +79,11 @@ func (w *Workspace) Mounts(u auth.User, st CourseState, now time.Time) ([]Mount,
 	for _, item := range w.folders(RootSubmissions) {
 		rel := RootSubmissions + "/" + item + "/" + u.Username
 		open := st.SubmissionOpen(item, u.Username, now)
-		fi, err := w.tree.lstat(rel)
+		fi, err := w.tree.Lstat(rel)
 		switch {
 		case err == nil && fi.IsDir():
 		case errors.Is(err, fs.ErrNotExist) && open:
-			if err := w.tree.mkdir(rel); err != nil && !errors.Is(err, fs.ErrExist) {
+			if err := w.tree.Mkdir(rel); err != nil && !errors.Is(err, fs.ErrExist) {
 				return nil, err
 			}
 		default:
@@ -101,7 +101,7 @@ func (w *Workspace) examMounts(u auth.User, st CourseState, now time.Time, test 
 	rel := RootSubmissions + "/" + test + "/" + u.Username
 	open := st.SubmissionOpen(test, u.Username, now)
 	if open {
-		if err := w.tree.mkdirAll(rel); err != nil {
+		if err := w.mkdirAll(rel); err != nil {
 			return nil, err
 		}
 	}
@@ -120,7 +120,7 @@ func (w *Workspace) mount(rel, target string, ro bool) Mount {
 // folders lists the real (not linked) folders directly in a root whose
 // names the API can address.
 func (w *Workspace) folders(root string) []string {
-	infos, err := w.tree.readDir(root)
+	infos, err := w.tree.ReadDir(root)
 	if err != nil {
 		return nil
 	}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/pythonide/pyide/pkg/auth"
+	"github.com/pythonide/pyide/pkg/fstree"
 )
 
 // Level is what a user may do with a path.
@@ -52,10 +53,6 @@ const (
 	MaxPathBytes    = 1024
 	MaxSegmentBytes = 255
 )
-
-// tempPrefix names the temporary files of atomic writes; no tree path may
-// use it, so a half-written file is never addressable.
-const tempPrefix = ".pyide-tmp-"
 
 // userRe is the username shape of the users table; a Local/<user> or
 // Submissions/<x>/<user> folder must have it, so that no look-alike of a
@@ -134,8 +131,9 @@ func checkName(seg string) error {
 		return fmt.Errorf("%w: %q is not allowed", ErrBadPath, seg)
 	case len(seg) > MaxSegmentBytes:
 		return fmt.Errorf("%w: a name is longer than %d bytes", ErrBadPath, MaxSegmentBytes)
-	case strings.HasPrefix(seg, tempPrefix):
-		return fmt.Errorf("%w: names starting with %s are reserved", ErrBadPath, tempPrefix)
+	case strings.HasPrefix(seg, fstree.TempPrefix):
+		// A half-written file of an atomic write is never addressable.
+		return fmt.Errorf("%w: names starting with %s are reserved", ErrBadPath, fstree.TempPrefix)
 	}
 	for _, r := range seg {
 		switch {

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/pythonide/pyide/pkg/fstree"
 	"github.com/pythonide/pyide/pkg/store"
 )
 
@@ -36,11 +37,11 @@ func (w *Workspace) syncFiles(ctx context.Context, onDisk map[string]fs.FileInfo
 		if err != nil {
 			continue
 		}
-		f, got, err := w.tree.openFile(rel)
+		f, got, err := w.tree.OpenFile(rel)
 		if err != nil {
 			continue // changed meanwhile; the next pass sees it
 		}
-		h, err := hashReader(f)
+		h, err := fstree.HashReader(f)
 		f.Close()
 		if err != nil {
 			continue
@@ -72,7 +73,7 @@ func (w *Workspace) syncFolder(ctx context.Context, p Path, infos []fs.FileInfo)
 func (w *Workspace) syncTree(ctx context.Context, p Path) error {
 	onDisk := map[string]fs.FileInfo{}
 	rel := p.String()
-	fi, err := w.tree.lstat(rel)
+	fi, err := w.tree.Lstat(rel)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
@@ -80,9 +81,9 @@ func (w *Workspace) syncTree(ctx context.Context, p Path) error {
 	case fi.Mode().IsRegular():
 		onDisk[rel] = fi
 	case fi.IsDir():
-		err := w.tree.walk(rel, func(r string, fi fs.FileInfo) error {
+		err := w.tree.Walk(rel, func(r string, fi fs.FileInfo) error {
 			if _, err := ParsePath(r); err != nil {
-				return errSkipDir // unreachable through the API
+				return fs.SkipDir // unreachable through the API
 			}
 			if fi.Mode().IsRegular() {
 				onDisk[r] = fi
@@ -109,7 +110,7 @@ func (w *Workspace) Reconcile(ctx context.Context) error {
 		if err := w.syncTree(ctx, MustPath(r)); err != nil {
 			errs = append(errs, err)
 		}
-		w.tree.sweepTemps(r, w.now().Add(-tempMaxAge))
+		w.tree.SweepTemps(r, w.now().Add(-tempMaxAge))
 	}
 	if err := w.purgeTrash(ctx); err != nil {
 		errs = append(errs, err)
@@ -123,7 +124,7 @@ func (w *Workspace) purgeTrash(ctx context.Context) error {
 		return err
 	}
 	for _, e := range expired {
-		if err := w.tree.removeAll(trashDir + "/" + e.Username + "/" + e.TrashName); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := w.tree.RemoveAll(trashDir + "/" + e.Username + "/" + e.TrashName); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 		if err := w.opts.DB.DeleteTrash(ctx, e.ID); err != nil {

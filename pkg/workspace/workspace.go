@@ -27,6 +27,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pythonide/pyide/pkg/auth"
+	"github.com/pythonide/pyide/pkg/fstree"
 	"github.com/pythonide/pyide/pkg/store"
 )
 
@@ -65,7 +66,7 @@ const (
 // Workspace is the course file tree and its API.
 type Workspace struct {
 	opts    Options
-	tree    *tree
+	tree    *fstree.Tree
 	absData string
 	// locks serialise writes to one path (check If-Match, then write);
 	// striped so the table stays small.
@@ -116,24 +117,28 @@ func New(opts Options) (*Workspace, error) {
 	if err != nil {
 		return nil, fmt.Errorf("workspace: %w", err)
 	}
-	t, err := openTree(abs, os.Geteuid() == 0, opts.SandboxUID)
+	// Run as root, the server gives what it creates to the sandbox user so
+	// the non-root container can change it.
+	chown := os.Geteuid() == 0
+	t, err := fstree.Open(abs, chown, opts.SandboxUID)
 	if err != nil {
 		return nil, fmt.Errorf("workspace: %w", err)
 	}
+	root := t.Root()
 	for _, r := range append([]string{trashDir}, Roots...) {
-		if err := t.root.Mkdir(r, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-			t.close()
+		if err := root.Mkdir(r, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			t.Close()
 			return nil, fmt.Errorf("workspace: %w", err)
 		}
 	}
 	// Only the server reads the trash.
-	_ = t.root.Chmod(trashDir, 0o700)
-	if t.chown {
+	_ = root.Chmod(trashDir, 0o700)
+	if chown {
 		// A professor's sandbox (the sandbox user) writes course material
 		// into these; students get them read-only.
 		for _, r := range []string{RootLectures, RootAssignments, RootTests} {
-			if err := t.root.Lchown(r, t.uid, t.gid); err != nil {
-				t.close()
+			if err := root.Lchown(r, opts.SandboxUID, opts.SandboxUID); err != nil {
+				t.Close()
 				return nil, fmt.Errorf("workspace: %w", err)
 			}
 		}
@@ -142,7 +147,7 @@ func New(opts Options) (*Workspace, error) {
 }
 
 // Close releases the data folder.
-func (w *Workspace) Close() error { return w.tree.close() }
+func (w *Workspace) Close() error { return w.tree.Close() }
 
 func (w *Workspace) now() time.Time { return w.opts.Clock() }
 
@@ -164,7 +169,17 @@ func (w *Workspace) EnsureUserDirs(username string) error {
 	if !userRe.MatchString(username) {
 		return fmt.Errorf("workspace: %q is not a user name", username)
 	}
-	return w.tree.mkdirAll(RootLocal + "/" + username)
+	return w.mkdirAll(RootLocal + "/" + username)
+}
+
+// mkdirAll makes rel and its missing parents; existing folders are fine.
+// The callers only need the folder to exist, not a handle on it.
+func (w *Workspace) mkdirAll(rel string) error {
+	d, err := w.tree.MkdirAll(rel, 0o755)
+	if err != nil {
+		return err
+	}
+	return d.Close()
 }
 
 // isText reports whether b is worth a revision: UTF-8 without NUL bytes.
@@ -197,10 +212,10 @@ func (w *Workspace) auditStaffRead(ctx context.Context, u auth.User, action stri
 }
 
 // record updates the metadata of a file just written by u.
-func (w *Workspace) record(ctx context.Context, p Path, wr written, by string) {
+func (w *Workspace) record(ctx context.Context, p Path, wr fstree.Written, by string) {
 	m := store.FileMeta{Path: p.String(), Parent: p.Parent().String(), Owner: p.Owner(),
 		Size: wr.Size, Hash: wr.Hash, Modified: w.now(), UpdatedBy: by}
-	if fi, err := w.tree.lstat(p.String()); err == nil {
+	if fi, err := w.tree.Lstat(p.String()); err == nil {
 		m.Modified = fi.ModTime()
 	}
 	if err := w.opts.DB.UpsertFile(ctx, m); err != nil {
@@ -236,7 +251,7 @@ func (w *Workspace) keepOverwritten(ctx context.Context, p Path, old []byte, h s
 // current reads the file at p as it is now: its content when small enough
 // to keep as a revision, its hash and size. A missing file is all zero.
 func (w *Workspace) current(p Path) (content []byte, hash string, size int64, err error) {
-	f, fi, err := w.tree.openFile(p.String())
+	f, fi, err := w.tree.OpenFile(p.String())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, "", 0, nil
 	}
@@ -245,14 +260,14 @@ func (w *Workspace) current(p Path) (content []byte, hash string, size int64, er
 	}
 	defer f.Close()
 	if fi.Size() > RevisionContentBytes {
-		h, err := hashReader(f)
+		h, err := fstree.HashReader(f)
 		return nil, h, fi.Size(), err
 	}
 	b, err := io.ReadAll(f)
 	if err != nil {
 		return nil, "", 0, err
 	}
-	return b, hashOf(b), int64(len(b)), nil
+	return b, fstree.HashOf(b), int64(len(b)), nil
 }
 
 // quotaCheck refuses a student's write that would take them past the
@@ -290,7 +305,7 @@ func humanBytes(n int64) string {
 
 // sizeOf is the bytes of regular files at or under rel.
 func (w *Workspace) sizeOf(rel string) (int64, error) {
-	fi, err := w.tree.lstat(rel)
+	fi, err := w.tree.Lstat(rel)
 	if err != nil {
 		return 0, err
 	}
@@ -301,7 +316,7 @@ func (w *Workspace) sizeOf(rel string) (int64, error) {
 		return 0, nil
 	}
 	var total int64
-	err = w.tree.walk(rel, func(_ string, fi fs.FileInfo) error {
+	err = w.tree.Walk(rel, func(_ string, fi fs.FileInfo) error {
 		if fi.Mode().IsRegular() {
 			total += fi.Size()
 		}

@@ -1,4 +1,4 @@
-package workspace
+package fstree
 
 import (
 	"bufio"
@@ -8,59 +8,34 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/pythonide/pyide/pkg/fstree"
 )
 
-// The tree's own tests are in pkg/fstree; these check the workspace's use
-// of it.
-
-// The policy refuses names with the prefix of the tree's temporary files,
-// so a half-written file is never addressable: the two must be the same.
-func TestTempPrefixIsTheTreeOne(t *testing.T) {
-	t.Parallel()
-	if tempPrefix != fstree.TempPrefix {
-		t.Fatalf("policy refuses %q, the tree writes %q", tempPrefix, fstree.TempPrefix)
-	}
-	if err := CheckName(tempName()); err == nil {
-		t.Fatal("a temporary file's name passes the policy")
-	}
-}
-
-func mustWrite(t *testing.T, name, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-const crashEnv = "PYIDE_WORKSPACE_CRASH_WRITER"
+const crashEnv = "PYIDE_FSTREE_CRASH_WRITER"
 
 // crashWriter runs in a child process: it writes a new version of a file,
 // says "ready" once the temporary file is synced, and waits to be killed
 // before the rename.
 func crashWriter(dir string) {
-	tr, err := openTree(dir, false, 0)
+	tr, err := Open(dir, false, 0)
 	if err != nil {
 		os.Exit(2)
 	}
-	tr.ft.AfterTemp = func() {
+	tr.AfterTemp = func() {
 		os.Stdout.WriteString("ready\n")
 		select {} // killed here
 	}
-	_, _ = tr.writeAtomic("Local/alice/hello.py", strings.NewReader(strings.Repeat("NEW ", 100000)), 10<<20)
+	_, _ = tr.WriteAtomic("Local/alice/hello.py", strings.NewReader(strings.Repeat("NEW ", 100000)), 10<<20)
 	os.Exit(3) // not reached
 }
 
 // A real crash between the temporary file and the rename leaves the old
-// file whole; the listing hides the leftover and the reconcile sweep
-// removes it.
+// file whole; listings hide the leftover and the sweep removes it.
 func TestCrashBetweenTempAndRename(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "Local/alice"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	old := strings.Repeat("old line\n", 5000)
 	mustWrite(t, filepath.Join(dir, "Local/alice/hello.py"), old)
 
@@ -89,30 +64,30 @@ func TestCrashBetweenTempAndRename(t *testing.T) {
 		t.Fatalf("after the crash the file has %d bytes (%v), want the old %d", len(b), err, len(old))
 	}
 	// The leftover temporary file is invisible to listings...
-	tr, err := openTree(dir, false, 0)
+	tr, err := Open(dir, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tr.close()
-	ents, err := tr.readDir("Local/alice")
+	defer tr.Close()
+	ents, err := tr.ReadDir("Local/alice")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), tempPrefix) {
+		if strings.HasPrefix(e.Name(), TempPrefix) {
 			t.Fatalf("listing shows the temporary file %s", e.Name())
 		}
 	}
 	// ...and the sweep removes it once it is old enough.
-	if n := tr.sweepTemps("Local", time.Now().Add(-time.Hour)); n != 0 {
+	if n := tr.SweepTemps("Local", time.Now().Add(-time.Hour)); n != 0 {
 		t.Fatalf("swept %d fresh temporary files", n)
 	}
-	if n := tr.sweepTemps("Local", time.Now().Add(time.Hour)); n != 1 {
+	if n := tr.SweepTemps("Local", time.Now().Add(time.Hour)); n != 1 {
 		t.Fatalf("swept %d temporary files, want 1", n)
 	}
 	raw, _ := os.ReadDir(filepath.Join(dir, "Local/alice"))
 	for _, e := range raw {
-		if strings.HasPrefix(e.Name(), tempPrefix) {
+		if strings.HasPrefix(e.Name(), TempPrefix) {
 			t.Fatalf("temporary file %s survived the sweep", e.Name())
 		}
 	}
