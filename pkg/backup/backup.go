@@ -32,6 +32,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pythonide/pyide/pkg/fstree"
 )
 
 // FormatVersion is the archive layout this package writes and reads.
@@ -45,9 +47,9 @@ const (
 )
 
 // tempPrefix names the temporary files of atomic writes in the data folder
-// (pkg/workspace and pkg/course); they are never archived, because a file
-// only becomes real when it is renamed to its final name.
-const tempPrefix = ".pyide-tmp-"
+// (pkg/fstree); they are never archived, because a file only becomes real
+// when it is renamed to its final name.
+const tempPrefix = fstree.TempPrefix
 
 // clusterDir is the embedded database cluster: it goes into the archive as
 // a pg_dump, never as raw files that might be mid-write.
