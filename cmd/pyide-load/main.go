@@ -283,6 +283,7 @@ func run(o options) (int, error) {
 	r.Samples = smp.snapshot()
 	if m := smp.metrics(); m != nil {
 		r.Click.ServerWarm, r.Click.ServerCold = m[`pyide_sandbox_starts_total{path="warm"}`], m[`pyide_sandbox_starts_total{path="cold"}`]
+		r.REPL.ServerEcho = histogramSummary(m, "pyide_terminal_echo_seconds")
 	}
 
 	if srv != nil {

@@ -47,6 +47,10 @@ type Result struct {
 	REPL struct {
 		Keystroke Summary `json:"keystroke_round_trip"` // one key to its echo
 		Line      Summary `json:"line_round_trip"`      // Enter to the next prompt
+		// ServerEcho is the server's own view (pyide_terminal_echo_seconds):
+		// input in to the sandbox's next output, without the WebSocket and
+		// this program's scheduling. Quantiles interpolated in buckets.
+		ServerEcho Summary `json:"server_echo"`
 	} `json:"repl"`
 	Save Summary `json:"save"`
 
@@ -220,6 +224,7 @@ func (r *Result) summaryText() string {
 	}
 	row("REPL keystroke round trip", r.REPL.Keystroke)
 	row("REPL line (Enter→prompt)", r.REPL.Line)
+	row("REPL echo inside the server", r.REPL.ServerEcho)
 	row("file save", r.Save)
 	w("\n")
 	w("logins: %d at once, all done in %.2f s (%d failed); roster import %s\n", r.Config.N, r.Logins.WallMS/1000, r.Logins.Failed, r.Config.RosterImport)

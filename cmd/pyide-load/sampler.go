@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"io"
+	"math"
 	"net/http"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -193,4 +195,56 @@ func parseMetrics(text string) map[string]float64 {
 		m[line[:i]] = v
 	}
 	return m
+}
+
+// histogramSummary reads a Prometheus histogram (seconds) from a parsed
+// page as a Summary in milliseconds: count, and p50/p90/p99 interpolated
+// linearly inside their bucket (the first bucket from 0). A quantile that
+// falls in the +Inf bucket is reported as the last finite bound.
+func histogramSummary(m map[string]float64, name string) Summary {
+	type bucket struct{ le, n float64 }
+	var bs []bucket
+	prefix := name + `_bucket{le="`
+	for k, v := range m {
+		le, ok := strings.CutPrefix(k, prefix)
+		if !ok {
+			continue
+		}
+		le = strings.TrimSuffix(le, `"}`)
+		b, err := strconv.ParseFloat(le, 64)
+		if err != nil {
+			continue
+		}
+		bs = append(bs, bucket{b, v})
+	}
+	if len(bs) == 0 {
+		return Summary{}
+	}
+	sort.Slice(bs, func(i, j int) bool { return bs[i].le < bs[j].le })
+	total := bs[len(bs)-1].n
+	if total == 0 {
+		return Summary{}
+	}
+	q := func(p float64) float64 {
+		rank := p * total
+		lo, below := 0.0, 0.0
+		for _, b := range bs {
+			if b.n >= rank {
+				if math.IsInf(b.le, 1) {
+					return lo * 1000
+				}
+				if b.n == below {
+					return b.le * 1000
+				}
+				return (lo + (b.le-lo)*(rank-below)/(b.n-below)) * 1000
+			}
+			lo, below = b.le, b.n
+		}
+		return lo * 1000
+	}
+	s := Summary{Count: int(total), P50: q(0.5), P90: q(0.9), P99: q(0.99)}
+	if sum, ok := m[name+"_sum"]; ok {
+		s.Mean = sum / total * 1000
+	}
+	return s
 }

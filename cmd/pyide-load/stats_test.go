@@ -166,3 +166,31 @@ func TestParseMetrics(t *testing.T) {
 		t.Errorf("parseMetrics = %v", m)
 	}
 }
+
+func TestHistogramSummary(t *testing.T) {
+	t.Parallel()
+	page := `# HELP pyide_terminal_echo_seconds x
+pyide_terminal_echo_seconds_bucket{le="0.001"} 50
+pyide_terminal_echo_seconds_bucket{le="0.01"} 90
+pyide_terminal_echo_seconds_bucket{le="0.1"} 100
+pyide_terminal_echo_seconds_bucket{le="+Inf"} 100
+pyide_terminal_echo_seconds_sum 0.5
+pyide_terminal_echo_seconds_count 100
+`
+	s := histogramSummary(parseMetrics(page), "pyide_terminal_echo_seconds")
+	near := func(got, want float64) bool { return math.Abs(got-want) < 1e-9 }
+	// p50: rank 50 ends the first bucket (1 ms); p90: rank 90 ends the
+	// second (10 ms); p99: 9/10 of the way through the third, 10–100 ms.
+	if s.Count != 100 || !near(s.P50, 1) || !near(s.P90, 10) || !near(s.P99, 91) || !near(s.Mean, 5) {
+		t.Errorf("summary = %+v", s)
+	}
+	if got := histogramSummary(parseMetrics(page), "absent"); got.Count != 0 {
+		t.Errorf("absent histogram = %+v", got)
+	}
+	tail := `h_bucket{le="0.5"} 1
+h_bucket{le="+Inf"} 10
+`
+	if got := histogramSummary(parseMetrics(tail), "h"); got.P99 != 500 {
+		t.Errorf("a quantile in +Inf = %v ms, want the last finite bound", got.P99)
+	}
+}

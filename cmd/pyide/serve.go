@@ -85,6 +85,7 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Wr
 		},
 		OutputCapBytes: cfg.OutputCapBytes, RunsPerMinute: cfg.RunsPerMinute, Logger: logger,
 		OnOutput: func(n int) { mx.OutputBytes.Add(float64(n)) },
+		OnEcho:   func(d time.Duration) { mx.EchoSeconds.Observe(d.Seconds()) },
 	})
 	adm := admin.New(admin.Options{
 		DB: a.db, Auth: authSvc, Sandboxes: adminView{sb}.available, EnsureUserDirs: a.ensureUserDirs,

@@ -39,6 +39,9 @@ type Metrics struct {
 	SandboxExits *prometheus.CounterVec
 	// OutputBytes counts TTY output read from sandboxes.
 	OutputBytes prometheus.Counter
+	// EchoSeconds is the time from a student's input reaching the server
+	// to the sandbox's next output (a keystroke's echo, mostly).
+	EchoSeconds prometheus.Histogram
 }
 
 // New registers every metric, plus the Go and process collectors.
@@ -73,9 +76,13 @@ func New() *Metrics {
 		OutputBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "pyide_output_bytes_total", Help: "Terminal output bytes read from sandboxes.",
 		}),
+		EchoSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "pyide_terminal_echo_seconds", Help: "Time from a student's input reaching the server to the sandbox's next output.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1},
+		}),
 	}
 	r.MustRegister(m.httpRequests, m.httpDuration, m.logins, m.SandboxStarts,
-		m.SandboxStartFailures, m.SandboxStartSeconds, m.SandboxExits, m.OutputBytes)
+		m.SandboxStartFailures, m.SandboxStartSeconds, m.SandboxExits, m.OutputBytes, m.EchoSeconds)
 	return m
 }
 

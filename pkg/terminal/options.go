@@ -44,6 +44,11 @@ type Options struct {
 	// OnOutput, when set, is told how many TTY bytes each read brought, for
 	// the output metric.
 	OnOutput func(n int)
+	// OnEcho, when set, is told how long after a student's input reached
+	// the server the sandbox's next output was read: the REPL's
+	// responsiveness as the server sees it, without the network or the
+	// browser.
+	OnEcho func(d time.Duration)
 
 	Grace           time.Duration // a dropped tab keeps its sandbox this long; default 60s
 	ScrollbackBytes int           // replayed on reattach; default 64 KB

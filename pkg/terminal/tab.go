@@ -45,6 +45,7 @@ type run struct {
 
 	since   atomic.Int64 // output bytes since the last run or input
 	limited atomic.Bool
+	input   atomic.Int64 // unix ns of the first input not yet followed by output; 0 = none
 }
 
 func newTab(h *Hub, k tabKey) *tab {
@@ -272,6 +273,11 @@ func (t *tab) pump(r *run) {
 		if n > 0 && t.h.opts.OnOutput != nil {
 			t.h.opts.OnOutput(n)
 		}
+		if n > 0 && t.h.opts.OnEcho != nil {
+			if at := r.input.Swap(0); at != 0 {
+				t.h.opts.OnEcho(time.Since(time.Unix(0, at)))
+			}
+		}
 		if n > 0 && !t.stale(r.gen) {
 			if r.since.Add(int64(n)) > capBytes {
 				if !r.limited.Swap(true) {
@@ -339,6 +345,7 @@ func (t *tab) stdin(c *conn, b []byte) {
 			// New input is a new command: its output gets a fresh cap.
 			r.since.Store(0)
 			r.limited.Store(false)
+			r.input.CompareAndSwap(0, time.Now().UnixNano())
 		default:
 			c.errorf("the program is not reading its input; input dropped")
 		}

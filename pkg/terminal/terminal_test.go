@@ -48,6 +48,30 @@ func TestRunThenREPL(t *testing.T) {
 	}
 }
 
+// TestEchoTimed: the server times input to the next output (the REPL's
+// responsiveness metric), and a script's own output is not counted.
+func TestEchoTimed(t *testing.T) {
+	t.Parallel()
+	echoes := make(chan time.Duration, 64)
+	e := dockerEnv(t, terminal.Options{OnEcho: func(d time.Duration) { echoes <- d }}, sandbox.Options{})
+	c := e.dial(e.login("alice"), "t1")
+	c.run("Local/alice/hello.py")
+	c.started("Local/alice/hello.py")
+	c.waitOutput(">>> ", waitShort)
+	if n := len(echoes); n != 0 {
+		t.Errorf("%d echoes timed before any input", n)
+	}
+	c.roundTrip("print(x + 1)", "42")
+	select {
+	case d := <-echoes:
+		if d <= 0 || d > waitShort {
+			t.Errorf("echo timed at %v", d)
+		}
+	default:
+		t.Error("no echo timed after input")
+	}
+}
+
 func TestErrorScriptEndsWithoutREPL(t *testing.T) {
 	t.Parallel()
 	e := dockerEnv(t, terminal.Options{}, sandbox.Options{})
