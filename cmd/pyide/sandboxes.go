@@ -26,6 +26,7 @@ type sandboxes struct {
 	mu      sync.Mutex
 	m       *sandbox.Manager
 	lastErr error
+	ending  sync.WaitGroup // endTest reaps still running
 }
 
 func (s *sandboxes) options() sandbox.Options {
@@ -103,6 +104,7 @@ func (s *sandboxes) manager() (*sandbox.Manager, error) {
 
 // close removes every sandbox this server runs.
 func (s *sandboxes) close(ctx context.Context) error {
+	s.ending.Wait()
 	s.mu.Lock()
 	m := s.m
 	s.m = nil
@@ -208,4 +210,19 @@ func (a adminView) available() admin.Sandboxes {
 		return nil
 	}
 	return a
+}
+
+// endTest ends a student's sandboxes when their test time is over: they
+// ran with the test's mounts and restrictions, the test folder writable.
+// It returns at once; the course's loop goes on auto-submitting the others.
+func (s *sandboxes) endTest(test, user string) {
+	s.ending.Add(1)
+	go func() {
+		defer s.ending.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := (adminView{s}).Reap(ctx, 0, user, false); err != nil {
+			s.logger.Warn("ending sandboxes after a test", "test", test, "user", user, "err", err)
+		}
+	}()
 }

@@ -62,8 +62,10 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Wr
 		v, err := a.db.SchemaVersion(ctx)
 		return "schema version " + strconv.FormatInt(v, 10), err
 	}}}
+	sb := &sandboxes{cfg: cfg, logger: logger, mx: mx}
 	crs, err := course.New(ctx, course.Options{
 		DB: a.db, DataPath: cfg.DataPath, Logger: logger, SandboxUID: cfg.SandboxUID, MaxFileBytes: cfg.MaxFileBytes,
+		OnTestOver: sb.endTest,
 	})
 	if err != nil {
 		return err
@@ -74,7 +76,6 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Wr
 		return err
 	}
 	defer ws.Close()
-	sb := &sandboxes{cfg: cfg, logger: logger, mx: mx}
 	sb.connect(ctx)
 	hub := terminal.New(terminal.Options{
 		Auth: authSvc, Sandboxes: sb, Files: terminal.WorkspaceFiles{W: ws, Course: crs},

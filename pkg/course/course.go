@@ -82,6 +82,11 @@ type Options struct {
 	// SandboxUID owns what the server writes into the tree when it runs as
 	// root (mirrors, starter copies); default workspace.DefaultSandboxUID.
 	SandboxUID int
+	// OnTestOver, when set, is told once per student whose test time is
+	// over, after their folder was auto-submitted: the server ends their
+	// sandboxes, which were started with the test's mounts and
+	// restrictions (and the test folder writable).
+	OnTestOver func(test, user string)
 	// Limits of one submission.
 	MaxFiles     int   // default 200
 	MaxFileBytes int64 // default 10 MB

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -247,6 +248,8 @@ func TestTestWindowAndAutoSubmit(t *testing.T) {
 	e.disk("Tests/midterm/q1.md", "Question 1\n")
 	alice, bob := e.as("alice"), e.as("bob")
 	ctx := context.Background()
+	over := map[string]int{}
+	e.svc.opts.OnTestOver = func(test, user string) { over[test+"/"+user]++ }
 
 	// Before: metadata visible, material not, no restriction.
 	r := alice.do("GET", "/api/course/tests/midterm", nil).must(t, 200)
@@ -293,6 +296,9 @@ func TestTestWindowAndAutoSubmit(t *testing.T) {
 	if subs, _ := e.db.SubmissionsOf(ctx, "midterm", "bob"); len(subs) != 0 {
 		t.Fatalf("auto-submitted early: %v", subs)
 	}
+	if len(over) != 0 {
+		t.Fatalf("test over for %v before its end", over)
+	}
 
 	// After: locked at once (before any tick), then auto-submitted once.
 	e.clock.Set(end)
@@ -323,6 +329,10 @@ func TestTestWindowAndAutoSubmit(t *testing.T) {
 	}
 	if subs, _ := e.db.SubmissionsOf(ctx, "midterm", "carol"); len(subs) != 0 {
 		t.Fatalf("carol had no folder but got %+v", subs)
+	}
+	// Two ticks, one word each: their sandboxes end once.
+	if want := map[string]int{"midterm/alice": 1, "midterm/bob": 1}; !maps.Equal(over, want) {
+		t.Fatalf("test over = %v, want %v", over, want)
 	}
 	// A second service (another server, or a restart) does not submit again.
 	other, err := New(ctx, Options{DB: e.db, DataPath: e.dir, Logger: quiet, Clock: e.clock.Now})

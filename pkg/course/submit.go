@@ -432,6 +432,9 @@ func (s *Service) autoSubmit(ctx context.Context, t store.Test, user string, now
 		return err
 	}
 	s.markAutoDone(t.Slug, user)
+	if s.opts.OnTestOver != nil {
+		s.opts.OnTestOver(t.Slug, user)
+	}
 	details := map[string]any{"n": sub.N, "files": len(sub.Files)}
 	if len(skipped) > 0 {
 		details["skipped_too_large"] = skipped

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/pythonide/pyide/pkg/config"
+	"github.com/pythonide/pyide/pkg/sandbox"
+	"github.com/pythonide/pyide/pkg/sandbox/sandboxtest"
+)
+
+// TestEndTestReapsTheStudent: when a student's test time is over, their
+// sandboxes end (they ran with the test's mounts); other students' do not.
+func TestEndTestReapsTheStudent(t *testing.T) {
+	t.Parallel()
+	sandboxtest.RequireDocker(t)
+	env := map[string]string{"SANDBOX_IMAGE": sandboxtest.Image(), "IDE_DATA_PATH": t.TempDir()}
+	cfg, err := config.Load(nil, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sb := &sandboxes{cfg: cfg, logger: slog.New(slog.DiscardHandler)}
+	sb.connect(ctx)
+	t.Cleanup(func() {
+		if err := sb.close(context.Background()); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	start := func(user string) *sandbox.Session {
+		s, err := sb.Start(ctx, sandbox.Spec{User: user, Role: "student", Key: "tab",
+			Mounts: []sandbox.Mount{{Source: sandboxtest.Workspace(t, nil), Target: "/home/student"}}}, nil)
+		if err != nil {
+			t.Fatalf("Start for %s: %v", user, err)
+		}
+		return s
+	}
+	alice, bob := start("alice"), start("bob")
+	sb.endTest("midterm", "alice")
+	select {
+	case <-alice.Done():
+		if r := alice.Exit().Reason; r != sandbox.ReasonReaped {
+			t.Errorf("alice's sandbox ended with %q, want reaped", r)
+		}
+	case <-ctx.Done():
+		t.Fatal("alice's sandbox still runs after her test ended")
+	}
+	select {
+	case <-bob.Done():
+		t.Errorf("bob's sandbox ended too: %+v", bob.Exit())
+	default:
+	}
+}
