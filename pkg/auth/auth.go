@@ -155,8 +155,20 @@ func (s *Service) Login(ctx context.Context, username, password, ip, userAgent s
 // busy IDE does not write the sessions table on every request.
 const touchEvery = time.Minute
 
-// Authenticate returns the user of a live session token.
+// Authenticate returns the user of a live session token, and counts the
+// call as activity that keeps the session from idling out.
 func (s *Service) Authenticate(ctx context.Context, token string) (User, error) {
+	return s.verify(ctx, token, true)
+}
+
+// Check is Authenticate without counting as activity: a page merely left
+// open (the terminal's periodic recheck) must not keep an idle login, on a
+// lab computer say, alive.
+func (s *Service) Check(ctx context.Context, token string) (User, error) {
+	return s.verify(ctx, token, false)
+}
+
+func (s *Service) verify(ctx context.Context, token string, active bool) (User, error) {
 	if token == "" || len(token) > 128 {
 		return User{}, ErrNoSession
 	}
@@ -173,7 +185,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (User, error) 
 		_ = s.opts.DB.DeleteSession(ctx, h)
 		return User{}, ErrNoSession
 	}
-	if now.Sub(sess.LastSeen) >= touchEvery {
+	if active && now.Sub(sess.LastSeen) >= min(touchEvery, s.opts.IdleTimeout/4) {
 		if err := s.opts.DB.TouchSession(ctx, h, now); err != nil {
 			return User{}, err
 		}

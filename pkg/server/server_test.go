@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -271,6 +272,36 @@ func TestSessionExpiry(t *testing.T) {
 		if i == 8 && r.status != 401 {
 			t.Fatalf("past the 8 h absolute limit: %d, want 401", r.status)
 		}
+	}
+}
+
+// TestCheckIsNotActivity: Check (the terminal's recheck of an open page)
+// sees a live session without keeping it alive; Authenticate does.
+func TestCheckIsNotActivity(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	idle, _, err := e.auth.Login(ctx, "alice", "correct horse", "127.0.0.1", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	used, _, err := e.auth.Login(ctx, "alice", "correct horse", "127.0.0.1", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(50 * time.Minute)
+	if _, err := e.auth.Check(ctx, idle); err != nil {
+		t.Fatalf("Check within the idle limit: %v", err)
+	}
+	if _, err := e.auth.Authenticate(ctx, used); err != nil {
+		t.Fatalf("Authenticate within the idle limit: %v", err)
+	}
+	e.clock.Advance(11 * time.Minute) // 61 min after the login, 11 after the use
+	if _, err := e.auth.Check(ctx, idle); !errors.Is(err, auth.ErrNoSession) {
+		t.Errorf("Check of a session only ever checked, 61 min idle = %v, want ErrNoSession", err)
+	}
+	if _, err := e.auth.Check(ctx, used); err != nil {
+		t.Errorf("Check of a session used 11 min ago: %v", err)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -29,6 +30,9 @@ type conn struct {
 	token     string // raw, to re-check the login session
 	tokenHash []byte
 	tab       *tab // set by register, then fixed
+	// active: the student did something (run, input, stop) since the
+	// last login recheck, which then counts as activity.
+	active atomic.Bool
 
 	mu      sync.Mutex
 	queue   []frame       // in order: output and events interleave as they happened
@@ -265,6 +269,9 @@ func jsonProblem(err error) string {
 
 func (c *conn) dispatch(m message) {
 	t := c.tab
+	if m.Type != "resize" {
+		c.active.Store(true)
+	}
 	switch m.Type {
 	case "run":
 		if m.Path == "" {

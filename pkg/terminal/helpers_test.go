@@ -49,6 +49,7 @@ type envOptions struct {
 	sandbox sandbox.Options
 	hub     terminal.Options // Auth, Sandboxes and Files are filled in
 	files   map[string]string
+	idle    time.Duration // the login idle limit; default an hour
 }
 
 type env struct {
@@ -72,8 +73,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 		e.cli = sandboxtest.RequireDocker(t)
 	}
 	e.db = storetest.New(t)
+	if o.idle == 0 {
+		o.idle = time.Hour
+	}
 	e.auth = auth.New(auth.Options{
-		DB: e.db, Hasher: hasher, IdleTimeout: time.Hour, AbsoluteTimeout: 8 * time.Hour,
+		DB: e.db, Hasher: hasher, IdleTimeout: o.idle, AbsoluteTimeout: 8 * time.Hour,
 		MaxFailures: 100, Window: time.Minute,
 	})
 	e.data = t.TempDir()

@@ -303,7 +303,9 @@ func (h *Hub) sessionEnded(ev auth.Event) {
 	}
 }
 
-// recheck closes sockets whose login session has expired meanwhile.
+// recheck closes sockets whose login session has expired meanwhile. Only a
+// socket the student used since the last round keeps the login alive; one
+// merely left open lets it idle out like any page.
 func (h *Hub) recheck() {
 	defer h.wg.Done()
 	t := time.NewTicker(h.opts.RecheckEvery)
@@ -314,18 +316,33 @@ func (h *Hub) recheck() {
 			return
 		case <-t.C:
 		}
+		type login struct {
+			user   string
+			active bool
+		}
 		h.mu.Lock()
-		tokens := map[string]string{} // token → username
+		tokens := map[string]*login{}
 		for c := range h.conns {
-			tokens[c.token] = c.user.Username
+			l := tokens[c.token]
+			if l == nil {
+				l = &login{user: c.user.Username}
+				tokens[c.token] = l
+			}
+			if c.active.Swap(false) {
+				l.active = true
+			}
 		}
 		h.mu.Unlock()
-		for tok, user := range tokens {
+		for tok, l := range tokens {
+			check := h.opts.Auth.Check
+			if l.active {
+				check = h.opts.Auth.Authenticate
+			}
 			ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
-			_, err := h.opts.Auth.Authenticate(ctx, tok)
+			_, err := check(ctx, tok)
 			cancel()
 			if errors.Is(err, auth.ErrNoSession) {
-				h.sessionEnded(auth.Event{Username: user, TokenHash: auth.HashToken(tok), Reason: "expired"})
+				h.sessionEnded(auth.Event{Username: l.user, TokenHash: auth.HashToken(tok), Reason: "expired"})
 			}
 		}
 	}

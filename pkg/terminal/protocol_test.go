@@ -112,6 +112,34 @@ func TestBadMessages(t *testing.T) {
 	}
 }
 
+// An IDE page merely left open lets its login idle out; one in use keeps it.
+func TestOpenSocketIsNotActivity(t *testing.T) {
+	t.Parallel()
+	const idle = 4 * time.Second
+	e := newEnv(t, envOptions{idle: idle, hub: terminal.Options{RecheckEvery: 100 * time.Millisecond}})
+	left := e.dial(e.login("alice"), "")
+	used := e.dial(e.login("bob"), "")
+	// bob types (into nothing: the server answers with an error event,
+	// which is fine) for one and a half times the idle limit.
+	for end := time.Now().Add(idle * 3 / 2); time.Now().Before(end); {
+		used.stdin("x")
+		used.waitEvent("error", waitShort)
+		time.Sleep(idle / 8) // a student's pace, not a wait for a condition
+	}
+	select {
+	case <-used.closed:
+		t.Fatalf("a socket in use was closed: %v", used.closeErr)
+	default:
+	}
+	if code := closeCode(left.waitClosed(waitShort)); code != terminal.CloseSessionEnded {
+		t.Errorf("idle page: close code = %d, want %d", code, terminal.CloseSessionEnded)
+	}
+	// Once bob stops, his login idles out too.
+	if code := closeCode(used.waitClosed(waitShort)); code != terminal.CloseSessionEnded {
+		t.Errorf("after bob stopped: close code = %d, want %d", code, terminal.CloseSessionEnded)
+	}
+}
+
 // A login session that ends without an event (expiry, removal) is found
 // by the periodic re-check and its sockets closed.
 func TestExpiredSessionClosesSocket(t *testing.T) {
