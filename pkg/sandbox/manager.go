@@ -442,13 +442,18 @@ func (m *Manager) claimSpare(ctx context.Context, spec Spec) *box {
 	defer m.mu.Unlock()
 	select {
 	case <-sp.ready:
-		if sp.err == nil {
+		if sp.err != nil {
+			break
+		}
+		select {
+		case <-sp.b.exited: // died before it was used
+		default:
 			close(sp.taken)
 			return sp.b
 		}
 	default:
 	}
-	// Given up or failed: whatever was started goes away with it.
+	// Given up, failed or dead: whatever was started goes away with it.
 	close(sp.discard)
 	return nil
 }
