@@ -153,10 +153,10 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		return nil, fmt.Errorf("course: %w", err)
 	}
 	s := &Service{opts: opts, autoDone: map[string]map[string]bool{},
-		disk: &disk{root: root, chown: os.Geteuid() == 0, uid: opts.SandboxUID, gid: opts.SandboxUID}}
+		disk: newDisk(root, opts.SandboxUID)}
 	// Only the server reads snapshots; the file API cannot name them and
 	// no sandbox mounts them.
-	if r, err := s.disk.mkdirAll(snapshotsDir, 0o700, false); err != nil {
+	if r, err := s.disk.tree(false).MkdirAll(snapshotsDir, 0o700); err != nil {
 		root.Close()
 		return nil, fmt.Errorf("course: %w", err)
 	} else {
@@ -170,7 +170,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 }
 
 // Close releases the data folder.
-func (s *Service) Close() error { return s.disk.root.Close() }
+func (s *Service) Close() error { return s.disk.srv.Root().Close() }
 
 func (s *Service) now() time.Time { return s.opts.Clock() }
 

@@ -17,51 +17,27 @@ import (
 // not to be a symbolic link, regular files only, replacing writes go to a
 // temporary name then are renamed.
 
-var (
-	errSymlink    = fstree.ErrSymlink
-	errNotRegular = fstree.ErrNotRegular
-	errTooLarge   = fstree.ErrTooLarge
-)
-
-func tempName() string { return fstree.TempName() }
-
-// disk is the data folder.
+// disk is the data folder, as two views of one tree: what the server
+// creates through srv stays the server's (snapshots); through owned it goes
+// to the sandbox user when the server runs as root, so a student's
+// container can change their own copies.
 type disk struct {
-	root *os.Root
-	// chown gives what is written into the course tree to the sandbox user,
-	// when the server runs as root, so a student's container can change
-	// their own copies. Snapshots stay the server's.
-	chown    bool
-	uid, gid int
+	srv, owned *fstree.Tree
 }
 
-// tree is the data folder for one write: with own, what it creates goes
-// to the sandbox user (when chown is set).
+func newDisk(root *os.Root, uid int) *disk {
+	chown := os.Geteuid() == 0
+	return &disk{srv: fstree.New(root, false, uid, uid), owned: fstree.New(root, chown, uid, uid)}
+}
+
+// tree is the view for one write: with own, what it creates goes to the
+// sandbox user.
 func (d *disk) tree(own bool) *fstree.Tree {
-	return fstree.New(d.root, own && d.chown, d.uid, d.gid)
+	if own {
+		return d.owned
+	}
+	return d.srv
 }
-
-// dir opens the folder rel of the data folder ("" is the data folder).
-func (d *disk) dir(rel string) (*os.Root, error) { return d.tree(false).Dir(rel) }
-
-// mkdirAll makes rel and its missing parents in the data folder and opens
-// it; see mkdirAllIn.
-func (d *disk) mkdirAll(rel string, perm fs.FileMode, own bool) (*os.Root, error) {
-	return d.tree(own).MkdirAll(rel, perm)
-}
-
-// mkdirAllIn makes rel and its missing parents under r (mode perm, owned
-// by the sandbox user when own) and opens it. An existing name on the way
-// must be a real folder.
-func (d *disk) mkdirAllIn(r *os.Root, rel string, perm fs.FileMode, own bool) (*os.Root, error) {
-	return d.tree(own).MkdirAllIn(r, rel, perm)
-}
-
-// open opens the regular file rel of the data folder.
-func (d *disk) open(rel string) (*os.File, fs.FileInfo, error) { return d.tree(false).OpenFile(rel) }
-
-// lstat describes rel without following a link at its end.
-func (d *disk) lstat(rel string) (fs.FileInfo, error) { return d.tree(false).Lstat(rel) }
 
 // fileEntry is a regular file found by a walk: its path relative to the
 // folder walked, and its size.
@@ -73,7 +49,7 @@ type fileEntry struct {
 // files lists the regular files under the folder rel, sorted; links,
 // devices and the temporary files of writes in progress are left out.
 func (d *disk) files(rel string) ([]fileEntry, error) {
-	r, err := d.dir(rel)
+	r, err := d.srv.Dir(rel)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +91,7 @@ type copyResult struct {
 // replaced. A file's own name is kept when from is a file.
 func (d *disk) copyTree(from, to string, overwrite bool, limit int64) (copyResult, error) {
 	res := copyResult{Copied: []string{}, Skipped: []string{}}
-	fi, err := d.lstat(from)
+	fi, err := d.srv.Lstat(from)
 	if err != nil {
 		return res, err
 	}
@@ -123,7 +99,7 @@ func (d *disk) copyTree(from, to string, overwrite bool, limit int64) (copyResul
 	srcDir := from
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
-		return res, errSymlink
+		return res, fstree.ErrSymlink
 	case fi.Mode().IsRegular():
 		srcDir = path.Dir(from)
 		entries = []fileEntry{{Rel: path.Base(from), Size: fi.Size()}}
@@ -132,19 +108,19 @@ func (d *disk) copyTree(from, to string, overwrite bool, limit int64) (copyResul
 			return res, err
 		}
 	default:
-		return res, errNotRegular
+		return res, fstree.ErrNotRegular
 	}
 	var total int64
 	for _, e := range entries {
 		total += e.Size
 	}
 	if total > limit {
-		return res, errTooLarge
+		return res, fstree.ErrTooLarge
 	}
 	for _, e := range entries {
 		dst := path.Join(to, e.Rel)
 		dir, name := path.Split(dst)
-		r, err := d.mkdirAll(strings.TrimSuffix(dir, "/"), 0o755, true)
+		r, err := d.tree(true).MkdirAll(strings.TrimSuffix(dir, "/"), 0o755)
 		if err != nil {
 			return res, err
 		}
@@ -153,7 +129,7 @@ func (d *disk) copyTree(from, to string, overwrite bool, limit int64) (copyResul
 			res.Skipped = append(res.Skipped, e.Rel)
 			continue
 		}
-		src, _, err := d.open(path.Join(srcDir, e.Rel))
+		src, _, err := d.srv.OpenFile(path.Join(srcDir, e.Rel))
 		if err != nil {
 			r.Close()
 			if errors.Is(err, fs.ErrNotExist) {
@@ -178,7 +154,7 @@ func (d *disk) copyTree(from, to string, overwrite bool, limit int64) (copyResul
 
 // removeContents empties the folder rel without following links.
 func (d *disk) removeContents(rel string) error {
-	r, err := d.dir(rel)
+	r, err := d.srv.Dir(rel)
 	if err != nil {
 		return err
 	}
@@ -202,7 +178,7 @@ func (d *disk) removeContents(rel string) error {
 // setModes walks the folder rel and gives folders dirMode and regular files
 // fileMode; snapshots are sealed with it.
 func (d *disk) setModes(rel string, dirMode, fileMode fs.FileMode) error {
-	r, err := d.dir(rel)
+	r, err := d.srv.Dir(rel)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/pythonide/pyide/pkg/auth"
+	"github.com/pythonide/pyide/pkg/fstree"
 	"github.com/pythonide/pyide/pkg/httpapi"
 	"github.com/pythonide/pyide/pkg/store"
 	"github.com/pythonide/pyide/pkg/workspace"
@@ -195,7 +196,7 @@ func (s *Service) handleGetAssignment(c *echo.Context) error {
 // Submissions/<slug>.
 func (s *Service) makeFolders(root, slug string) error {
 	for _, rel := range []string{path.Join(root, slug), path.Join(workspace.RootSubmissions, slug)} {
-		r, err := s.disk.mkdirAll(rel, 0o755, true)
+		r, err := s.disk.tree(true).MkdirAll(rel, 0o755)
 		if err != nil {
 			return err
 		}
@@ -359,9 +360,9 @@ func copyError(p string, err error) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return echo.NewHTTPError(http.StatusNotFound, p+" does not exist")
-	case errors.Is(err, errTooLarge):
+	case errors.Is(err, fstree.ErrTooLarge):
 		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, p+": too large to copy")
-	case errors.Is(err, errSymlink), errors.Is(err, errNotRegular):
+	case errors.Is(err, fstree.ErrSymlink), errors.Is(err, fstree.ErrNotRegular):
 		return badRequest(p + ": " + fsMessage(err))
 	}
 	return err
@@ -444,9 +445,9 @@ func submitError(err error) error {
 	switch {
 	case errors.As(err, &he):
 		return err
-	case errors.Is(err, errTooLarge):
+	case errors.Is(err, fstree.ErrTooLarge):
 		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "a file grew past the size limit while it was being submitted")
-	case errors.Is(err, errSymlink), errors.Is(err, errNotRegular), errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, fstree.ErrSymlink), errors.Is(err, fstree.ErrNotRegular), errors.Is(err, fs.ErrNotExist):
 		return echo.NewHTTPError(http.StatusConflict, "a file changed while it was being submitted ("+fsMessage(err)+"); try again")
 	}
 	return err
@@ -562,7 +563,7 @@ func (s *Service) handleSubmissionFile(c *echo.Context) error {
 	if !found {
 		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("submission %d has no file %q", n, name))
 	}
-	f, fi, err := s.disk.open(path.Join(sub.Snapshot, name))
+	f, fi, err := s.disk.srv.OpenFile(path.Join(sub.Snapshot, name))
 	if err != nil {
 		return err // a sealed snapshot that cannot be read is the server's fault
 	}

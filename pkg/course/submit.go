@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/pythonide/pyide/pkg/auth"
+	"github.com/pythonide/pyide/pkg/fstree"
 	"github.com/pythonide/pyide/pkg/store"
 	"github.com/pythonide/pyide/pkg/workspace"
 )
@@ -70,12 +71,12 @@ func (s *Service) snapshot(ctx context.Context, item, kind, user string, now tim
 // 0555, files 0444, owned by the server. It is built under a temporary name
 // and renamed into place, so a snapshot folder is never seen half written.
 func (s *Service) writeSnapshot(dir string, srcs []source) ([]store.SubmissionFile, error) {
-	parent, err := s.disk.mkdirAll(path.Dir(dir), 0o755, false)
+	parent, err := s.disk.tree(false).MkdirAll(path.Dir(dir), 0o755)
 	if err != nil {
 		return nil, err
 	}
 	defer parent.Close()
-	tmp := tempName()
+	tmp := fstree.TempName()
 	if err := parent.Mkdir(tmp, 0o755); err != nil {
 		return nil, err
 	}
@@ -103,12 +104,12 @@ func (s *Service) fillSnapshot(parent *os.Root, tmp string, srcs []source) ([]st
 	files := make([]store.SubmissionFile, 0, len(srcs))
 	var total int64
 	for _, src := range srcs {
-		f, _, err := s.disk.open(src.rel)
+		f, _, err := s.disk.srv.OpenFile(src.rel)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", src.name, err)
 		}
 		dir, name := path.Split(src.name)
-		d, err := s.disk.mkdirAllIn(snap, strings.TrimSuffix(dir, "/"), 0o755, false)
+		d, err := s.disk.tree(false).MkdirAllIn(snap, strings.TrimSuffix(dir, "/"), 0o755)
 		if err != nil {
 			f.Close()
 			return nil, err
@@ -129,7 +130,7 @@ func (s *Service) fillSnapshot(parent *os.Root, tmp string, srcs []source) ([]st
 // dropSnapshot removes a snapshot whose submission was not recorded.
 func (s *Service) dropSnapshot(dir string) {
 	_ = s.disk.setModes(dir, 0o755, 0o644)
-	parent, err := s.disk.dir(path.Dir(dir))
+	parent, err := s.disk.srv.Dir(path.Dir(dir))
 	if err != nil {
 		return
 	}
@@ -146,7 +147,7 @@ func (s *Service) mirror(sub store.Submission) error {
 	m.Lock()
 	defer m.Unlock()
 	target := path.Join(workspace.RootSubmissions, sub.Item, sub.Username)
-	r, err := s.disk.mkdirAll(target, 0o755, true)
+	r, err := s.disk.tree(true).MkdirAll(target, 0o755)
 	if err != nil {
 		return err
 	}
@@ -155,12 +156,12 @@ func (s *Service) mirror(sub store.Submission) error {
 		return err
 	}
 	for _, f := range sub.Files {
-		src, _, err := s.disk.open(path.Join(sub.Snapshot, f.Name))
+		src, _, err := s.disk.srv.OpenFile(path.Join(sub.Snapshot, f.Name))
 		if err != nil {
 			return err
 		}
 		dir, name := path.Split(path.Join(target, f.Name))
-		d, err := s.disk.mkdirAll(strings.TrimSuffix(dir, "/"), 0o755, true)
+		d, err := s.disk.tree(true).MkdirAll(strings.TrimSuffix(dir, "/"), 0o755)
 		if err != nil {
 			src.Close()
 			return err
@@ -238,7 +239,7 @@ func (s *Service) chosenSources(u auth.User, paths []string, now time.Time) ([]s
 	}
 	for _, p := range parsed {
 		name := strings.TrimPrefix(strings.TrimPrefix(p.String(), base.String()), "/")
-		fi, err := s.disk.lstat(p.String())
+		fi, err := s.disk.srv.Lstat(p.String())
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			return nil, echo.NewHTTPError(http.StatusNotFound, p.String()+" does not exist")
@@ -271,11 +272,11 @@ func (s *Service) chosenSources(u auth.User, paths []string, now time.Time) ([]s
 // fsMessage words a file error for a user without revealing host paths.
 func fsMessage(err error) string {
 	switch {
-	case errors.Is(err, errSymlink):
+	case errors.Is(err, fstree.ErrSymlink):
 		return "goes through a symbolic link"
-	case errors.Is(err, errNotRegular):
+	case errors.Is(err, fstree.ErrNotRegular):
 		return "not a regular file"
-	case errors.Is(err, errTooLarge):
+	case errors.Is(err, fstree.ErrTooLarge):
 		return "too large"
 	case errors.Is(err, fs.ErrNotExist):
 		return "does not exist"
@@ -338,7 +339,7 @@ func (s *Service) autoSubmitEnded(ctx context.Context) error {
 			}
 		}
 		if !now.Before(t.EndsAt) {
-			r, err := s.disk.dir(path.Join(workspace.RootSubmissions, t.Slug))
+			r, err := s.disk.srv.Dir(path.Join(workspace.RootSubmissions, t.Slug))
 			if err == nil {
 				f, err := r.Open(".")
 				if err == nil {

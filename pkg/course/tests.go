@@ -264,7 +264,7 @@ func (s *Service) handleStartTest(c *echo.Context) error {
 // ensureTestFolder creates Submissions/<test>/<user>, where the student
 // works during the test.
 func (s *Service) ensureTestFolder(test, user string) error {
-	r, err := s.disk.mkdirAll(workspace.RootSubmissions+"/"+test+"/"+user, 0o755, true)
+	r, err := s.disk.tree(true).MkdirAll(workspace.RootSubmissions+"/"+test+"/"+user, 0o755)
 	if err != nil {
 		return err
 	}
