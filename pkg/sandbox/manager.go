@@ -189,11 +189,7 @@ func (m *Manager) start(ctx context.Context, spec Spec) (*Session, error) {
 	var once sync.Once
 	release := func() { once.Do(m.q.release) }
 
-	b, warm := m.takeSpare(spec), true
-	if b == nil {
-		warm = false
-		b = m.claimSpare(ctx, spec)
-	}
+	b, warm := m.useSpare(ctx, spec)
 	if b == nil {
 		var err error
 		if b, err = m.launch(ctx, spec, false); err != nil {
@@ -387,75 +383,45 @@ func (m *Manager) dropSpare(sp *spare) {
 	}
 }
 
-// takeSpare hands over the user's spare when it is ready and matches spec.
-// It never waits: a spare still starting is no faster than the cold path.
-func (m *Manager) takeSpare(spec Spec) *box {
+// useSpare hands over the user's spare for spec. A ready one is taken at
+// once (warm). One still waiting for its turn or being created is claimed
+// and waited for: it is further along than a new cold container would be,
+// and the engine makes one container instead of two. nil when there is
+// none, or it failed or died; the caller then starts cold.
+func (m *Manager) useSpare(ctx context.Context, spec Spec) (b *box, warm bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	sp := m.spares[spec.User]
 	if sp == nil || sp.key != spec.mountKey() {
-		return nil
-	}
-	select {
-	case <-sp.ready:
-	default:
-		return nil
-	}
-	if sp.err != nil {
-		return nil
-	}
-	select {
-	case <-sp.b.exited:
-		return nil
-	default:
+		return nil, false
 	}
 	delete(m.spares, spec.User)
-	close(sp.taken)
-	return sp.b
-}
-
-// claimSpare takes the user's spare that is still waiting for its turn or
-// being created, and waits for it: it is further along than a new cold
-// container would be, and the engine makes one container instead of two.
-// nil when there is none or it failed; the caller then starts cold.
-func (m *Manager) claimSpare(ctx context.Context, spec Spec) *box {
-	m.mu.Lock()
-	sp := m.spares[spec.User]
-	if sp == nil || sp.key != spec.mountKey() {
+	warm = isClosed(sp.ready)
+	if !warm {
+		close(sp.hurry)
 		m.mu.Unlock()
-		return nil
-	}
-	select {
-	case <-sp.ready: // ready but unusable, or takeSpare would have had it
-		m.mu.Unlock()
-		return nil
-	default:
-	}
-	delete(m.spares, spec.User)
-	close(sp.hurry)
-	m.mu.Unlock()
-	select {
-	case <-sp.ready:
-	case <-ctx.Done():
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	select {
-	case <-sp.ready:
-		if sp.err != nil {
-			break
-		}
 		select {
-		case <-sp.b.exited: // died before it was used
-		default:
-			close(sp.taken)
-			return sp.b
+		case <-sp.ready:
+		case <-ctx.Done():
 		}
-	default:
+		m.mu.Lock()
+	}
+	if isClosed(sp.ready) && sp.err == nil && !isClosed(sp.b.exited) {
+		close(sp.taken)
+		return sp.b, warm
 	}
 	// Given up, failed or dead: whatever was started goes away with it.
 	close(sp.discard)
-	return nil
+	return nil, false
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // Release removes the user's spare (call it when the user disconnects).
