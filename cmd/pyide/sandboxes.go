@@ -36,6 +36,9 @@ func (s *sandboxes) options() sandbox.Options {
 		IdleTimeout: s.cfg.IdleTimeout, MaxConcurrent: s.cfg.MaxConcurrentExecutions,
 		ReplAfterError: s.cfg.ReplAfterError, SandboxUID: s.cfg.SandboxUID, SandboxGID: s.cfg.SandboxUID,
 		ServerID: serverID(s.cfg.DataPath), SpareEnabled: true, Logger: s.logger,
+		// Every mount source lies in the files tree, and is checked to be
+		// the folder the policy approved just before each create.
+		MountRoot: s.cfg.DataPath,
 	}
 	if s.mx != nil {
 		o.OnStart = func(warm bool, took time.Duration, err error) {

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -31,8 +33,12 @@ func TestEndTestReapsTheStudent(t *testing.T) {
 		}
 	})
 	start := func(user string) *sandbox.Session {
+		home := filepath.Join(cfg.DataPath, "Local", user)
+		if err := os.MkdirAll(home, 0o755); err != nil {
+			t.Fatal(err)
+		}
 		s, err := sb.Start(ctx, sandbox.Spec{User: user, Role: "student", Key: "tab",
-			Mounts: []sandbox.Mount{{Source: sandboxtest.Workspace(t, nil), Target: "/home/student"}}}, nil)
+			Mounts: []sandbox.Mount{sandboxtest.Bind(t, home, "/home/student", false)}}, nil)
 		if err != nil {
 			t.Fatalf("Start for %s: %v", user, err)
 		}

@@ -63,27 +63,32 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Wr
 		return "schema version " + strconv.FormatInt(v, 10), err
 	}}}
 	sb := &sandboxes{cfg: cfg, logger: logger, mx: mx}
+	// The course tables first: the workspace's policy reads them, and the
+	// course service writes the tree through the workspace.
+	state, err := course.NewState(ctx, a.db)
+	if err != nil {
+		return err
+	}
+	ws, err := a.workspace(state)
+	if err != nil {
+		return err
+	}
+	defer ws.Close()
+	var hub *terminal.Hub
 	crs, err := course.New(ctx, course.Options{
-		DB: a.db, DataPath: cfg.DataPath, Logger: logger, SandboxUID: cfg.SandboxUID, MaxFileBytes: cfg.MaxFileBytes,
+		DB: a.db, State: state, Files: ws, DataPath: cfg.DataPath, Logger: logger, MaxFileBytes: cfg.MaxFileBytes,
 		OnTestOver: sb.endTest,
+		// A rule that begins (a test, a deadline) reaches running sandboxes.
+		OnChange: func(user string) { hub.Recheck(user) },
 	})
 	if err != nil {
 		return err
 	}
 	defer crs.Close()
-	ws, err := a.workspace(crs)
-	if err != nil {
-		return err
-	}
-	defer ws.Close()
 	sb.connect(ctx)
-	hub := terminal.New(terminal.Options{
-		Auth: authSvc, Sandboxes: sb, Files: terminal.WorkspaceFiles{W: ws, Course: crs},
+	hub = terminal.New(terminal.Options{
+		Auth: authSvc, Sandboxes: sb, Files: terminal.WorkspaceFiles{W: ws},
 		PublicURL: cfg.PublicURL, StudentREPL: cfg.StudentREPL, Grace: cfg.DisconnectGrace,
-		REPLBlocked: func(user string) bool {
-			_, _, blocked := crs.ExamRestriction(user, time.Now())
-			return blocked
-		},
 		OutputCapBytes: cfg.OutputCapBytes, RunsPerMinute: cfg.RunsPerMinute, Logger: logger,
 		OnOutput: func(n int) { mx.OutputBytes.Add(float64(n)) },
 		OnEcho:   func(d time.Duration) { mx.EchoSeconds.Observe(d.Seconds()) },

@@ -39,6 +39,7 @@ type served struct {
 	base   string
 	stdout *syncBuffer
 	stderr *syncBuffer
+	data   string // IDE_DATA_PATH
 }
 
 // startServe runs `pyide serve` with env until the test ends, and waits
@@ -59,7 +60,7 @@ func startServe(t *testing.T, env map[string]string) *served {
 		t.Setenv(k, v)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &served{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	s := &served{stdout: &syncBuffer{}, stderr: &syncBuffer{}, data: data}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve"}, strings.NewReader(""), s.stdout, s.stderr) }()
 	t.Cleanup(func() {

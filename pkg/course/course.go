@@ -60,33 +60,57 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/pythonide/pyide/pkg/auth"
 	"github.com/pythonide/pyide/pkg/store"
 	"github.com/pythonide/pyide/pkg/workspace"
 )
 
+// Tree is what the course needs of the files tree; *workspace.Workspace
+// provides it. Every file the course reads or writes in the tree goes
+// through it; the course writes only its own sealed snapshots itself.
+type Tree interface {
+	EnsureItemFolders(root, slug string) error
+	EnsureSubmissionFolder(item, user string) error
+	FilesUnder(rel string) ([]workspace.FileEntry, error)
+	OpenRegular(rel string) (*os.File, fs.FileInfo, error)
+	Lstat(rel string) (fs.FileInfo, error)
+	Folders(rel string) []string
+	CopyInto(ctx context.Context, u auth.User, from, to string, overwrite bool, limit int64) (workspace.CopyResult, error)
+	ReplaceSubmission(ctx context.Context, item, user string, files []workspace.SourceFile) error
+}
+
 // Options configure a Service. Zero values take the defaults.
 type Options struct {
-	DB       *store.DB
+	DB *store.DB
+	// State is the course tables the workspace's policy also reads
+	// (NewState); nil: New loads its own.
+	State *State
+	// Files is the files tree (required).
+	Files    Tree
 	DataPath string
 	Logger   *slog.Logger
 	Clock    func() time.Time
 	// Tick is how often Run reloads the course tables and auto-submits
 	// tests that ended; default 5 s.
 	Tick time.Duration
-	// SandboxUID owns what the server writes into the tree when it runs as
-	// root (mirrors, starter copies); default workspace.DefaultSandboxUID.
-	SandboxUID int
 	// OnTestOver, when set, is told once per student whose test time is
 	// over, after their folder was auto-submitted: the server ends their
 	// sandboxes, which were started with the test's mounts and
 	// restrictions (and the test folder writable).
 	OnTestOver func(test, user string)
+	// OnChange, when set, is told that what the policy grants may have
+	// changed for user ("" for everyone): a student started a test, an
+	// item was created, changed or deleted, or a time boundary passed (a
+	// test window opened, a deadline passed). The server then ends the
+	// sandboxes that now hold more than the policy grants: a restriction
+	// holds for sandboxes already running, not only for new ones.
+	OnChange func(user string)
 	// Limits of one submission.
 	MaxFiles     int   // default 200
 	MaxFileBytes int64 // default 10 MB
@@ -102,27 +126,28 @@ const (
 	snapshotsDir        = ".snapshots"
 )
 
-// Service is the course: its cached tables, its files and its API.
+// Service is the course: its cached tables, its snapshots and its API.
 type Service struct {
-	opts  Options
-	disk  *disk
-	state atomic.Pointer[state]
-	// reload serialises loads so an older load never replaces a newer one.
-	reload sync.Mutex
+	*State
+	opts Options
+	// snaps is the folder of sealed snapshots, the one place the course
+	// writes itself.
+	snaps *snapshots
 	// autoDone remembers, per test, who was auto-submitted, so Run asks the
 	// database only about students it has not seen done.
 	autoMu   sync.Mutex
 	autoDone map[string]map[string]bool
-	// mirrors serialises writes to one student's Submissions folder.
-	mirrors [32]sync.Mutex
+	// lastTick is when Tick last looked for boundaries that passed.
+	lastTick time.Time
 }
 
-var _ workspace.CourseState = (*Service)(nil)
+var _ workspace.CourseState = (*State)(nil)
 
-// New opens the data folder and loads the course tables.
+// New opens the snapshots folder and, without opts.State, loads the
+// course tables.
 func New(ctx context.Context, opts Options) (*Service, error) {
-	if opts.DB == nil || opts.DataPath == "" {
-		return nil, errors.New("course: DB and DataPath are required")
+	if opts.DB == nil || opts.DataPath == "" || opts.Files == nil {
+		return nil, errors.New("course: DB, DataPath and Files are required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -133,9 +158,6 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if opts.Tick <= 0 {
 		opts.Tick = DefaultTick
 	}
-	if opts.SandboxUID <= 0 {
-		opts.SandboxUID = workspace.DefaultSandboxUID
-	}
 	if opts.MaxFiles <= 0 {
 		opts.MaxFiles = DefaultMaxFiles
 	}
@@ -145,85 +167,33 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = DefaultMaxBytes
 	}
-	if err := os.MkdirAll(opts.DataPath, 0o755); err != nil {
-		return nil, fmt.Errorf("course: %w", err)
+	if opts.State == nil {
+		st, err := NewState(ctx, opts.DB)
+		if err != nil {
+			return nil, err
+		}
+		opts.State = st
 	}
-	root, err := os.OpenRoot(opts.DataPath)
+	snaps, err := openSnapshots(opts.DataPath)
 	if err != nil {
 		return nil, fmt.Errorf("course: %w", err)
 	}
-	s := &Service{opts: opts, autoDone: map[string]map[string]bool{},
-		disk: newDisk(root, opts.SandboxUID)}
-	// Only the server reads snapshots; the file API cannot name them and
-	// no sandbox mounts them.
-	if r, err := s.disk.tree(false).MkdirAll(snapshotsDir, 0o700); err != nil {
-		root.Close()
-		return nil, fmt.Errorf("course: %w", err)
-	} else {
-		r.Close()
-	}
-	if err := s.Reload(ctx); err != nil {
-		root.Close()
-		return nil, fmt.Errorf("course: loading: %w", err)
-	}
-	return s, nil
+	return &Service{State: opts.State, opts: opts, snaps: snaps, autoDone: map[string]map[string]bool{}}, nil
 }
 
-// Close releases the data folder.
-func (s *Service) Close() error { return s.disk.srv.Root().Close() }
+// Close releases the snapshots folder.
+func (s *Service) Close() error { return s.snaps.close() }
 
 func (s *Service) now() time.Time { return s.opts.Clock() }
 
-// state is an immutable copy of the (small) course tables: the policy asks
-// about it on every file request, so those answers never touch the
-// database.
-type state struct {
-	assignments map[string]store.Assignment
-	tests       map[string]store.Test
-	starts      map[string]map[string]time.Time // test → user → started
-}
-
-// Reload reads the course tables into memory. Every write through the
-// service calls it; Run calls it on every tick for anything else.
-func (s *Service) Reload(ctx context.Context) error {
-	s.reload.Lock()
-	defer s.reload.Unlock()
-	as, err := s.opts.DB.Assignments(ctx)
-	if err != nil {
-		return err
-	}
-	ts, err := s.opts.DB.Tests(ctx)
-	if err != nil {
-		return err
-	}
-	starts, err := s.opts.DB.TestStarts(ctx)
-	if err != nil {
-		return err
-	}
-	st := &state{assignments: map[string]store.Assignment{}, tests: map[string]store.Test{},
-		starts: map[string]map[string]time.Time{}}
-	for _, a := range as {
-		st.assignments[a.Slug] = a
-	}
-	for _, t := range ts {
-		st.tests[t.Slug] = t
-	}
-	for _, x := range starts {
-		if st.starts[x.Test] == nil {
-			st.starts[x.Test] = map[string]time.Time{}
-		}
-		st.starts[x.Test][x.Username] = x.StartedAt
-	}
-	s.state.Store(st)
-	return nil
-}
-
-// reloadAfterWrite refreshes the cache after a write; a failure is logged
-// (the write happened) and the next tick retries.
-func (s *Service) reloadAfterWrite(ctx context.Context) {
+// reloadAfterWrite refreshes the cache after a write that may change what
+// the policy grants user ("" everyone); a failure is logged (the write
+// happened) and the next tick retries.
+func (s *Service) reloadAfterWrite(ctx context.Context, user string) {
 	if err := s.Reload(context.WithoutCancel(ctx)); err != nil {
 		s.opts.Logger.Error("course: reloading after a write", "error", err)
 	}
+	s.changed(user)
 }
 
 func published(at *time.Time, now time.Time) bool { return at != nil && !now.Before(*at) }
@@ -276,65 +246,24 @@ func (st *state) testOpen(t store.Test, user string, now time.Time) bool {
 	return ok && !now.Before(start) && now.Before(end)
 }
 
-// AssignmentPublished implements workspace.CourseState.
-func (s *Service) AssignmentPublished(slug string, now time.Time) bool {
-	a, ok := s.state.Load().assignments[slug]
-	return ok && published(a.PublishAt, now)
-}
-
-// TestOpen implements workspace.CourseState.
-func (s *Service) TestOpen(slug, username string, now time.Time) bool {
-	st := s.state.Load()
-	t, ok := st.tests[slug]
-	return ok && st.testOpen(t, username, now)
-}
-
-// SubmissionOpen implements workspace.CourseState: a student may change
-// Submissions/<item>/<self> while the assignment takes submissions or the
-// test is open for them. An unknown item is closed.
-func (s *Service) SubmissionOpen(item, username string, now time.Time) bool {
-	st := s.state.Load()
-	if a, ok := st.assignments[item]; ok {
-		open, _ := assignmentOpen(a, now)
-		return open
-	}
-	if t, ok := st.tests[item]; ok {
-		return st.testOpen(t, username, now)
-	}
-	return false
-}
-
-// ExamRestriction tells whether username is inside a test with
-// restrictions right now: the test's slug and which restrictions apply
-// (several open tests combine). It is "" when none applies. Callers ask it
-// for students only; staff are never restricted.
-func (s *Service) ExamRestriction(username string, now time.Time) (testSlug string, restrictWorkspace, restrictREPL bool) {
-	st := s.state.Load()
-	for _, t := range st.tests {
-		if (!t.RestrictWorkspace && !t.RestrictREPL) || !st.testOpen(t, username, now) {
-			continue
-		}
-		if testSlug == "" || t.Slug < testSlug {
-			testSlug = t.Slug // the same answer every call, whatever the map order
-		}
-		restrictWorkspace = restrictWorkspace || t.RestrictWorkspace
-		restrictREPL = restrictREPL || t.RestrictREPL
-	}
-	return testSlug, restrictWorkspace, restrictREPL
-}
-
 // Run reloads the tables and auto-submits ended tests every Tick until ctx
 // ends. It is idempotent: running it twice, or on two servers, submits
 // each student's test once.
 func (s *Service) Run(ctx context.Context) error {
-	t := time.NewTicker(s.opts.Tick)
-	defer t.Stop()
 	for {
 		if err := s.Tick(ctx); err != nil && ctx.Err() == nil {
 			s.opts.Logger.Error("course: tick", "error", err)
 		}
+		// Wake at the next boundary (a test window opening, a deadline)
+		// rather than up to a Tick after it: restrictions start on time.
+		wait := s.opts.Tick
+		if b, ok := s.nextBoundary(s.now()); ok && b.Sub(s.now()) < wait {
+			wait = max(b.Sub(s.now())+time.Millisecond, time.Millisecond)
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return nil
 		case <-t.C:
 		}
@@ -346,5 +275,64 @@ func (s *Service) Tick(ctx context.Context) error {
 	if err := s.Reload(ctx); err != nil {
 		return err
 	}
+	now := s.now()
+	if !s.lastTick.IsZero() && s.boundaryPassed(s.lastTick, now) {
+		s.changed("")
+	}
+	s.lastTick = now
 	return s.autoSubmitEnded(ctx)
+}
+
+// changed tells the server that the policy may grant user ("" everyone)
+// less than before.
+func (s *Service) changed(user string) {
+	if s.opts.OnChange != nil {
+		s.opts.OnChange(user)
+	}
+}
+
+// boundaries are the times at which what the policy grants changes by
+// itself: publish times, deadlines, test windows and students' ends.
+func (st *state) boundaries(yield func(time.Time) bool) {
+	for _, a := range st.assignments {
+		for _, b := range []*time.Time{a.PublishAt, &a.DueAt, a.LateCutoffAt} {
+			if b != nil && !yield(*b) {
+				return
+			}
+		}
+	}
+	for _, t := range st.tests {
+		for _, b := range []*time.Time{t.PublishAt, &t.StartsAt, &t.EndsAt} {
+			if b != nil && !yield(*b) {
+				return
+			}
+		}
+		for user := range st.starts[t.Slug] {
+			if _, end, ok := st.window(t, user); ok && !yield(end) {
+				return
+			}
+		}
+	}
+}
+
+// boundaryPassed reports whether a boundary lies in (from, to].
+func (s *Service) boundaryPassed(from, to time.Time) bool {
+	passed := false
+	s.state.Load().boundaries(func(b time.Time) bool {
+		passed = b.After(from) && !b.After(to)
+		return !passed
+	})
+	return passed
+}
+
+// nextBoundary is the first boundary after now.
+func (s *Service) nextBoundary(now time.Time) (time.Time, bool) {
+	var next time.Time
+	s.state.Load().boundaries(func(b time.Time) bool {
+		if b.After(now) && (next.IsZero() || b.Before(next)) {
+			next = b
+		}
+		return true
+	})
+	return next, !next.IsZero()
 }

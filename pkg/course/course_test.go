@@ -335,7 +335,7 @@ func TestTestWindowAndAutoSubmit(t *testing.T) {
 		t.Fatalf("test over = %v, want %v", over, want)
 	}
 	// A second service (another server, or a restart) does not submit again.
-	other, err := New(ctx, Options{DB: e.db, DataPath: e.dir, Logger: quiet, Clock: e.clock.Now})
+	other, err := New(ctx, Options{DB: e.db, Files: e.ws, DataPath: e.dir, Logger: quiet, Clock: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,9 +52,12 @@ type env struct {
 	db    *store.DB
 	clock *clock
 	svc   *Service
+	ws    *workspace.Workspace
 	dir   string
-	srv   *httptest.Server
-	users map[string]*client
+	// changes records what OnChange was told.
+	changes *changeLog
+	srv     *httptest.Server
+	users   map[string]*client
 }
 
 // newEnv is a real server (auth, the workspace file API and the course
@@ -75,23 +78,29 @@ func newEnv(t testing.TB) *env {
 		})
 	})
 	ck := &clock{now: t0}
-	svc, err := New(context.Background(), Options{DB: db, DataPath: dir, Logger: quiet, Clock: ck.Now})
+	st, err := NewState(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { svc.Close() })
-	ws, err := workspace.New(workspace.Options{DataPath: dir, DB: db, Logger: quiet, Clock: ck.Now, Course: svc})
+	ws, err := workspace.New(workspace.Options{DataPath: dir, DB: db, Logger: quiet, Clock: ck.Now, Course: st})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ws.Close() })
+	changes := &changeLog{}
+	svc, err := New(context.Background(), Options{DB: db, State: st, Files: ws, DataPath: dir, Logger: quiet, Clock: ck.Now,
+		OnChange: changes.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
 	authSvc := auth.New(auth.Options{DB: db, Hasher: hasher, IdleTimeout: time.Hour, AbsoluteTimeout: 8 * time.Hour,
 		MaxFailures: 100, Window: time.Minute, Logger: quiet})
 	s := server.New(server.Options{Logger: quiet, Auth: authSvc, MaxBodyBytes: 1 << 20,
 		Routes: []server.Routes{ws, svc}})
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
-	e := &env{t: t, db: db, clock: ck, svc: svc, dir: dir, srv: ts, users: map[string]*client{}}
+	e := &env{t: t, db: db, clock: ck, svc: svc, ws: ws, dir: dir, srv: ts, users: map[string]*client{}, changes: changes}
 	for _, u := range []struct{ name, display, role string }{
 		{"prof", "Professor P", auth.RoleProfessor},
 		{"admin", "Admin A", auth.RoleAdmin},
@@ -111,6 +120,23 @@ func newEnv(t testing.TB) *env {
 		}
 	}
 	return e
+}
+
+// changeLog records the users OnChange was told about ("" = everyone).
+type changeLog struct {
+	mu    sync.Mutex
+	users []string
+}
+
+func (l *changeLog) add(user string) { l.mu.Lock(); l.users = append(l.users, user); l.mu.Unlock() }
+
+// take returns what was recorded since the last take.
+func (l *changeLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.users
+	l.users = nil
+	return out
 }
 
 // client is one logged-in user.

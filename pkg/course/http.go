@@ -192,19 +192,6 @@ func (s *Service) handleGetAssignment(c *echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"now": stamp(now), "assignment": assignmentView(a, now)})
 }
 
-// makeFolders creates the folders of a new item: its material folder and
-// Submissions/<slug>.
-func (s *Service) makeFolders(root, slug string) error {
-	for _, rel := range []string{path.Join(root, slug), path.Join(workspace.RootSubmissions, slug)} {
-		r, err := s.disk.tree(true).MkdirAll(rel, 0o755)
-		if err != nil {
-			return err
-		}
-		r.Close()
-	}
-	return nil
-}
-
 func (s *Service) handleCreateAssignment(c *echo.Context) error {
 	u, err := auth.MustUser(c)
 	if err != nil {
@@ -227,8 +214,8 @@ func (s *Service) handleCreateAssignment(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.reloadAfterWrite(ctx)
-	if err := s.makeFolders(workspace.RootAssignments, a.Slug); err != nil {
+	s.reloadAfterWrite(ctx, "")
+	if err := s.opts.Files.EnsureItemFolders(workspace.RootAssignments, a.Slug); err != nil {
 		return err
 	}
 	s.audit(ctx, u.Username, "course.assignment.create", a.Slug, map[string]any{"due_at": a.DueAt, "publish_at": a.PublishAt})
@@ -270,7 +257,7 @@ func (s *Service) handleUpdateAssignment(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.reloadAfterWrite(ctx)
+	s.reloadAfterWrite(ctx, "")
 	s.audit(ctx, u.Username, "course.assignment.update", slug, map[string]any{"due_at": a.DueAt, "publish_at": a.PublishAt,
 		"late_policy": a.LatePolicy, "late_cutoff_at": a.LateCutoffAt})
 	if !known || !samePtrTime(old.PublishAt, a.PublishAt) {
@@ -304,7 +291,7 @@ func (s *Service) deleteItem(c *echo.Context, kind string) error {
 	if err != nil {
 		return err
 	}
-	s.reloadAfterWrite(ctx)
+	s.reloadAfterWrite(ctx, "")
 	s.autoMu.Lock()
 	delete(s.autoDone, slug)
 	s.autoMu.Unlock()
@@ -347,25 +334,13 @@ func (s *Service) handleStarter(c *echo.Context) error {
 	if p.Within(workspace.MustPath(dst)) {
 		return badRequest("from: already in the assignment's material folder")
 	}
-	res, err := s.disk.copyTree(p.String(), dst, true, s.opts.MaxBytes)
-	if err != nil {
-		return copyError(p.String(), err)
-	}
 	ctx := c.Request().Context()
+	res, err := s.opts.Files.CopyInto(ctx, u, p.String(), dst, true, s.opts.MaxBytes)
+	if err != nil {
+		return workspace.HTTPError(err)
+	}
 	s.audit(ctx, u.Username, "course.starter.add", a.Slug, map[string]any{"from": p.String(), "copied": res.Copied})
 	return c.JSON(http.StatusOK, res)
-}
-
-func copyError(p string, err error) error {
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return echo.NewHTTPError(http.StatusNotFound, p+" does not exist")
-	case errors.Is(err, fstree.ErrTooLarge):
-		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, p+": too large to copy")
-	case errors.Is(err, fstree.ErrSymlink), errors.Is(err, fstree.ErrNotRegular):
-		return badRequest(p + ": " + fsMessage(err))
-	}
-	return err
 }
 
 // handleCopyStarter copies the assignment's material into Local/<me>/<slug>,
@@ -381,12 +356,12 @@ func (s *Service) handleCopyStarter(c *echo.Context) error {
 	}
 	src := path.Join(workspace.RootAssignments, a.Slug)
 	dst := path.Join(workspace.RootLocal, u.Username, a.Slug)
-	res, err := s.disk.copyTree(src, dst, false, s.opts.MaxBytes)
-	if errors.Is(err, fs.ErrNotExist) {
-		res, err = copyResult{Copied: []string{}, Skipped: []string{}}, nil // no material yet
+	res, err := s.opts.Files.CopyInto(c.Request().Context(), u, src, dst, false, s.opts.MaxBytes)
+	if errors.Is(err, workspace.ErrNotFound) {
+		res, err = workspace.CopyResult{Copied: []string{}, Skipped: []string{}}, nil // no material yet
 	}
 	if err != nil {
-		return copyError(src, err)
+		return workspace.HTTPError(err)
 	}
 	s.audit(c.Request().Context(), u.Username, "course.starter.copy", a.Slug, map[string]any{"copied": len(res.Copied), "skipped": len(res.Skipped)})
 	return c.JSON(http.StatusOK, map[string]any{"now": stamp(s.now()), "folder": dst, "copied": res.Copied, "skipped": res.Skipped})
@@ -458,7 +433,7 @@ func (s *Service) afterSubmit(c *echo.Context, u auth.User, sub store.Submission
 	ctx := c.Request().Context()
 	resp := map[string]any{"now": stamp(s.now()), "submission": submissionView(sub, true)}
 	if mirror {
-		if err := s.mirror(sub); err != nil {
+		if err := s.mirror(ctx, sub); err != nil {
 			// The snapshot is the submission; the copy in the tree is a view.
 			s.opts.Logger.Error("course: mirroring a submission", "item", sub.Item, "user", sub.Username, "error", err)
 			resp["warning"] = "submitted, but the copy in your Submissions folder could not be updated"
@@ -499,6 +474,19 @@ func (s *Service) itemVisible(u auth.User, slug string, now time.Time) (kind, ti
 	return "", "", notFoundItem(slug)
 }
 
+// examHold refuses a student, during a test that restricts the workspace,
+// anything of another item: only the test's own files are reachable then.
+func (s *Service) examHold(u auth.User, slug string, now time.Time) error {
+	if u.IsStaff() {
+		return nil
+	}
+	if test, restrict, _ := s.ExamRestriction(u.Username, now); restrict && slug != test {
+		return echo.NewHTTPError(http.StatusForbidden,
+			fmt.Sprintf("during the test %q only its own files can be opened; this comes back when the test is over", test))
+	}
+	return nil
+}
+
 // ownOrStaff answers 404 when a student asks about someone else: that
 // another student exists, or submitted, is not theirs to know.
 func ownOrStaff(u auth.User, user string) error {
@@ -521,6 +509,9 @@ func (s *Service) handleSubmissions(c *echo.Context) error {
 	if _, _, err := s.itemVisible(u, slug, now); err != nil {
 		return err
 	}
+	if err := s.examHold(u, slug, now); err != nil {
+		return err
+	}
 	subs, err := s.opts.DB.SubmissionsOf(c.Request().Context(), slug, user)
 	if err != nil {
 		return err
@@ -541,7 +532,11 @@ func (s *Service) handleSubmissionFile(c *echo.Context) error {
 	if err := ownOrStaff(u, user); err != nil {
 		return err
 	}
-	if _, _, err := s.itemVisible(u, slug, s.now()); err != nil {
+	now := s.now()
+	if _, _, err := s.itemVisible(u, slug, now); err != nil {
+		return err
+	}
+	if err := s.examHold(u, slug, now); err != nil {
 		return err
 	}
 	n, err := strconv.Atoi(c.Param("n"))
@@ -563,7 +558,7 @@ func (s *Service) handleSubmissionFile(c *echo.Context) error {
 	if !found {
 		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("submission %d has no file %q", n, name))
 	}
-	f, fi, err := s.disk.srv.OpenFile(path.Join(sub.Snapshot, name))
+	f, fi, err := s.snaps.open(sub.Snapshot, name)
 	if err != nil {
 		return err // a sealed snapshot that cannot be read is the server's fault
 	}

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
-	"os"
 	"path"
 	"strings"
 	"time"
@@ -67,122 +67,29 @@ func (s *Service) snapshot(ctx context.Context, item, kind, user string, now tim
 	return out, err
 }
 
-// writeSnapshot copies srcs into a new folder dir, then seals it: folders
-// 0555, files 0444, owned by the server. It is built under a temporary name
-// and renamed into place, so a snapshot folder is never seen half written.
+// writeSnapshot copies srcs from the tree into the sealed snapshot dir.
 func (s *Service) writeSnapshot(dir string, srcs []source) ([]store.SubmissionFile, error) {
-	parent, err := s.disk.tree(false).MkdirAll(path.Dir(dir), 0o755)
-	if err != nil {
-		return nil, err
-	}
-	defer parent.Close()
-	tmp := fstree.TempName()
-	if err := parent.Mkdir(tmp, 0o755); err != nil {
-		return nil, err
-	}
-	files, err := s.fillSnapshot(parent, tmp, srcs)
-	if err == nil {
-		err = s.disk.setModes(path.Join(path.Dir(dir), tmp), 0o555, 0o444)
-	}
-	if err == nil {
-		err = parent.Rename(tmp, path.Base(dir))
-	}
-	if err != nil {
-		_ = s.disk.setModes(path.Join(path.Dir(dir), tmp), 0o755, 0o644)
-		_ = parent.RemoveAll(tmp)
-		return nil, err
-	}
-	return files, nil
-}
-
-func (s *Service) fillSnapshot(parent *os.Root, tmp string, srcs []source) ([]store.SubmissionFile, error) {
-	snap, err := parent.OpenRoot(tmp)
-	if err != nil {
-		return nil, err
-	}
-	defer snap.Close()
-	files := make([]store.SubmissionFile, 0, len(srcs))
-	var total int64
-	for _, src := range srcs {
-		f, _, err := s.disk.srv.OpenFile(src.rel)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", src.name, err)
-		}
-		dir, name := path.Split(src.name)
-		d, err := s.disk.tree(false).MkdirAllIn(snap, strings.TrimSuffix(dir, "/"), 0o755)
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		limit := min(s.opts.MaxFileBytes, s.opts.MaxBytes-total)
-		n, sum, err := s.disk.writeFile(d, name, f, limit, 0o444, false, true)
-		d.Close()
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", src.name, err)
-		}
-		total += n
-		files = append(files, store.SubmissionFile{Name: src.name, Size: n, SHA256: sum})
-	}
-	return files, nil
+	return s.snaps.write(dir, srcs, s.opts.Files.OpenRegular, s.opts.MaxFileBytes, s.opts.MaxBytes)
 }
 
 // dropSnapshot removes a snapshot whose submission was not recorded.
 func (s *Service) dropSnapshot(dir string) {
-	_ = s.disk.setModes(dir, 0o755, 0o644)
-	parent, err := s.disk.srv.Dir(path.Dir(dir))
-	if err != nil {
-		return
-	}
-	defer parent.Close()
-	if err := parent.RemoveAll(path.Base(dir)); err != nil {
+	if err := s.snaps.drop(dir); err != nil {
 		s.opts.Logger.Error("course: removing an unrecorded snapshot", "dir", dir, "error", err)
 	}
 }
 
-// mirror replaces the contents of Submissions/<item>/<user> with the files
-// of sub, so the student and the professors see the submission in the tree.
-func (s *Service) mirror(sub store.Submission) error {
-	m := &s.mirrors[fnv32(sub.Item+"/"+sub.Username)%uint32(len(s.mirrors))]
-	m.Lock()
-	defer m.Unlock()
-	target := path.Join(workspace.RootSubmissions, sub.Item, sub.Username)
-	r, err := s.disk.tree(true).MkdirAll(target, 0o755)
-	if err != nil {
-		return err
-	}
-	r.Close()
-	if err := s.disk.removeContents(target); err != nil {
-		return err
-	}
+// mirror makes Submissions/<item>/<user> hold the files of sub, so the
+// student and the professors see the submission in the tree.
+func (s *Service) mirror(ctx context.Context, sub store.Submission) error {
+	files := make([]workspace.SourceFile, 0, len(sub.Files))
 	for _, f := range sub.Files {
-		src, _, err := s.disk.srv.OpenFile(path.Join(sub.Snapshot, f.Name))
-		if err != nil {
-			return err
-		}
-		dir, name := path.Split(path.Join(target, f.Name))
-		d, err := s.disk.tree(true).MkdirAll(strings.TrimSuffix(dir, "/"), 0o755)
-		if err != nil {
-			src.Close()
-			return err
-		}
-		_, _, err = s.disk.writeFile(d, name, src, s.opts.MaxFileBytes, 0o644, true, false)
-		d.Close()
-		src.Close()
-		if err != nil {
-			return err
-		}
+		files = append(files, workspace.SourceFile{Name: f.Name, Open: func() (io.ReadCloser, error) {
+			r, _, err := s.snaps.open(sub.Snapshot, f.Name)
+			return r, err
+		}})
 	}
-	return nil
-}
-
-func fnv32(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h ^= uint32(s[i])
-		h *= 16777619
-	}
-	return h
+	return s.opts.Files.ReplaceSubmission(ctx, sub.Item, sub.Username, files)
 }
 
 // chosenSources turns the paths a student chose into the files to submit:
@@ -239,7 +146,7 @@ func (s *Service) chosenSources(u auth.User, paths []string, now time.Time) ([]s
 	}
 	for _, p := range parsed {
 		name := strings.TrimPrefix(strings.TrimPrefix(p.String(), base.String()), "/")
-		fi, err := s.disk.srv.Lstat(p.String())
+		fi, err := s.opts.Files.Lstat(p.String())
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			return nil, echo.NewHTTPError(http.StatusNotFound, p.String()+" does not exist")
@@ -250,7 +157,7 @@ func (s *Service) chosenSources(u auth.User, paths []string, now time.Time) ([]s
 				return nil, err
 			}
 		case fi.IsDir():
-			entries, err := s.disk.files(p.String())
+			entries, err := s.opts.Files.FilesUnder(p.String())
 			if err != nil {
 				return nil, echo.NewHTTPError(http.StatusBadRequest, p.String()+": "+fsMessage(err))
 			}
@@ -289,7 +196,7 @@ func fsMessage(err error) string {
 // of failing the whole submission.
 func (s *Service) folderSources(item, user string, skipLarge bool) ([]source, []string, error) {
 	rel := path.Join(workspace.RootSubmissions, item, user)
-	entries, err := s.disk.files(rel)
+	entries, err := s.opts.Files.FilesUnder(rel)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, nil
 	}
@@ -339,19 +246,8 @@ func (s *Service) autoSubmitEnded(ctx context.Context) error {
 			}
 		}
 		if !now.Before(t.EndsAt) {
-			r, err := s.disk.srv.Dir(path.Join(workspace.RootSubmissions, t.Slug))
-			if err == nil {
-				f, err := r.Open(".")
-				if err == nil {
-					ents, _ := f.ReadDir(-1)
-					f.Close()
-					for _, e := range ents {
-						if e.IsDir() && workspace.CheckName(e.Name()) == nil {
-							due[e.Name()] = true
-						}
-					}
-				}
-				r.Close()
+			for _, user := range s.opts.Files.Folders(path.Join(workspace.RootSubmissions, t.Slug)) {
+				due[user] = true
 			}
 		}
 		if len(due) == 0 {

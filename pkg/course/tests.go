@@ -171,8 +171,8 @@ func (s *Service) handleCreateTest(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.reloadAfterWrite(ctx)
-	if err := s.makeFolders(workspace.RootTests, t.Slug); err != nil {
+	s.reloadAfterWrite(ctx, "")
+	if err := s.opts.Files.EnsureItemFolders(workspace.RootTests, t.Slug); err != nil {
 		return err
 	}
 	s.audit(ctx, u.Username, "course.test.create", t.Slug, map[string]any{"starts_at": t.StartsAt, "ends_at": t.EndsAt,
@@ -208,7 +208,7 @@ func (s *Service) handleUpdateTest(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.reloadAfterWrite(ctx)
+	s.reloadAfterWrite(ctx, "")
 	// A test moved to a later end may need auto-submitting again later.
 	s.autoMu.Lock()
 	delete(s.autoDone, slug)
@@ -250,7 +250,7 @@ func (s *Service) handleStartTest(c *echo.Context) error {
 		if err != nil {
 			return err
 		}
-		s.reloadAfterWrite(ctx)
+		s.reloadAfterWrite(ctx, u.Username)
 		if start.StartedAt.Equal(now) {
 			s.audit(ctx, u.Username, "course.test.start", t.Slug, nil)
 		}
@@ -264,11 +264,7 @@ func (s *Service) handleStartTest(c *echo.Context) error {
 // ensureTestFolder creates Submissions/<test>/<user>, where the student
 // works during the test.
 func (s *Service) ensureTestFolder(test, user string) error {
-	r, err := s.disk.tree(true).MkdirAll(workspace.RootSubmissions+"/"+test+"/"+user, 0o755)
-	if err != nil {
-		return err
-	}
-	return r.Close()
+	return s.opts.Files.EnsureSubmissionFolder(test, user)
 }
 
 // handleSubmitTest snapshots the student's test folder while the test is

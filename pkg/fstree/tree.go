@@ -694,3 +694,18 @@ func (t *Tree) SweepTemps(rel string, cutoff time.Time) int {
 	}
 	return n
 }
+
+// MayChown reports whether this process may give files to another user:
+// it runs as root, or holds CAP_CHOWN (a dedicated server user granted it,
+// see deploy/).
+func MayChown() bool {
+	if os.Geteuid() == 0 {
+		return true
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	return data[unix.CAP_CHOWN/32].Effective&(1<<(unix.CAP_CHOWN%32)) != 0
+}

@@ -1,6 +1,8 @@
 package sandbox_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -74,7 +76,7 @@ func TestAttackCPU(t *testing.T) {
 	t.Run("REPL survives a timed-out command", func(t *testing.T) {
 		t.Parallel()
 		dir := sandboxtest.Workspace(t, nil)
-		s, c := start(t, m, homeSpec("replspinner", dir, ""))
+		s, c := start(t, m, homeSpec(t, "replspinner", dir, ""))
 		c.waitFor(t, ">>> ", waitShort)
 		c.send(t, "keep = 'kept'")
 		c.send(t, "while True: pass")
@@ -108,7 +110,7 @@ func TestAttackEndlessOutput(t *testing.T) {
 func probe(t *testing.T, m *sandbox.Manager, by *tty, user string, files map[string]string, mounts []sandbox.Mount) string {
 	t.Helper()
 	dir := sandboxtest.Workspace(t, files)
-	spec := homeSpec(user, dir, "/home/student/probe.py")
+	spec := homeSpec(t, user, dir, "/home/student/probe.py")
 	spec.Mounts = append(spec.Mounts, mounts...)
 	_, c := start(t, m, spec)
 	c.waitFor(t, "RESULT:", waitLong)
@@ -140,7 +142,7 @@ func TestAttackProbes(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(notes, "readme.txt"), []byte("week 1"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	courseRO := []sandbox.Mount{{Source: notes, Target: "/course/Lecture Notes", ReadOnly: true}}
+	courseRO := []sandbox.Mount{sandboxtest.Bind(t, notes, "/course/Lecture Notes", true)}
 
 	tests := []struct {
 		name   string
@@ -281,19 +283,19 @@ except OSError as e:
 	t.Run("tmp is fresh per session", func(t *testing.T) {
 		t.Parallel()
 		dir := sandboxtest.Workspace(t, nil)
-		s, c := start(t, m, homeSpec("tmpuser", dir, ""))
+		s, c := start(t, m, homeSpec(t, "tmpuser", dir, ""))
 		c.waitFor(t, ">>> ", waitShort)
 		c.roundTrip(t, "open('/tmp/leftover', 'w').write('secret'); print('wrote', 'it')", "wrote it")
 		s.Stop(sandbox.ReasonStopped)
 		waitExit(t, s, waitShort)
-		_, c2 := start(t, m, homeSpec("tmpuser", dir, ""))
+		_, c2 := start(t, m, homeSpec(t, "tmpuser", dir, ""))
 		c2.waitFor(t, ">>> ", waitShort)
 		c2.roundTrip(t, "import os; print('leftover', os.path.exists('/tmp/leftover'))", "leftover False")
 	})
 	t.Run("kill pid 1", func(t *testing.T) {
 		t.Parallel()
 		dir := sandboxtest.Workspace(t, nil)
-		s, c := start(t, m, homeSpec("pid1killer", dir, ""))
+		s, c := start(t, m, homeSpec(t, "pid1killer", dir, ""))
 		c.waitFor(t, ">>> ", waitShort)
 		c.send(t, "import os, signal")
 		c.send(t, "try:\n    os.kill(1, signal.SIGKILL)\nexcept OSError as e:\n    print('refused', e)\n")
@@ -310,3 +312,84 @@ except OSError as e:
 }
 
 var _ = time.Second
+
+// TestAttackMountRedirected: a folder approved for mounting is swapped, by
+// the time the engine would resolve it, for a link to the server's data
+// folder (or for another folder). No container is created with it: not a
+// session, not a spare.
+func TestAttackMountRedirected(t *testing.T) {
+	t.Parallel()
+	m := sandboxtest.NewManager(t, sandbox.Options{SpareEnabled: true})
+	data := sandboxtest.Workspace(t, map[string]string{"secret.key": "the server's secret"})
+	tests := []struct {
+		name string
+		swap func(t *testing.T, src string)
+	}{
+		{"replaced by a link to the data folder", func(t *testing.T, src string) {
+			if err := os.Rename(src, src+"-away"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(data, src); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"replaced by another folder", func(t *testing.T, src string) {
+			if err := os.Rename(src, src+"-away"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(src, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a parent replaced by a link", func(t *testing.T, src string) {
+			parent := filepath.Dir(src)
+			if err := os.Rename(parent, parent+"-away"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(parent+"-away", parent); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			user := fmt.Sprintf("mallory%d", i)
+			home := sandboxtest.Bind(t, sandboxtest.Workspace(t, map[string]string{
+				"probe.py": "import os\nprint('LISTING', os.listdir('/submissions/hw1'))\n",
+			}), "/home/student", false)
+			sub := filepath.Join(sandboxtest.Workspace(t, nil), "hw1")
+			if err := os.Mkdir(sub, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			approved := sandboxtest.Bind(t, sub, "/submissions/hw1", false)
+			tt.swap(t, sub)
+			spec := sandbox.Spec{User: user, Role: "student", Key: "tab", File: "/home/student/probe.py",
+				Mounts: []sandbox.Mount{home, approved}}
+			ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+			defer cancel()
+			if err := m.Prepare(ctx, spec); err == nil {
+				t.Error("a spare was prepared with a redirected mount")
+			}
+			s, err := m.Start(ctx, spec, nil)
+			if err == nil {
+				c := attach(t, s)
+				c.waitFor(t, "LISTING", waitShort)
+				s.Stop(sandbox.ReasonStopped)
+				t.Fatalf("a session started with a redirected mount; it saw:\n%s", c.String())
+			}
+			if !errors.Is(err, sandbox.ErrMountChanged) {
+				t.Errorf("Start error = %v, want ErrMountChanged", err)
+			}
+			infos, err := m.List(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, in := range infos {
+				if in.User == user {
+					t.Errorf("a container of %s exists: %+v", user, in)
+				}
+			}
+		})
+	}
+}

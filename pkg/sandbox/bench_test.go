@@ -55,7 +55,7 @@ func stopAll(ss []*sandbox.Session) {
 func benchSingle(b *testing.B, warm bool) {
 	m := sandboxtest.NewManager(b, sandbox.Options{SpareEnabled: warm})
 	dir := sandboxtest.Workspace(b, map[string]string{"hi.py": "print('hi')\n"})
-	spec := homeSpec("bench", dir, "/home/student/hi.py")
+	spec := homeSpec(b, "bench", dir, "/home/student/hi.py")
 	var all []time.Duration
 	for b.Loop() {
 		if warm {
@@ -86,7 +86,7 @@ func benchClicks(b *testing.B, warm bool) {
 	specs := make([]sandbox.Spec, students)
 	for i := range specs {
 		dir := sandboxtest.Workspace(b, map[string]string{"hi.py": "print('hi')\n"})
-		specs[i] = homeSpec(fmt.Sprintf("student%02d", i), dir, "/home/student/hi.py")
+		specs[i] = homeSpec(b, fmt.Sprintf("student%02d", i), dir, "/home/student/hi.py")
 	}
 	var all []time.Duration
 	for b.Loop() {

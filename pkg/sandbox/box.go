@@ -70,6 +70,12 @@ func (m *Manager) launch(ctx context.Context, spec Spec, spare bool) (_ *box, er
 			b.destroy()
 		}
 	}()
+	// The engine resolves bind sources by name at create and again at
+	// start: each time, just before, they must still be the folders that
+	// were approved (a spare's were approved a while ago).
+	if err := checkMounts(m.opts.MountRoot, spec.Mounts); err != nil {
+		return b, err
+	}
 	b.id, err = m.create(ctx, b.name, cfg, hc)
 	if err != nil {
 		return b, err
@@ -91,6 +97,9 @@ func (m *Manager) launch(ctx context.Context, spec Spec, spare bool) (_ *box, er
 	}
 	b.waiting = true
 	go b.waitExit(wr)
+	if err := checkMounts(m.opts.MountRoot, spec.Mounts); err != nil {
+		return b, err
+	}
 	cctx, ccancel := context.WithTimeout(ctx, controlTimeout)
 	defer ccancel()
 	if _, err := m.cli.ContainerStart(cctx, b.id, client.ContainerStartOptions{}); err != nil {

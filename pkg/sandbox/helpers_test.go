@@ -126,10 +126,10 @@ func waitExit(t testing.TB, s *sandbox.Session, d time.Duration) sandbox.Exit {
 	}
 }
 
-func homeSpec(user, dir, file string) sandbox.Spec {
+func homeSpec(t testing.TB, user, dir, file string) sandbox.Spec {
 	return sandbox.Spec{
 		User: user, Role: "student", Key: "tab1", File: file,
-		Mounts: []sandbox.Mount{{Source: dir, Target: "/home/student"}},
+		Mounts: []sandbox.Mount{sandboxtest.Bind(t, dir, "/home/student", false)},
 	}
 }
 
@@ -149,7 +149,7 @@ func start(t testing.TB, m *sandbox.Manager, spec sandbox.Spec) (*sandbox.Sessio
 func startScript(t testing.TB, m *sandbox.Manager, user, code string) (*sandbox.Session, *tty, string) {
 	t.Helper()
 	dir := sandboxtest.Workspace(t, map[string]string{"main.py": code})
-	s, c := start(t, m, homeSpec(user, dir, "/home/student/main.py"))
+	s, c := start(t, m, homeSpec(t, user, dir, "/home/student/main.py"))
 	return s, c, dir
 }
 
@@ -158,7 +158,7 @@ func startScript(t testing.TB, m *sandbox.Manager, user, code string) (*sandbox.
 func bystander(t testing.TB, m *sandbox.Manager) *tty {
 	t.Helper()
 	dir := sandboxtest.Workspace(t, nil)
-	_, c := start(t, m, homeSpec("bystander", dir, ""))
+	_, c := start(t, m, homeSpec(t, "bystander", dir, ""))
 	c.waitFor(t, ">>> ", waitShort)
 	return c
 }

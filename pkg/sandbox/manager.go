@@ -158,7 +158,7 @@ func (m *Manager) disown(id string) {
 // position through onQueue; cancelling ctx leaves the line. A session
 // already running for the same user and key is ended first.
 func (m *Manager) Start(ctx context.Context, spec Spec, onQueue func(pos int)) (*Session, error) {
-	if err := spec.validate(); err != nil {
+	if err := spec.validate(m.opts.MountRoot); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
@@ -270,7 +270,7 @@ func (m *Manager) prepare(ctx context.Context, spec Spec, after string) error {
 		return nil
 	}
 	spec.File, spec.Key = "", ""
-	if err := spec.validate(); err != nil {
+	if err := spec.validate(m.opts.MountRoot); err != nil {
 		return err
 	}
 	key := spec.mountKey()

@@ -2,6 +2,7 @@ package sandbox_test
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -52,19 +53,20 @@ func TestReconcileAndClose(t *testing.T) {
 	crashed, err := sandbox.New(context.Background(), sandbox.Options{
 		Client: cli, Image: sandboxtest.Image(), ServerID: server, SpareEnabled: true,
 		MaintainInterval: time.Hour, // a dead server reconciles nothing
+		MountRoot:        os.TempDir(),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = crashed.Close(context.Background()) })
 	dir := sandboxtest.Workspace(t, nil)
-	left, err := crashed.Start(context.Background(), homeSpec("ivy", dir, ""), nil)
+	left, err := crashed.Start(context.Background(), homeSpec(t, "ivy", dir, ""), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
-	if err := crashed.Prepare(ctx, homeSpec("ivy", dir, "")); err != nil {
+	if err := crashed.Prepare(ctx, homeSpec(t, "ivy", dir, "")); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(containersOf(t, crashed, server)); n != 2 {
@@ -94,7 +96,7 @@ func TestReconcileAndClose(t *testing.T) {
 	}
 
 	// Live sessions survive a reconcile; Close removes them.
-	s, c := start(t, m, homeSpec("jack", dir, ""))
+	s, c := start(t, m, homeSpec(t, "jack", dir, ""))
 	c.waitFor(t, ">>> ", waitShort)
 	if n, err := m.Reconcile(ctx); err != nil || n != 0 {
 		t.Errorf("Reconcile with only live sessions = %d, %v", n, err)
@@ -111,7 +113,7 @@ func TestReconcileAndClose(t *testing.T) {
 			t.Errorf("Close left %v", c.Names)
 		}
 	}
-	if _, err := m.Start(ctx, homeSpec("jack", dir, ""), nil); err == nil {
+	if _, err := m.Start(ctx, homeSpec(t, "jack", dir, ""), nil); err == nil {
 		t.Error("Start after Close succeeded")
 	}
 }
@@ -121,9 +123,9 @@ func TestListAndReap(t *testing.T) {
 	clock := newFakeClock()
 	m := sandboxtest.NewManager(t, sandbox.Options{Clock: clock, IdleTimeout: time.Hour, WallTimeout: time.Hour})
 	dir := sandboxtest.Workspace(t, map[string]string{"k.py": "print('k')\n"})
-	s1, c1 := start(t, m, homeSpec("kim", dir, "/home/student/k.py"))
+	s1, c1 := start(t, m, homeSpec(t, "kim", dir, "/home/student/k.py"))
 	c1.waitFor(t, ">>> ", waitShort)
-	s2, c2 := start(t, m, homeSpec("lee", dir, ""))
+	s2, c2 := start(t, m, homeSpec(t, "lee", dir, ""))
 	c2.waitFor(t, ">>> ", waitShort)
 
 	infos, err := m.List(context.Background())
@@ -168,7 +170,7 @@ func TestIdleReaped(t *testing.T) {
 	clock := newFakeClock()
 	m := sandboxtest.NewManager(t, sandbox.Options{Clock: clock, IdleTimeout: 30 * time.Minute, WallTimeout: 10 * time.Minute, WatchInterval: 50 * time.Millisecond})
 	dir := sandboxtest.Workspace(t, nil)
-	s, c := start(t, m, homeSpec("mia", dir, ""))
+	s, c := start(t, m, homeSpec(t, "mia", dir, ""))
 	c.waitFor(t, ">>> ", waitShort)
 	// At the prompt for longer than the wall backstop: thinking is not a timeout.
 	clock.Advance(20 * time.Minute)

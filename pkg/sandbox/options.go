@@ -2,7 +2,9 @@ package sandbox
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"runtime"
 	"time"
 
@@ -41,8 +43,12 @@ type Options struct {
 	MaxConcurrent  int           // running sessions server-wide; 0 = unlimited
 	ReplAfterError bool
 
-	SandboxUID int // default 1000
-	SandboxGID int // default 1000
+	SandboxUID int // default 1000; never 0, never this server's own uid
+	SandboxGID int // default 1000; never 0, never this server's own gid
+
+	// MountRoot is the folder every mount source must lie under (the
+	// files tree). Without it no folder may be mounted.
+	MountRoot string
 
 	ServerID string // label pyide.server; default "pyide"
 	// ReconcileForeign makes Reconcile also remove managed containers labelled
@@ -145,11 +151,17 @@ func (o Options) withDefaults() (Options, error) {
 	if o.MaintainInterval == 0 {
 		o.MaintainInterval = 30 * time.Second
 	}
+	root, err := realRoot(o.MountRoot)
+	if err != nil {
+		return o, err
+	}
+	o.MountRoot = root
+	if err := checkSandboxUser(o.SandboxUID, o.SandboxGID, os.Geteuid(), os.Getegid()); err != nil {
+		return o, err
+	}
 	switch {
 	case o.MemoryMB < 16:
 		return o, errors.New("sandbox: MemoryMB must be at least 16")
-	case o.SandboxUID <= 0 || o.SandboxGID <= 0:
-		return o, errors.New("sandbox: the sandbox uid and gid must not be root")
 	case o.SpareLaunches < 0:
 		return o, errors.New("sandbox: SpareLaunches must not be negative")
 	case o.MaxConcurrent < 0:
@@ -158,4 +170,19 @@ func (o Options) withDefaults() (Options, error) {
 		return o, errors.New("sandbox: CPUSeconds must be positive")
 	}
 	return o, nil
+}
+
+// checkSandboxUser refuses a sandbox user that is root or shares the
+// server's uid or gid: a student's program would then have the server's
+// own rights over its private files (database, admin socket) if it ever
+// reached them.
+func checkSandboxUser(uid, gid, serverUID, serverGID int) error {
+	switch {
+	case uid <= 0 || gid <= 0:
+		return errors.New("sandbox: the sandbox uid and gid must not be root")
+	case uid == serverUID || gid == serverGID:
+		return fmt.Errorf("sandbox: the sandbox user %d:%d must not be this server's own uid or gid (%d:%d): run the server as a dedicated user (or as root), or set SANDBOX_UID to another uid",
+			uid, gid, serverUID, serverGID)
+	}
+	return nil
 }

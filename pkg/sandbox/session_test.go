@@ -84,7 +84,7 @@ func TestEmptyREPLAndStop(t *testing.T) {
 	t.Parallel()
 	m := sandboxtest.NewManager(t, sandbox.Options{})
 	dir := sandboxtest.Workspace(t, nil)
-	s, c := start(t, m, homeSpec("carol", dir, ""))
+	s, c := start(t, m, homeSpec(t, "carol", dir, ""))
 	c.waitFor(t, ">>> ", waitShort)
 	c.roundTrip(t, "print(__name__, 2**10)", "__main__ 1024")
 	// Ctrl-C at the prompt and Ctrl-P (history) must not end or detach anything.
@@ -107,12 +107,12 @@ func TestOneSessionPerKey(t *testing.T) {
 	t.Parallel()
 	m := sandboxtest.NewManager(t, sandbox.Options{})
 	dir := sandboxtest.Workspace(t, nil)
-	first, c1 := start(t, m, homeSpec("dave", dir, ""))
+	first, c1 := start(t, m, homeSpec(t, "dave", dir, ""))
 	c1.waitFor(t, ">>> ", waitShort)
-	other := homeSpec("dave", dir, "")
+	other := homeSpec(t, "dave", dir, "")
 	other.Key = "tab2"
 	_, c3 := start(t, m, other)
-	second, c2 := start(t, m, homeSpec("dave", dir, ""))
+	second, c2 := start(t, m, homeSpec(t, "dave", dir, ""))
 	if ex := waitExit(t, first, waitShort); ex.Reason != sandbox.ReasonStopped {
 		t.Errorf("first session exit = %+v, want stopped", ex)
 	}
@@ -130,20 +130,20 @@ func TestQueue(t *testing.T) {
 	t.Parallel()
 	m := sandboxtest.NewManager(t, sandbox.Options{MaxConcurrent: 1})
 	dir := sandboxtest.Workspace(t, nil)
-	first, c1 := start(t, m, homeSpec("erin", dir, ""))
+	first, c1 := start(t, m, homeSpec(t, "erin", dir, ""))
 	c1.waitFor(t, ">>> ", waitShort)
 
 	// A waiter that gives up leaves the line.
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	if _, err := m.Start(ctx, homeSpec("frank", dir, ""), nil); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := m.Start(ctx, homeSpec(t, "frank", dir, ""), nil); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Start with a full server and a short deadline = %v, want deadline exceeded", err)
 	}
 
 	positions := make(chan int, 10)
 	got := make(chan *sandbox.Session, 1)
 	go func() {
-		s, err := m.Start(context.Background(), homeSpec("gina", dir, ""), func(p int) { positions <- p })
+		s, err := m.Start(context.Background(), homeSpec(t, "gina", dir, ""), func(p int) { positions <- p })
 		if err != nil {
 			t.Errorf("queued Start: %v", err)
 		}
@@ -185,7 +185,7 @@ func TestWarmSpare(t *testing.T) {
 	t.Parallel()
 	m := sandboxtest.NewManager(t, sandbox.Options{SpareEnabled: true})
 	dir := sandboxtest.Workspace(t, map[string]string{"a.py": "print('ran', __file__)\nv = 7\n"})
-	spec := homeSpec("hank", dir, "/home/student/a.py")
+	spec := homeSpec(t, "hank", dir, "/home/student/a.py")
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
 	if err := m.Prepare(ctx, spec); err != nil {
@@ -213,13 +213,13 @@ func TestWarmSpare(t *testing.T) {
 	}
 	// A different mount set does not take this spare.
 	other := sandboxtest.Workspace(t, map[string]string{"a.py": "print('other')\n"})
-	s2, c2 := start(t, m, homeSpec("hank", other, "/home/student/a.py"))
+	s2, c2 := start(t, m, homeSpec(t, "hank", other, "/home/student/a.py"))
 	if s2.Warm() {
 		t.Error("a spare with other mounts was used")
 	}
 	c2.waitFor(t, "other", waitShort)
 	// Wait for the background spare of that Start, so Release is the last word.
-	if err := m.Prepare(ctx, homeSpec("hank", other, "")); err != nil {
+	if err := m.Prepare(ctx, homeSpec(t, "hank", other, "")); err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
 	m.Release("hank")
@@ -236,11 +236,11 @@ func TestSpareLaunchLimit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
 	first := make(chan error, 1)
-	go func() { first <- m.Prepare(ctx, homeSpec("ivy", sandboxtest.Workspace(t, nil), "")) }()
+	go func() { first <- m.Prepare(ctx, homeSpec(t, "ivy", sandboxtest.Workspace(t, nil), "")) }()
 	// ivy's spare holds the only slot: its create waits at the gate.
 	eventually(t, waitShort, "ivy's spare starting", func() bool { return m.Stats().Spares == 1 })
 	second := make(chan error, 1)
-	go func() { second <- m.Prepare(ctx, homeSpec("jack", sandboxtest.Workspace(t, nil), "")) }()
+	go func() { second <- m.Prepare(ctx, homeSpec(t, "jack", sandboxtest.Workspace(t, nil), "")) }()
 	eventually(t, waitShort, "jack's spare waiting", func() bool { return m.Stats().Spares == 2 })
 	m.Release("jack")
 	open()
@@ -266,12 +266,12 @@ func TestRunClaimsPendingSpare(t *testing.T) {
 	since := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
-	go func() { _ = m.Prepare(ctx, homeSpec("kim", sandboxtest.Workspace(t, nil), "")) }()
+	go func() { _ = m.Prepare(ctx, homeSpec(t, "kim", sandboxtest.Workspace(t, nil), "")) }()
 	eventually(t, waitShort, "kim's spare starting", func() bool { return m.Stats().Spares == 1 })
 	dir := sandboxtest.Workspace(t, map[string]string{"a.py": "print('claimed', 6 * 7)\n"})
-	go func() { _ = m.Prepare(ctx, homeSpec("lee", dir, "")) }()
+	go func() { _ = m.Prepare(ctx, homeSpec(t, "lee", dir, "")) }()
 	eventually(t, waitShort, "lee's spare waiting", func() bool { return m.Stats().Spares == 2 })
-	s, c := start(t, m, homeSpec("lee", dir, "/home/student/a.py"))
+	s, c := start(t, m, homeSpec(t, "lee", dir, "/home/student/a.py"))
 	if n := m.Stats().Spares; n != 1 {
 		t.Errorf("%d spares after lee's Run, want 1 (kim's; lee's was claimed)", n)
 	}

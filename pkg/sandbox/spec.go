@@ -3,9 +3,7 @@ package sandbox
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -20,14 +18,6 @@ type Spec struct {
 	// File is the script's path inside the container; "" opens an empty REPL.
 	File   string
 	Mounts []Mount
-}
-
-// Mount binds a host directory into the container. The caller decides which
-// folders a user gets; this package refuses anything outside the allowed shape.
-type Mount struct {
-	Source   string // absolute host path
-	Target   string // under /home/student, /course or /submissions
-	ReadOnly bool
 }
 
 // Container paths a mount may land in.
@@ -74,38 +64,9 @@ func checkTargetPath(dst string) error {
 	return fmt.Errorf("mount target %q is outside %v", dst, allowedTargets)
 }
 
-// checkSource adds the filesystem checks: the resolved path (Docker follows
-// symlinks in a bind source) must pass too, and it must be a directory or
-// regular file that holds no Docker socket.
-func checkSource(src string) error {
-	if err := checkSourcePath(src); err != nil {
-		return err
-	}
-	real, err := filepath.EvalSymlinks(src)
-	if err != nil {
-		return fmt.Errorf("mount source: %w", err)
-	}
-	if err := checkSourcePath(real); err != nil {
-		return fmt.Errorf("mount source %q resolves to %q: %w", src, real, err)
-	}
-	fi, err := os.Stat(real)
-	if err != nil {
-		return fmt.Errorf("mount source: %w", err)
-	}
-	switch {
-	case fi.Mode()&os.ModeSocket != 0:
-		return fmt.Errorf("mount source %q is a socket", src)
-	case fi.IsDir():
-		if _, err := os.Lstat(filepath.Join(real, "docker.sock")); err == nil {
-			return fmt.Errorf("mount source %q contains a Docker socket", src)
-		}
-	case !fi.Mode().IsRegular():
-		return fmt.Errorf("mount source %q is neither a directory nor a regular file", src)
-	}
-	return nil
-}
-
-func (s Spec) validate() error {
+// validate checks a spec's shape and that each mount is still the folder
+// that was approved, under root.
+func (s Spec) validate(root string) error {
 	if !userRe.MatchString(s.User) {
 		return fmt.Errorf("sandbox: invalid user name %q", s.User)
 	}
@@ -114,7 +75,7 @@ func (s Spec) validate() error {
 		if err := checkTargetPath(m.Target); err != nil {
 			return fmt.Errorf("sandbox: %w", err)
 		}
-		if err := checkSource(m.Source); err != nil {
+		if err := checkMount(root, m); err != nil {
 			return fmt.Errorf("sandbox: %w", err)
 		}
 		if targets[m.Target] {
@@ -140,7 +101,7 @@ func (s Spec) mountKey() string {
 	var b strings.Builder
 	b.WriteString(s.Role)
 	for _, m := range ms {
-		fmt.Fprintf(&b, "\x00%s\x00%s\x00%t", m.Source, m.Target, m.ReadOnly)
+		fmt.Fprintf(&b, "\x00%s\x00%s\x00%t\x00%d:%d", m.Source, m.Target, m.ReadOnly, m.Dev, m.Ino)
 	}
 	return b.String()
 }

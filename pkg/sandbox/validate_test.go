@@ -146,35 +146,84 @@ func TestValidate(t *testing.T) {
 
 func TestSpecValidate(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	sockDir := t.TempDir()
+	root, err := realRoot(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mkdir := func(name string) string {
+		p := filepath.Join(root, name)
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	bind := func(src, target string) Mount {
+		m, err := Bind(src, target, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	dir := mkdir("home")
+	sockDir := mkdir("sock")
 	if err := os.WriteFile(filepath.Join(sockDir, "docker.sock"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	link := filepath.Join(t.TempDir(), "etc-link")
+	link := filepath.Join(root, "etc-link")
 	if err := os.Symlink("/etc", link); err != nil {
 		t.Fatal(err)
 	}
-	ok := Mount{Source: dir, Target: "/home/student"}
+	ok := bind(dir, "/home/student")
+	outside := bind(t.TempDir(), "/home/student") // a real folder, approved, but not under root
+	// Approved, then replaced by a link to another folder under the root.
+	swapped := bind(mkdir("swapped"), "/home/student")
+	other := mkdir("other")
+	if err := os.Rename(swapped.Source, filepath.Join(root, "swapped-away")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(other, swapped.Source); err != nil {
+		t.Fatal(err)
+	}
+	// Approved, then replaced by another real folder of the same name.
+	replaced := bind(mkdir("replaced"), "/home/student")
+	if err := os.Rename(replaced.Source, filepath.Join(root, "replaced-away")); err != nil {
+		t.Fatal(err)
+	}
+	mkdir("replaced")
+	// A link in a middle component.
+	mkdir("real")
+	inner := bind(mkdir("real/inner"), "/home/student")
+	if err := os.Symlink(filepath.Join(root, "real"), filepath.Join(root, "via")); err != nil {
+		t.Fatal(err)
+	}
+	viaLink := inner
+	viaLink.Source = filepath.Join(root, "via", "inner")
+	unapproved := Mount{Source: dir, Target: "/home/student"}
 	tests := []struct {
 		name string
 		spec Spec
 		ok   bool
 	}{
 		{"home", Spec{User: "alice", Mounts: []Mount{ok}}, true},
-		{"course ro", Spec{User: "alice", Mounts: []Mount{ok, {Source: dir, Target: "/course/notes", ReadOnly: true}}}, true},
+		{"course ro", Spec{User: "alice", Mounts: []Mount{ok, {Source: dir, Target: "/course/notes", ReadOnly: true, Dev: ok.Dev, Ino: ok.Ino}}}, true},
 		{"file in home", Spec{User: "alice", File: "/home/student/a.py", Mounts: []Mount{ok}}, true},
 		{"empty user", Spec{Mounts: []Mount{ok}}, false},
 		{"user with slash", Spec{User: "../x", Mounts: []Mount{ok}}, false},
-		{"relative source", Spec{User: "a", Mounts: []Mount{{Source: "srv/x", Target: "/home/student"}}}, false},
-		{"missing source", Spec{User: "a", Mounts: []Mount{{Source: filepath.Join(dir, "nope"), Target: "/home/student"}}}, false},
-		{"root source", Spec{User: "a", Mounts: []Mount{{Source: "/", Target: "/home/student"}}}, false},
-		{"var run", Spec{User: "a", Mounts: []Mount{{Source: "/var/run", Target: "/home/student"}}}, false},
-		{"proc", Spec{User: "a", Mounts: []Mount{{Source: "/proc", Target: "/home/student"}}}, false},
-		{"dir holding a docker.sock", Spec{User: "a", Mounts: []Mount{{Source: sockDir, Target: "/home/student"}}}, false},
-		{"symlink to etc", Spec{User: "a", Mounts: []Mount{{Source: link, Target: "/home/student"}}}, false},
-		{"target outside", Spec{User: "a", Mounts: []Mount{{Source: dir, Target: "/opt/pyide"}}}, false},
-		{"target prefix trick", Spec{User: "a", Mounts: []Mount{{Source: dir, Target: "/home/studentx"}}}, false},
+		{"never approved", Spec{User: "a", Mounts: []Mount{unapproved}}, false},
+		{"outside the root", Spec{User: "a", Mounts: []Mount{outside}}, false},
+		{"the root itself", Spec{User: "a", Mounts: []Mount{{Source: root, Target: "/home/student", Dev: ok.Dev, Ino: ok.Ino}}}, false},
+		{"replaced by a link", Spec{User: "a", Mounts: []Mount{swapped}}, false},
+		{"replaced by another folder", Spec{User: "a", Mounts: []Mount{replaced}}, false},
+		{"link in a middle component", Spec{User: "a", Mounts: []Mount{viaLink}}, false},
+		{"relative source", Spec{User: "a", Mounts: []Mount{{Source: "srv/x", Target: "/home/student", Dev: 1, Ino: 1}}}, false},
+		{"missing source", Spec{User: "a", Mounts: []Mount{{Source: filepath.Join(dir, "nope"), Target: "/home/student", Dev: 1, Ino: 1}}}, false},
+		{"root source", Spec{User: "a", Mounts: []Mount{{Source: "/", Target: "/home/student", Dev: 1, Ino: 1}}}, false},
+		{"var run", Spec{User: "a", Mounts: []Mount{{Source: "/var/run", Target: "/home/student", Dev: 1, Ino: 1}}}, false},
+		{"proc", Spec{User: "a", Mounts: []Mount{{Source: "/proc", Target: "/home/student", Dev: 1, Ino: 1}}}, false},
+		{"dir holding a docker.sock", Spec{User: "a", Mounts: []Mount{{Source: sockDir, Target: "/home/student", Dev: ok.Dev, Ino: 1}}}, false},
+		{"symlink to etc", Spec{User: "a", Mounts: []Mount{{Source: link, Target: "/home/student", Dev: 1, Ino: 1}}}, false},
+		{"target outside", Spec{User: "a", Mounts: []Mount{{Source: dir, Target: "/opt/pyide", Dev: ok.Dev, Ino: ok.Ino}}}, false},
+		{"target prefix trick", Spec{User: "a", Mounts: []Mount{{Source: dir, Target: "/home/studentx", Dev: ok.Dev, Ino: ok.Ino}}}, false},
 		{"duplicate target", Spec{User: "a", Mounts: []Mount{ok, ok}}, false},
 		{"file outside mounts", Spec{User: "a", File: "/etc/passwd", Mounts: []Mount{ok}}, false},
 		{"relative file", Spec{User: "a", File: "a.py", Mounts: []Mount{ok}}, false},
@@ -182,9 +231,47 @@ func TestSpecValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := tt.spec.validate()
+			err := tt.spec.validate(root)
 			if (err == nil) != tt.ok {
 				t.Errorf("validate() = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+	t.Run("no root configured", func(t *testing.T) {
+		if err := (Spec{User: "a", Mounts: []Mount{ok}}).validate(""); err == nil {
+			t.Error("a mount was accepted with no MountRoot")
+		}
+	})
+	t.Run("Bind refuses a link", func(t *testing.T) {
+		if _, err := Bind(link, "/home/student", false); err == nil {
+			t.Error("Bind approved a symbolic link")
+		}
+		if _, err := Bind(viaLink.Source, "/home/student", false); err == nil {
+			t.Error("Bind approved a path through a symbolic link")
+		}
+	})
+}
+
+// TestSandboxUser: sandboxes never run as root, nor under the server's
+// own uid or gid.
+func TestSandboxUser(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name                 string
+		uid, gid, suid, sgid int
+		ok                   bool
+	}{
+		{"root server, sandbox 1000", 1000, 1000, 0, 0, true},
+		{"dedicated server user", 1000, 1000, 990, 990, true},
+		{"same uid", 1000, 1000, 1000, 990, false},
+		{"same gid", 1000, 1000, 990, 1000, false},
+		{"root sandbox", 0, 0, 990, 990, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkSandboxUser(tt.uid, tt.gid, tt.suid, tt.sgid)
+			if (err == nil) != tt.ok {
+				t.Errorf("checkSandboxUser = %v, want ok=%v", err, tt.ok)
 			}
 		})
 	}

@@ -284,10 +284,6 @@ func (c *conn) dispatch(m message) {
 			c.errorf("an empty REPL is not enabled for students in this course; run a file instead")
 			return
 		}
-		if !c.user.IsStaff() && c.h.opts.REPLBlocked != nil && c.h.opts.REPLBlocked(c.user.Username) {
-			c.errorf("the empty REPL is switched off during this test; run a file instead")
-			return
-		}
 		c.run("")
 	case "stdin":
 		switch {
@@ -313,16 +309,21 @@ func (c *conn) dispatch(m message) {
 	}
 }
 
-// run checks a run or repl command and hands it to the tab.
+// run checks a run or repl command and hands it to the tab: the path is
+// parsed and checked, and the folders computed, once per click.
 func (c *conn) run(treePath string) {
 	h := c.h
-	file := ""
-	if treePath != "" {
-		var err error
-		if file, err = h.opts.Files.RunPath(c.user, treePath); err != nil {
-			c.errorf("cannot run %s: %v", treePath, err)
-			return
+	tg, err := h.opts.Files.Target(c.user, treePath)
+	if err != nil {
+		msg, internal := forUser(err)
+		if internal {
+			h.opts.Logger.Error("terminal: preparing a run", "user", c.user.Username, "path", treePath, "err", err)
 		}
+		if treePath != "" {
+			msg = fmt.Sprintf("cannot run %s: %s", treePath, msg)
+		}
+		c.errorf("%s", msg)
+		return
 	}
 	if wait, ok := h.allowRun(c.user.Username); !ok {
 		c.errorf("too many runs; wait %d s", int(math.Ceil(wait.Seconds())))
@@ -332,11 +333,5 @@ func (c *conn) run(treePath string) {
 		c.errorf("execution is unavailable: no Docker engine is configured on the server")
 		return
 	}
-	mounts, err := h.opts.Files.Mounts(c.user)
-	if err != nil {
-		h.opts.Logger.Error("terminal: mounts", "user", c.user.Username, "err", err)
-		c.errorf("cannot prepare your files for running")
-		return
-	}
-	c.tab.start(c, treePath, file, mounts)
+	c.tab.start(c, treePath, tg)
 }

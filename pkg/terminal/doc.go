@@ -20,13 +20,16 @@
 //	hub := terminal.New(terminal.Options{
 //		Auth:      authService,
 //		Sandboxes: manager, // nil when Docker is unavailable: Run then says so
-//		Files:     terminal.WorkspaceFiles{W: ws, Course: course},
+//		Files:     terminal.WorkspaceFiles{W: ws},
 //		PublicURL: cfg.PublicURL,
 //	})
 //	srv := server.New(server.Options{...,
 //		Raw:            map[string]echo.HandlerFunc{"/ws": hub.Handler()},
 //		BeforeShutdown: func(ctx context.Context) { _ = hub.Close(ctx) },
 //	})
+//
+// The course calls hub.Recheck when its rules change (a test starts, a
+// deadline passes), so a restriction reaches sandboxes already running.
 //
 // Hub.Close closes every socket with a close frame and stops every session
 // it started; close the sandbox Manager after it.

@@ -2,102 +2,88 @@ package terminal
 
 import (
 	"errors"
-	"io/fs"
-	"os"
-	"strings"
-	"time"
 
 	"github.com/pythonide/pyide/pkg/auth"
 	"github.com/pythonide/pyide/pkg/sandbox"
 	"github.com/pythonide/pyide/pkg/workspace"
 )
 
-// WorkspaceFiles is Files over the course tree: the workspace's permission
-// policy and mounts decide what a user's sandbox sees and may run.
-type WorkspaceFiles struct {
-	W      *workspace.Workspace
-	Course workspace.CourseState // nil: workspace.StaticCourse{}
-	Clock  func() time.Time      // nil: time.Now
+// Target is what a Run gives a sandbox: the script's path inside it ("" for
+// an empty REPL) and the folders it mounts, each approved by the policy.
+type Target struct {
+	File   string
+	Mounts []sandbox.Mount
+	// Grading: staff run a student's file in a read-only grading sandbox.
+	Grading bool
 }
 
-func (f WorkspaceFiles) state() (workspace.CourseState, time.Time) {
-	st := f.Course
-	if st == nil {
-		st = workspace.StaticCourse{}
+// Files is what the hub needs of the workspace (see WorkspaceFiles).
+type Files interface {
+	// Target decides, as of now, what u's sandbox runs for the tree path
+	// ("" for an empty REPL) and which folders it gets. Its error is shown
+	// to the user.
+	Target(u auth.User, treePath string) (Target, error)
+	// Mounts lists the folders u's own sandbox gets now: a spare's, and
+	// what a running sandbox is checked against when the rules change.
+	Mounts(u auth.User) ([]sandbox.Mount, error)
+}
+
+// WorkspaceFiles is Files over the course tree: the workspace's permission
+// policy (with its course state and clock) decides what a user's sandbox
+// sees and may run.
+type WorkspaceFiles struct {
+	W *workspace.Workspace
+}
+
+// Target implements Files.
+func (f WorkspaceFiles) Target(u auth.User, treePath string) (Target, error) {
+	t, err := f.W.RunTarget(u, treePath)
+	if err != nil {
+		return Target{}, err
 	}
-	now := time.Now()
-	if f.Clock != nil {
-		now = f.Clock()
-	}
-	return st, now
+	return Target{File: t.File, Mounts: sandboxMounts(t.Mounts), Grading: t.Grading}, nil
 }
 
 // Mounts implements Files.
 func (f WorkspaceFiles) Mounts(u auth.User) ([]sandbox.Mount, error) {
-	st, now := f.state()
-	ms, err := f.W.Mounts(u, st, now)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]sandbox.Mount, len(ms))
-	for i, m := range ms {
-		out[i] = sandbox.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
-	}
-	return out, nil
+	ms, err := f.W.Mounts(u)
+	return sandboxMounts(ms), err
 }
 
-// errNoFile hides whether a file the user may not read exists.
-var errNoFile = errors.New("no such file")
+func sandboxMounts(ms []workspace.Mount) []sandbox.Mount {
+	out := make([]sandbox.Mount, len(ms))
+	for i, m := range ms {
+		out[i] = sandbox.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, Dev: m.Dev, Ino: m.Ino}
+	}
+	return out
+}
 
-// RunPath implements Files: the policy must grant at least read, and the
-// path must name a regular file (not a folder, not a link) in one of the
-// user's mounts.
-func (f WorkspaceFiles) RunPath(u auth.User, treePath string) (string, error) {
-	st, now := f.state()
-	if _, err := workspace.ParsePath(treePath); err != nil {
-		return "", err
+// forUser is what the user is told of a failed Target: the workspace's own
+// words, or, for anything else (a host path, an errno), plain words while
+// the details go to the log (internal is true).
+func forUser(err error) (msg string, internal bool) {
+	var we *workspace.Error
+	if errors.As(err, &we) || errors.Is(err, workspace.ErrBadPath) {
+		return err.Error(), false
 	}
-	if workspace.Access(u, treePath, st, now) < workspace.Read {
-		return "", errNoFile
-	}
-	cpath, err := f.W.ContainerPath(u, st, now, treePath)
-	if errors.Is(err, workspace.ErrNotMounted) {
-		return "", errNoFile
-	}
-	if err != nil {
-		return "", err
-	}
-	ms, err := f.W.Mounts(u, st, now)
-	if err != nil {
-		return "", err
-	}
-	for _, m := range ms {
-		if cpath == m.Target {
-			return "", errors.New("is a folder, not a file")
+	return "your files could not be prepared for running; try again, and tell your professor if it keeps happening", true
+}
+
+// covered reports whether every folder of had is still granted by now, with
+// at least the same rights: the same folder (device and inode) at the same
+// place, and writable only if it was.
+func covered(had, now []sandbox.Mount) bool {
+	for _, h := range had {
+		ok := false
+		for _, n := range now {
+			if n.Source == h.Source && n.Target == h.Target && n.Dev == h.Dev && n.Ino == h.Ino && (h.ReadOnly || !n.ReadOnly) {
+				ok = true
+				break
+			}
 		}
-		rel, ok := strings.CutPrefix(cpath, m.Target+"/")
 		if !ok {
-			continue
+			return false
 		}
-		// os.Root never resolves a link out of the mounted folder; a link
-		// as the file itself is refused by Lstat's answer below.
-		root, err := os.OpenRoot(m.Source)
-		if err != nil {
-			return "", err
-		}
-		fi, err := root.Lstat(rel)
-		root.Close()
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return "", errNoFile
-		case err != nil:
-			return "", err
-		case fi.IsDir():
-			return "", errors.New("is a folder, not a file")
-		case !fi.Mode().IsRegular():
-			return "", errors.New("is not a regular file")
-		}
-		return cpath, nil
 	}
-	return "", errNoFile
+	return true
 }

@@ -50,6 +50,7 @@ type envOptions struct {
 	hub     terminal.Options // Auth, Sandboxes and Files are filled in
 	files   map[string]string
 	idle    time.Duration // the login idle limit; default an hour
+	course  workspace.CourseState
 }
 
 type env struct {
@@ -82,7 +83,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	})
 	e.data = t.TempDir()
 	var err error
-	e.ws, err = workspace.New(workspace.Options{DataPath: e.data, DB: e.db, Logger: quietLogger()})
+	e.ws, err = workspace.New(workspace.Options{DataPath: e.data, DB: e.db, Logger: quietLogger(), Course: o.course})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,6 +47,9 @@ type Hub struct {
 type userState struct {
 	conns int
 	runs  []time.Time // accepted run/repl messages in the last minute
+	// spare is the folders the user's spare was last asked for, so that a
+	// change of the rules can tell whether it holds more than granted.
+	spare []sandbox.Mount
 }
 
 // New returns a Hub; it subscribes to the end of login sessions.
@@ -220,11 +223,75 @@ func (h *Hub) warm(u auth.User) {
 			h.opts.Logger.Warn("terminal: mounts for the spare", "user", u.Username, "err", err)
 			return
 		}
+		h.mu.Lock()
+		if us := h.users[u.Username]; us != nil {
+			us.spare = mounts
+		}
+		h.mu.Unlock()
 		ctx, cancel := context.WithTimeout(h.ctx, 2*time.Minute)
 		defer cancel()
 		err = h.opts.Sandboxes.Prepare(ctx, sandbox.Spec{User: u.Username, Role: u.Role, Mounts: mounts})
 		if err != nil && h.ctx.Err() == nil && !errors.Is(err, sandbox.ErrClosed) {
 			h.opts.Logger.Warn("terminal: spare", "user", u.Username, "err", err)
+		}
+	}()
+}
+
+// Recheck ends, for user ("" for everyone), whatever now holds more than
+// the policy grants: each run whose sandbox has a folder no longer granted,
+// or granted read-only now, ends with a plain message, and a spare asked
+// for with such folders is dropped and asked for again. The course calls it
+// when a student starts a test, a window opens, a deadline passes or an
+// item changes: a restriction holds for sandboxes already running, not
+// only for new ones. It returns at once; the work runs in the background.
+func (h *Hub) Recheck(user string) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	var tabs []*tab
+	for k, t := range h.tabs {
+		if user == "" || k.user == user {
+			tabs = append(tabs, t)
+		}
+	}
+	type spare struct {
+		user   auth.User
+		mounts []sandbox.Mount
+	}
+	spares := map[string]spare{}
+	for c := range h.conns {
+		if us := h.users[c.user.Username]; us != nil && us.spare != nil && (user == "" || c.user.Username == user) {
+			spares[c.user.Username] = spare{c.user, us.spare}
+		}
+	}
+	h.wg.Add(1)
+	h.mu.Unlock()
+	go func() {
+		defer h.wg.Done()
+		grants := map[string][]sandbox.Mount{}
+		grant := func(u auth.User) ([]sandbox.Mount, error) {
+			if g, ok := grants[u.Username]; ok {
+				return g, nil
+			}
+			g, err := h.opts.Files.Mounts(u)
+			if err == nil {
+				grants[u.Username] = g
+			}
+			return g, err
+		}
+		for _, t := range tabs {
+			t.recheck(grant)
+		}
+		for name, sp := range spares {
+			if g, err := grant(sp.user); err == nil && covered(sp.mounts, g) {
+				continue
+			}
+			if h.opts.Sandboxes != nil {
+				h.opts.Sandboxes.Release(name)
+			}
+			h.warm(sp.user)
 		}
 	}()
 }

@@ -18,16 +18,6 @@ type Sandboxes interface {
 	Ping(ctx context.Context) error
 }
 
-// Files is what the hub needs of the workspace (see WorkspaceFiles).
-type Files interface {
-	// Mounts lists the folders u's sandbox gets now.
-	Mounts(u auth.User) ([]sandbox.Mount, error)
-	// RunPath checks that u may read the regular file at the tree path and
-	// returns where it appears inside u's sandbox. Its error is shown to
-	// the user.
-	RunPath(u auth.User, treePath string) (string, error)
-}
-
 // Options configure a Hub. Zero values take the documented defaults.
 type Options struct {
 	Auth *auth.Service // required
@@ -38,9 +28,6 @@ type Options struct {
 	PublicURL string // the server's own origin, for the Origin check; "" = the request's Host
 	// StudentREPL lets students open an empty REPL; staff always may.
 	StudentREPL bool
-	// REPLBlocked, when set, reports whether a student may not open an
-	// empty REPL right now (a test that switches it off).
-	REPLBlocked func(username string) bool
 	// OnOutput, when set, is told how many TTY bytes each read brought, for
 	// the output metric.
 	OnOutput func(n int)

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pythonide/pyide/pkg/auth"
 	"github.com/pythonide/pyide/pkg/sandbox"
 )
 
@@ -34,11 +35,16 @@ type tab struct {
 // run is one sandbox session of a tab (run or repl), from the command to
 // its exit.
 type run struct {
-	gen    uint64
-	path   string
-	cancel context.CancelFunc // ends a Start still waiting
-	quit   chan struct{}      // closed when replaced or killed
-	stdin  chan []byte
+	gen  uint64
+	path string
+	user auth.User
+	spec sandbox.Spec // what it was started with: rechecked when the rules change
+	// grading runs are read-only sandboxes of staff; the rules that change
+	// (tests, deadlines) do not restrict staff.
+	grading bool
+	cancel  context.CancelFunc // ends a Start still waiting
+	quit    chan struct{}      // closed when replaced or killed
+	stdin   chan []byte
 
 	sess *sandbox.Session // guarded by tab.mu; nil while starting
 	exit *sandbox.Exit    // guarded by tab.mu; set once ended
@@ -142,7 +148,9 @@ func (t *tab) kill() *sandbox.Session {
 }
 
 // endLocked stops r (no-op when it ended already).
-func (t *tab) endLocked(r *run) {
+func (t *tab) endLocked(r *run) { t.endWithLocked(r, sandbox.ReasonStopped) }
+
+func (t *tab) endWithLocked(r *run, reason string) {
 	select {
 	case <-r.quit:
 	default:
@@ -150,8 +158,42 @@ func (t *tab) endLocked(r *run) {
 	}
 	r.cancel()
 	if r.sess != nil {
-		r.sess.Stop(sandbox.ReasonStopped)
+		r.sess.Stop(reason)
 	}
+}
+
+// recheck ends the current run if its sandbox holds a folder the policy
+// no longer grants (see Hub.Recheck); grant gives a user's folders now.
+func (t *tab) recheck(grant func(auth.User) ([]sandbox.Mount, error)) {
+	t.mu.Lock()
+	r := t.cur
+	if r == nil || r.exit != nil || t.dead || r.grading {
+		t.mu.Unlock()
+		return
+	}
+	t.mu.Unlock()
+	var now []sandbox.Mount
+	var err error
+	if r.path == "" {
+		// An empty REPL may itself be switched off now.
+		var tg Target
+		tg, err = t.h.opts.Files.Target(r.user, "")
+		now = tg.Mounts
+	} else {
+		now, err = grant(r.user)
+	}
+	if err == nil && covered(r.spec.Mounts, now) {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cur != r || r.exit != nil || t.dead {
+		return
+	}
+	t.h.opts.Logger.Info("terminal: run ended, the rules changed under it", "user", t.key.user, "tab", t.key.id, "path", r.path, "err", err)
+	t.eventLocked(r, map[string]any{"type": "error", "message": "Your program was stopped because the files it may use have changed " +
+		"(a test has started, or a deadline has passed). Run it again to continue with the files you may use now."})
+	t.endWithLocked(r, sandbox.ReasonReaped)
 }
 
 func started(r *run) map[string]any {
@@ -173,7 +215,7 @@ func (t *tab) eventLocked(r *run, ev map[string]any) {
 // start ends the tab's previous run and starts a new one. The start itself
 // (which may wait in the server's queue) runs in the background so that a
 // stop, or another run, is read meanwhile.
-func (t *tab) start(c *conn, treePath, file string, mounts []sandbox.Mount) {
+func (t *tab) start(c *conn, treePath string, tg Target) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.dead { // ended by a logout in another window, or by shutdown
@@ -187,11 +229,12 @@ func (t *tab) start(c *conn, treePath, file string, mounts []sandbox.Mount) {
 		t.endLocked(t.cur)
 	}
 	ctx, cancel := context.WithCancel(t.h.ctx)
-	r := &run{gen: t.gen.Add(1), path: treePath, cancel: cancel, quit: make(chan struct{}), stdin: make(chan []byte, stdinQueue)}
+	u := c.user
+	spec := sandbox.Spec{User: u.Username, Role: u.Role, Key: t.key.id, File: tg.File, Mounts: tg.Mounts}
+	r := &run{gen: t.gen.Add(1), path: treePath, user: u, spec: spec, grading: tg.Grading, cancel: cancel,
+		quit: make(chan struct{}), stdin: make(chan []byte, stdinQueue)}
 	t.cur = r
 	t.ring.reset()
-	u := c.user
-	spec := sandbox.Spec{User: u.Username, Role: u.Role, Key: t.key.id, File: file, Mounts: mounts}
 	t.h.wg.Add(1)
 	go func() {
 		defer t.h.wg.Done()

@@ -3,6 +3,7 @@ package workspace
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -54,10 +55,11 @@ func TestExamRestriction(t *testing.T) {
 
 func TestExamMounts(t *testing.T) {
 	t.Parallel()
-	ev := newEnv(t, nil)
 	st := examCourse{StaticCourse{OpenTests: map[string]bool{"midterm": true}}}
-	now := time.Now()
-	ms, err := ev.ws.Mounts(alice, st, now)
+	ev := newEnv(t, func(o *Options) { o.Course = st })
+	ev.disk("Submissions/midterm/alice/answer.py", "print(42)\n")
+	ev.disk("Local/alice/notes.py", "print('notes')\n")
+	ms, err := ev.ws.Mounts(alice)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,11 +75,17 @@ func TestExamMounts(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("alice's mounts during a restricted test:\n%v\nwant\n%v", got, want)
 	}
-	p, err := ev.ws.ContainerPath(alice, st, now, "Submissions/midterm/alice/answer.py")
-	if err != nil || p != "/home/student/answer.py" {
-		t.Fatalf("container path of the test work: %q %v", p, err)
+	tg, err := ev.ws.RunTarget(alice, "Submissions/midterm/alice/answer.py")
+	if err != nil || tg.File != "/home/student/answer.py" {
+		t.Fatalf("container path of the test work: %q %v", tg.File, err)
 	}
-	if _, err := ev.ws.ContainerPath(alice, st, now, "Local/alice/notes.py"); err == nil {
+	if _, err := ev.ws.RunTarget(alice, "Local/alice/notes.py"); err == nil {
 		t.Fatal("the workspace must be out of reach during a restricted test")
+	}
+	if _, err := ev.ws.RunTarget(alice, ""); err == nil || !strings.Contains(err.Error(), "switched off during this test") {
+		t.Fatalf("the empty REPL during a test that switches it off: %v", err)
+	}
+	if _, err := ev.ws.RunTarget(bob, ""); err != nil {
+		t.Fatalf("bob is not in the test: %v", err)
 	}
 }

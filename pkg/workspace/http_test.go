@@ -255,7 +255,7 @@ func TestWriteReadConflict(t *testing.T) {
 	ev := newEnv(t, nil)
 	r := ev.put("alice", "Local/alice/hello.py", "print('v1')\n")
 	expect(t, r, 200)
-	var s1 saveResult
+	var s1 Saved
 	r.json(t, &s1)
 	if s1.Size != 12 || s1.Version != fstree.HashOf([]byte("print('v1')\n")) || r.Header().Get("ETag") != etag(s1.Version) {
 		t.Fatalf("save result %+v, ETag %q", s1, r.Header().Get("ETag"))
@@ -268,7 +268,7 @@ func TestWriteReadConflict(t *testing.T) {
 	// A save with the version read succeeds (quoted, as the ETag is sent back).
 	r = ev.put("alice", "Local/alice/hello.py", "print('v2')\n", "If-Match", g.Header().Get("ETag"))
 	expect(t, r, 200)
-	var s2 saveResult
+	var s2 Saved
 	r.json(t, &s2)
 	// A second tab still holding v1 gets 409 with the current version.
 	r = ev.put("alice", "Local/alice/hello.py", "print('stale')\n", "If-Match", s1.Version)
@@ -402,7 +402,7 @@ func TestCreateMoveCopyDeleteTrash(t *testing.T) {
 	expect(t, create("alice", "Local/alice/proj/main.py", "file"), 409)
 	expect(t, create("alice", "Local/alice/x", "symlink"), 400)
 	expect(t, create("alice", "Lecture Notes/x.py", "file"), 403)
-	expect(t, create("prof", "Assignments/hw3", "dir"), 201)
+	expect(t, create("prof", "Assignments/hw3", "dir"), 403) // the course makes item folders
 	expect(t, create("prof", "Assignments/hw3.py", "file"), 400)
 	expect(t, create("prof", "Secret", "dir"), 400)
 	// Bad JSON and unknown fields.
@@ -573,7 +573,7 @@ func TestUpload(t *testing.T) {
 	ev := newEnv(t, func(o *Options) { o.MaxFileBytes = 100 })
 	r := ev.upload("alice", "Local/alice", map[string]string{"a.py": "print(1)\n", "data.csv": "x,y\n1,2\n", "img.png": "\x89PNG"})
 	expect(t, r, 201)
-	var res struct{ Files []saveResult }
+	var res struct{ Files []Saved }
 	r.json(t, &res)
 	if len(res.Files) != 3 || ev.read("Local/alice/data.csv") != "x,y\n1,2\n" {
 		t.Fatalf("upload: %+v", res)
@@ -737,7 +737,10 @@ func TestAudit(t *testing.T) {
 	ev := newEnv(t, nil)
 	expect(t, ev.put("alice", "Local/alice/own.py", "x"), 200)
 	expect(t, ev.put("alice", "Submissions/hw1/alice", "x"), 400) // depth: files not allowed in Submissions/x
-	expect(t, ev.jsonReq("alice", "POST", "/api/files", map[string]string{"path": "Submissions/hw1/alice", "type": "dir"}), 201)
+	expect(t, ev.jsonReq("alice", "POST", "/api/files", map[string]string{"path": "Submissions/hw1/alice", "type": "dir"}), 403)
+	if err := ev.ws.EnsureSubmissionFolder("hw1", "alice"); err != nil {
+		t.Fatal(err)
+	}
 	expect(t, ev.put("alice", "Submissions/hw1/alice/main.py", "x"), 200)
 	expect(t, ev.put("prof", "Lecture Notes/week2.md", "x"), 200)
 	expect(t, ev.do("prof", "GET", q("/api/files/content", "Local/bob/secret.py"), nil), 200)
@@ -753,7 +756,6 @@ func TestAudit(t *testing.T) {
 	}
 	sort.Strings(got)
 	want := []string{
-		"alice file.create Submissions/hw1/alice",
 		"alice file.write Submissions/hw1/alice/main.py",
 		"prof file.delete Lecture Notes/week2.md",
 		"prof file.read Local/bob/secret.py",
@@ -805,29 +807,38 @@ func TestReconcile(t *testing.T) {
 	}
 }
 
-func TestMountsAndContainerPath(t *testing.T) {
+func mountMap(t *testing.T, ws *Workspace, ms []Mount) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	for _, m := range ms {
+		rel, err := filepath.Rel(ws.absData, m.Source)
+		if err != nil || !filepath.IsAbs(m.Source) {
+			t.Fatalf("source %q", m.Source)
+		}
+		if m.Dev == 0 && m.Ino == 0 {
+			t.Errorf("mount %s has no identity", m.Source)
+		}
+		got[m.Target] = fmt.Sprintf("%s ro=%v", rel, m.ReadOnly)
+	}
+	return got
+}
+
+func TestRunTarget(t *testing.T) {
 	t.Parallel()
 	ev := newEnv(t, nil)
-	now := time.Now()
-	// A folder replaced by a link (a professor's program could) is never
-	// mounted: Docker would follow it.
+	// A folder replaced by a link (a program could, before staff mounts
+	// were read-only) is never mounted: Docker would follow it.
 	if err := os.Symlink("/etc", filepath.Join(ev.dir, "Assignments", "evil")); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Symlink("../../Local/bob", filepath.Join(ev.dir, "Submissions", "hw0", "bob")); err != nil {
 		t.Fatal(err)
 	}
-	ms, err := ev.ws.Mounts(alice, course, now)
+	ev.disk("Local/alice/hw/a.py", "print('a')\n")
+	ev.disk("Submissions/hw1/bob/main.py", "print('submitted')\n")
+	ms, err := ev.ws.Mounts(alice)
 	if err != nil {
 		t.Fatal(err)
-	}
-	got := map[string]string{}
-	for _, m := range ms {
-		rel, err := filepath.Rel(ev.ws.absData, m.Source)
-		if err != nil || !filepath.IsAbs(m.Source) {
-			t.Fatalf("source %q", m.Source)
-		}
-		got[m.Target] = fmt.Sprintf("%s ro=%v", rel, m.ReadOnly)
 	}
 	want := map[string]string{
 		"/home/student":           "Local/alice ro=false",
@@ -837,50 +848,77 @@ func TestMountsAndContainerPath(t *testing.T) {
 		"/submissions/hw0":        "Submissions/hw0/alice ro=true",
 		"/submissions/hw1":        "Submissions/hw1/alice ro=false",
 	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
+	if got := mountMap(t, ev.ws, ms); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("alice's mounts:\n%v\nwant\n%v", got, want)
 	}
 	if fi, err := os.Stat(filepath.Join(ev.dir, "Submissions/hw1/alice")); err != nil || !fi.IsDir() {
 		t.Fatal("open submission folder not created")
 	}
-	ms, _ = ev.ws.Mounts(bob, course, now)
+	ms, _ = ev.ws.Mounts(bob)
 	for _, m := range ms {
 		if strings.Contains(m.Source, "evil") || m.Target == "/submissions/hw0" {
 			t.Errorf("bob mounts a link: %+v", m)
 		}
 	}
-	ms, _ = ev.ws.Mounts(prof, course, now)
-	for _, m := range ms {
-		if strings.Contains(m.Source, "Local/") && m.Source != filepath.Join(ev.ws.absData, "Local/prof") {
-			t.Errorf("professor mounts %s", m.Source)
-		}
-		if m.Target == "/course/Submissions" && !m.ReadOnly {
-			t.Error("professor gets submissions read-write")
-		}
+	// Staff's own sandbox: course material read-only, nothing of students.
+	ms, _ = ev.ws.Mounts(prof)
+	want = map[string]string{
+		"/home/student":         "Local/prof ro=false",
+		"/course/Lecture Notes": "Lecture Notes ro=true",
+		"/course/Assignments":   "Assignments ro=true",
+		"/course/Tests":         "Tests ro=true",
+		"/course/Submissions":   "Submissions ro=true",
+	}
+	if got := mountMap(t, ev.ws, ms); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("the professor's mounts:\n%v\nwant\n%v", got, want)
+	}
+	grading := map[string]string{
+		"/home/student":           "Local/bob ro=true",
+		"/course/Lecture Notes":   "Lecture Notes ro=true",
+		"/course/Assignments/hw1": "Assignments/hw1 ro=true",
 	}
 	for _, tc := range []struct {
-		user auth.User
-		path string
-		want string
+		user    auth.User
+		path    string
+		want    string // the container path; "" = refused
+		grading map[string]string
 	}{
-		{alice, "Local/alice/hw/a.py", "/home/student/hw/a.py"},
-		{alice, "Local/alice", "/home/student"},
-		{alice, "Lecture Notes/week 1.pdf", "/course/Lecture Notes/week 1.pdf"},
-		{alice, "Assignments/hw1/starter.py", "/course/Assignments/hw1/starter.py"},
-		{alice, "Submissions/hw1/alice/main.py", "/submissions/hw1/main.py"},
-		{alice, "Assignments/hw2/solution.py", ""},
-		{alice, "Local/bob/secret.py", ""},
-		{alice, "Tests/final/q1.py", ""},
-		{prof, "Local/bob/secret.py", ""},
-		{prof, "Assignments/hw2/solution.py", "/course/Assignments/hw2/solution.py"},
+		{alice, "Local/alice/hw/a.py", "/home/student/hw/a.py", nil},
+		{alice, "Local/alice", "", nil},
+		{alice, "Local/alice/hw", "", nil},
+		{alice, "Lecture Notes/week1.pdf", "/course/Lecture Notes/week1.pdf", nil},
+		{alice, "Assignments/hw1/starter.py", "/course/Assignments/hw1/starter.py", nil},
+		{alice, "Submissions/hw0/alice/main.py", "/submissions/hw0/main.py", nil},
+		{alice, "Assignments/hw2/solution.py", "", nil},
+		{alice, "Local/bob/secret.py", "", nil},
+		{alice, "Tests/final/q1.py", "", nil},
+		{alice, "Local/alice/missing.py", "", nil},
+		{prof, "Assignments/hw2/solution.py", "/course/Assignments/hw2/solution.py", nil},
+		// Staff run a student's file in a grading sandbox.
+		{prof, "Local/bob/secret.py", "/home/student/secret.py", grading},
+		{prof, "Submissions/hw1/bob/main.py", "/home/student/main.py", map[string]string{
+			"/home/student":           "Submissions/hw1/bob ro=true",
+			"/course/Lecture Notes":   "Lecture Notes ro=true",
+			"/course/Assignments/hw1": "Assignments/hw1 ro=true",
+		}},
+		{admin, "Local/bob/secret.py", "/home/student/secret.py", grading},
 	} {
-		got, err := ev.ws.ContainerPath(tc.user, course, now, tc.path)
-		if got != tc.want || (tc.want == "") != (err != nil) {
-			t.Errorf("%s: ContainerPath(%q) = %q, %v; want %q", tc.user.Username, tc.path, got, err, tc.want)
+		got, err := ev.ws.RunTarget(tc.user, tc.path)
+		if got.File != tc.want || (tc.want == "") != (err != nil) {
+			t.Errorf("%s: RunTarget(%q) = %q, %v; want %q", tc.user.Username, tc.path, got.File, err, tc.want)
+			continue
+		}
+		if got.Grading != (tc.grading != nil) {
+			t.Errorf("%s: RunTarget(%q).Grading = %v", tc.user.Username, tc.path, got.Grading)
+		}
+		if tc.grading != nil {
+			if m := mountMap(t, ev.ws, got.Mounts); fmt.Sprint(m) != fmt.Sprint(tc.grading) {
+				t.Errorf("%s running %s: mounts\n%v\nwant\n%v", tc.user.Username, tc.path, m, tc.grading)
+			}
 		}
 	}
-	if _, err := ev.ws.Mounts(auth.User{Username: "../x", Role: auth.RoleStudent}, course, now); err == nil {
-		t.Error("mounts for a bad user name")
+	if _, err := ev.ws.RunTarget(auth.User{Username: "../x", Role: auth.RoleStudent}, ""); err == nil {
+		t.Error("a sandbox for a bad user name")
 	}
 	if err := ev.ws.EnsureUserDirs("Alice"); err == nil {
 		t.Error("EnsureUserDirs accepted a bad name")
@@ -889,7 +927,7 @@ func TestMountsAndContainerPath(t *testing.T) {
 
 func TestChownToSandboxUser(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("runs only as root: the server chowns only when it is root")
+		t.Skip("runs only as root: a server that is not root chowns only with CAP_CHOWN")
 	}
 	t.Parallel()
 	ev := newEnv(t, func(o *Options) { o.SandboxUID = 1234 })
@@ -898,10 +936,17 @@ func TestChownToSandboxUser(t *testing.T) {
 	if err := ev.ws.EnsureUserDirs("carol"); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"Local/alice/a.py", "Local/alice/d", "Local/carol", "Lecture Notes", "Assignments", "Tests"} {
+	for _, p := range []string{"Local/alice/a.py", "Local/alice/d", "Local/carol"} {
 		uid, err := ownerUID(filepath.Join(ev.dir, p))
 		if err != nil || uid != 1234 {
 			t.Errorf("%s owned by %d (%v), want 1234", p, uid, err)
+		}
+	}
+	// Course material is the server's: sandboxes mount it read-only.
+	for _, p := range []string{"Lecture Notes", "Assignments", "Tests", "Submissions", ".trash"} {
+		uid, err := ownerUID(filepath.Join(ev.dir, p))
+		if err != nil || uid != os.Geteuid() {
+			t.Errorf("%s owned by %d (%v), want the server (%d)", p, uid, err, os.Geteuid())
 		}
 	}
 }

@@ -240,11 +240,15 @@ func (p Path) Owner() string {
 	return u
 }
 
-// Protected reports whether p may never be deleted, moved or renamed: the
-// list of roots, the roots themselves and a user's own Local folder (the
-// sandbox mounts it as the home directory).
-func (p Path) Protected() bool {
-	return p.Depth() <= 1 || (p.Seg(0) == RootLocal && p.Depth() == 2)
+// Managed reports whether p is a folder the server creates and keeps: the
+// list of roots, the roots, and the folders directly in a folders-only
+// folder (Local/<user>, Assignments/<slug>, Tests/<slug>,
+// Submissions/<item>, Submissions/<item>/<user>). Every mount source of a
+// sandbox is one of them, so no API creates, moves, renames, deletes or
+// restores one, or anything onto one: the name a container is created
+// with must lead to the folder the policy approved.
+func (p Path) Managed() bool {
+	return p.Depth() <= 1 || p.Parent().FoldersOnly()
 }
 
 // FoldersOnly reports whether p may only hold folders: the roots other than
@@ -265,38 +269,56 @@ func (p Path) FoldersOnly() bool {
 type CourseState interface {
 	// AssignmentPublished reports whether students may see Assignments/<slug>.
 	AssignmentPublished(slug string, now time.Time) bool
+	// ItemPublished reports whether students may know of an item (an
+	// assignment or a test) at all: a draft, or a folder no item owns,
+	// must look exactly like a name that does not exist.
+	ItemPublished(slug string, now time.Time) bool
 	// TestOpen reports whether the test's window is open for username.
 	TestOpen(slug, username string, now time.Time) bool
 	// SubmissionOpen reports whether username may still change
 	// Submissions/<item>/<username>.
 	SubmissionOpen(item, username string, now time.Time) bool
-}
-
-// ExamState is what a CourseState may also answer: whether a student is
-// inside a test that restricts the workspace (only the test's material and
-// their own submission folder for it are visible) or the empty REPL.
-type ExamState interface {
+	// ExamRestriction reports whether a student is inside a test that
+	// restricts the workspace (only the test's material and their own
+	// submission folder for it are visible) or the empty REPL; test is
+	// "" when none applies.
 	ExamRestriction(username string, now time.Time) (test string, restrictWorkspace, restrictREPL bool)
 }
 
-// StaticCourse is a CourseState from fixed sets, until the course package
-// provides the real one: every assignment is published unless listed in
-// Unpublished, no test is open unless listed in OpenTests, and every
-// submission is open unless listed in Locked.
+// StaticCourse is a CourseState from fixed sets, for tools and tests: every
+// assignment is published unless listed in Unpublished, no test is open
+// unless listed in OpenTests, every submission is open unless listed in
+// Locked, and a student is restricted only as Exams says.
 type StaticCourse struct {
 	Unpublished map[string]bool
 	OpenTests   map[string]bool
 	Locked      map[string]bool
+	Exams       map[string]Exam // by username
+}
+
+// Exam is a restriction of StaticCourse.
+type Exam struct {
+	Test            string
+	Workspace, REPL bool
 }
 
 // AssignmentPublished implements CourseState.
 func (s StaticCourse) AssignmentPublished(slug string, _ time.Time) bool { return !s.Unpublished[slug] }
+
+// ItemPublished implements CourseState.
+func (s StaticCourse) ItemPublished(slug string, _ time.Time) bool { return !s.Unpublished[slug] }
 
 // TestOpen implements CourseState.
 func (s StaticCourse) TestOpen(slug, _ string, _ time.Time) bool { return s.OpenTests[slug] }
 
 // SubmissionOpen implements CourseState.
 func (s StaticCourse) SubmissionOpen(item, _ string, _ time.Time) bool { return !s.Locked[item] }
+
+// ExamRestriction implements CourseState.
+func (s StaticCourse) ExamRestriction(username string, _ time.Time) (string, bool, bool) {
+	e := s.Exams[username]
+	return e.Test, e.Workspace, e.REPL
+}
 
 // Access is the permission policy: what u may do with the tree path p. It is
 // pure: a path that does not parse gets None.
@@ -323,18 +345,16 @@ func AccessPath(u auth.User, p Path, st CourseState, now time.Time) Level {
 	if u.Role != auth.RoleStudent || u.Username == "" {
 		return None // an unknown role fails closed
 	}
-	if ex, ok := st.(ExamState); ok {
-		if test, restrict, _ := ex.ExamRestriction(u.Username, now); restrict {
-			// During a restricted test a student sees only that test's
-			// material and their own work for it.
-			switch {
-			case p.Depth() == 1 && (p.Seg(0) == RootTests || p.Seg(0) == RootSubmissions):
-				return Read
-			case p.Seg(0) == RootTests && p.Seg(1) == test:
-			case p.Seg(0) == RootSubmissions && p.Seg(1) == test && (p.Depth() == 2 || p.Seg(2) == u.Username):
-			default:
-				return None
-			}
+	if test, restrict, _ := st.ExamRestriction(u.Username, now); restrict {
+		// During a restricted test a student sees only that test's
+		// material and their own work for it.
+		switch {
+		case p.Depth() == 1 && (p.Seg(0) == RootTests || p.Seg(0) == RootSubmissions):
+			return Read
+		case p.Seg(0) == RootTests && p.Seg(1) == test:
+		case p.Seg(0) == RootSubmissions && p.Seg(1) == test && (p.Depth() == 2 || p.Seg(2) == u.Username):
+		default:
+			return None
 		}
 	}
 	switch p.Seg(0) {
@@ -360,7 +380,11 @@ func AccessPath(u auth.User, p Path, st CourseState, now time.Time) Level {
 		return None
 	case RootSubmissions:
 		switch {
-		case p.Depth() <= 2:
+		case p.Depth() == 1:
+			return Read // listings show only the items a student may know of
+		case !st.ItemPublished(p.Seg(1), now):
+			return None
+		case p.Depth() == 2:
 			return Read // listings show only the student's own folder
 		case p.Seg(2) != u.Username:
 			return None

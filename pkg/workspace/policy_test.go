@@ -157,6 +157,10 @@ func (w windowCourse) TestOpen(_, _ string, now time.Time) bool {
 	return !now.Before(w.open) && now.Before(w.close)
 }
 func (w windowCourse) SubmissionOpen(_, _ string, now time.Time) bool { return now.Before(w.close) }
+func (w windowCourse) ItemPublished(string, time.Time) bool           { return true }
+func (w windowCourse) ExamRestriction(string, time.Time) (string, bool, bool) {
+	return "", false, false
+}
 
 func TestAccessFollowsTime(t *testing.T) {
 	t.Parallel()
@@ -183,26 +187,29 @@ func TestAccessFollowsTime(t *testing.T) {
 func TestPathShape(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		path                   string
-		protected, foldersOnly bool
-		owner                  string
+		path                 string
+		managed, foldersOnly bool
+		owner                string
 	}{
 		{"", true, true, ""},
 		{"Local", true, true, ""},
 		{"Local/alice", true, false, "alice"},
 		{"Local/alice/x.py", false, false, "alice"},
 		{"Lecture Notes", true, false, ""},
+		{"Lecture Notes/week1", false, false, ""},
 		{"Assignments", true, true, ""},
-		{"Assignments/hw1", false, false, ""},
+		{"Assignments/hw1", true, false, ""},
+		{"Assignments/hw1/data", false, false, ""},
+		{"Tests/midterm", true, false, ""},
 		{"Submissions", true, true, ""},
-		{"Submissions/hw1", false, true, ""},
-		{"Submissions/hw1/alice", false, false, "alice"},
+		{"Submissions/hw1", true, true, ""},
+		{"Submissions/hw1/alice", true, false, "alice"},
 		{"Submissions/hw1/alice/a.py", false, false, "alice"},
 	} {
 		p := MustPath(tc.path)
-		if p.Protected() != tc.protected || p.FoldersOnly() != tc.foldersOnly || p.Owner() != tc.owner {
-			t.Errorf("%q: protected %v foldersOnly %v owner %q; want %v %v %q", tc.path,
-				p.Protected(), p.FoldersOnly(), p.Owner(), tc.protected, tc.foldersOnly, tc.owner)
+		if p.Managed() != tc.managed || p.FoldersOnly() != tc.foldersOnly || p.Owner() != tc.owner {
+			t.Errorf("%q: managed %v foldersOnly %v owner %q; want %v %v %q", tc.path,
+				p.Managed(), p.FoldersOnly(), p.Owner(), tc.managed, tc.foldersOnly, tc.owner)
 		}
 		if p.String() != tc.path {
 			t.Errorf("%q round-trips as %q", tc.path, p.String())

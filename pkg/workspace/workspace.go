@@ -1,14 +1,20 @@
-// Package workspace owns the course file tree on disk (IDE_DATA_PATH): the
-// one permission policy every path goes through, safe file access, the file
-// API under /api/files, file metadata, revisions, trash and quota, and the
-// folders a user's sandbox mounts.
+// Package workspace owns the course file tree on disk (IDE_DATA_PATH) and
+// is the only code that writes it: the one permission policy every path
+// goes through, safe file access, file metadata, revisions, trash and
+// quota, and the folders (and the file) a sandbox gets for a Run. Its
+// operations (List, Open, Save, Create, Move, Copy, Trash, RestoreTrash,
+// uploads, revisions, RunTarget, and what pkg/course asks of the tree) know
+// nothing of HTTP and fail with typed errors; http.go is a thin front for
+// /api/files that maps them to statuses.
 //
 // It must never follow a symbolic link: every path is opened one folder at
 // a time through os.Root, each checked not to be a link, so a link made by
 // a student's program can lead neither out of the data folder nor into
-// another user's folder. It never writes a file in place (temp, fsync,
-// rename) and never serves user files as active content (HTML, SVG, JS are
-// text/plain).
+// another user's folder. It never lets anyone create, move, rename, delete
+// or restore a folder the server keeps (the mount sources, see
+// Path.Managed), never moves or restores a link, never writes a file in
+// place (temp, fsync, rename) and never serves user files as active content
+// (HTML, SVG, JS are text/plain).
 package workspace
 
 import (
@@ -61,6 +67,10 @@ const (
 	// tempMaxAge: a temporary file older than this is a crashed write's.
 	tempMaxAge = time.Hour
 	trashDir   = ".trash"
+	// movingDir stages moves where no sandbox reaches (see rename); no
+	// user name starts with a dot, so it is no one's trash.
+	movingDir  = trashDir + "/.moving"
+	movingNote = ".from"
 )
 
 // Workspace is the course file tree and its API.
@@ -117,9 +127,14 @@ func New(opts Options) (*Workspace, error) {
 	if err != nil {
 		return nil, fmt.Errorf("workspace: %w", err)
 	}
-	// Run as root, the server gives what it creates to the sandbox user so
-	// the non-root container can change it.
-	chown := os.Geteuid() == 0
+	// The server gives what it creates to the sandbox user, never its own
+	// uid, so the non-root container can change it; that takes root or
+	// CAP_CHOWN.
+	chown := fstree.MayChown()
+	if !chown {
+		opts.Logger.Warn("workspace: this server may not give files to the sandbox user (it is neither root nor holds CAP_CHOWN): students' programs will not be able to write their own folders; see deploy/README.md",
+			"sandbox_uid", opts.SandboxUID)
+	}
 	t, err := fstree.Open(abs, chown, opts.SandboxUID)
 	if err != nil {
 		return nil, fmt.Errorf("workspace: %w", err)
@@ -133,17 +148,11 @@ func New(opts Options) (*Workspace, error) {
 	}
 	// Only the server reads the trash.
 	_ = root.Chmod(trashDir, 0o700)
-	if chown {
-		// A professor's sandbox (the sandbox user) writes course material
-		// into these; students get them read-only.
-		for _, r := range []string{RootLectures, RootAssignments, RootTests} {
-			if err := root.Lchown(r, opts.SandboxUID, opts.SandboxUID); err != nil {
-				t.Close()
-				return nil, fmt.Errorf("workspace: %w", err)
-			}
-		}
-	}
-	return &Workspace{opts: opts, tree: t, absData: abs}, nil
+	// Course material is the server's: every sandbox mounts it read-only
+	// and staff edit it through the file API.
+	w := &Workspace{opts: opts, tree: t, absData: abs}
+	w.recoverMoves()
+	return w, nil
 }
 
 // Close releases the data folder.
@@ -281,16 +290,9 @@ func (w *Workspace) quotaCheck(ctx context.Context, u auth.User, grow int64) err
 		return err
 	}
 	if used+grow > w.opts.QuotaBytes {
-		return &quotaError{used: used, limit: w.opts.QuotaBytes}
+		return &QuotaError{Used: used, Limit: w.opts.QuotaBytes}
 	}
 	return nil
-}
-
-type quotaError struct{ used, limit int64 }
-
-func (e *quotaError) Error() string {
-	return fmt.Sprintf("this would exceed your storage quota: %s used of %s (the trash counts until it expires)",
-		humanBytes(e.used), humanBytes(e.limit))
 }
 
 func humanBytes(n int64) string {

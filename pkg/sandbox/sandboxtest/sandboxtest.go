@@ -87,6 +87,10 @@ func NewManager(t testing.TB, opts sandbox.Options) *sandbox.Manager {
 	if opts.Logger == nil {
 		opts.Logger = Logger(t)
 	}
+	if opts.MountRoot == "" {
+		// Workspace's folders are made under the temporary folder.
+		opts.MountRoot = os.TempDir()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	m, err := sandbox.New(ctx, opts)
@@ -132,6 +136,17 @@ func Workspace(t testing.TB, files map[string]string) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// Bind approves a folder made by Workspace (or any real folder under the
+// temporary folder) as a mount.
+func Bind(t testing.TB, source, target string, readOnly bool) sandbox.Mount {
+	t.Helper()
+	m, err := sandbox.Bind(source, target, readOnly)
+	if err != nil {
+		t.Fatalf("approving %s as a mount: %v", source, err)
+	}
+	return m
 }
 
 // Logger returns a logger writing to the test log until the test ends, or
