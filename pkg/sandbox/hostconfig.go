@@ -28,9 +28,12 @@ const (
 const detachKeys = "ctrl-@,ctrl-^,ctrl-_"
 
 const (
-	homeDir   = "/home/student"
-	nofileMax = 256
-	fsizeMax  = 10 << 20
+	// sessionCPUSlack seconds lets the watcher, not the kernel, end a
+	// session at its CPU budget, so the student is told why.
+	sessionCPUSlack = 5
+	homeDir         = "/home/student"
+	nofileMax       = 256
+	fsizeMax        = 10 << 20
 )
 
 var runnerCmd = []string{"python3", "/opt/pyide/runner.py", "--control"}
@@ -108,10 +111,10 @@ func (m *Manager) containerConfig(spec Spec, id string, spare bool) (*container.
 			Ulimits: []*container.Ulimit{
 				{Name: "nofile", Soft: nofileMax, Hard: nofileMax},
 				{Name: "fsize", Soft: fsizeMax, Hard: fsizeMax},
-				// Per process, so a REPL may run many commands; the
-				// per-command budget is enforced by the runner and the
-				// server's cgroup watcher.
-				{Name: "cpu", Soft: int64(o.SessionCPU), Hard: int64(o.SessionCPU)},
+				// Per process, a backstop only: the server's cgroup watcher
+				// ends the session at SessionCPU for all its processes
+				// together (reason timeout), a few seconds before this.
+				{Name: "cpu", Soft: int64(o.SessionCPU) + sessionCPUSlack, Hard: int64(o.SessionCPU) + sessionCPUSlack},
 				// A core dump would land in the student's workspace.
 				{Name: "core", Soft: 0, Hard: 0},
 			},

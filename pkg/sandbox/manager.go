@@ -48,6 +48,16 @@ type Manager struct {
 	// nextSpare names each user's latest session: the delayed spare after a
 	// Start copies its mounts, and Release cancels it.
 	nextSpare map[string]string
+	// starting counts each user's Starts in progress, so that concurrent
+	// Starts cannot pass MaxSessions together.
+	starting map[string]int
+}
+
+// LimitError: the user already has as many sessions as Spec.MaxSessions.
+type LimitError struct{ Max int }
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("you already have %d programs running, the most one student may have at once: stop one (in another tab or window) and run again", e.Max)
 }
 
 type spare struct {
@@ -81,6 +91,7 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 		spares:     map[string]*spare{},
 		owned:      map[string]bool{},
 		nextSpare:  map[string]string{},
+		starting:   map[string]int{},
 	}
 	if m.cli == nil {
 		copts := []client.Opt{client.FromEnv}
@@ -167,7 +178,19 @@ func (m *Manager) Start(ctx context.Context, spec Spec, onQueue func(pos int)) (
 		return nil, ErrClosed
 	}
 	prev := m.byKey[sessionKey(spec.User, spec.Key)]
+	if spec.MaxSessions > 0 && m.liveLocked(spec) >= spec.MaxSessions {
+		m.mu.Unlock()
+		return nil, &LimitError{Max: spec.MaxSessions}
+	}
+	m.starting[spec.User]++
 	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		if m.starting[spec.User]--; m.starting[spec.User] <= 0 {
+			delete(m.starting, spec.User)
+		}
+		m.mu.Unlock()
+	}()
 	if prev != nil {
 		// Its teardown runs in the background, off the click path; its
 		// queue slot frees once it is gone.
@@ -182,6 +205,19 @@ func (m *Manager) Start(ctx context.Context, spec Spec, onQueue func(pos int)) (
 		m.opts.OnStart(s != nil && s.warm, time.Since(began), err)
 	}
 	return s, err
+}
+
+// liveLocked counts the user's sessions that a Start of spec would add to:
+// those running under other keys and not being stopped, and Starts in
+// progress.
+func (m *Manager) liveLocked(spec Spec) int {
+	n := m.starting[spec.User]
+	for _, s := range m.sessions {
+		if s.spec.User == spec.User && s.spec.Key != spec.Key && !isClosed(s.stopCh) {
+			n++
+		}
+	}
+	return n
 }
 
 // start runs a session once the queue has granted a slot.

@@ -35,9 +35,13 @@ type Options struct {
 	TmpfsMB   int64 // size of /tmp, default 64
 	ShmMB     int64 // size of /dev/shm, default 16
 
-	CPUSeconds     int           // CPU budget per command (script or one REPL input), default 30
-	CPUMargin      time.Duration // server backstop fires at CPUSeconds+CPUMargin, default 2s
-	SessionCPU     int           // RLIMIT_CPU per process for the whole session, default 600
+	CPUSeconds int           // CPU budget per command (script or one REPL input), default 30
+	CPUMargin  time.Duration // server backstop fires at CPUSeconds+CPUMargin, default 2s
+	// SessionCPU is the CPU time a whole session may use, every process of
+	// it together, however many commands it runs (default 600): typing a
+	// line cannot keep a spinning thread alive past it. It is also each
+	// process's RLIMIT_CPU.
+	SessionCPU     int
 	WallTimeout    time.Duration // script phase with no output and no input, default 10m
 	IdleTimeout    time.Duration // no input for this long ends a REPL (reason idle), default 30m
 	MaxConcurrent  int           // running sessions server-wide; 0 = unlimited

@@ -52,7 +52,8 @@ type Session struct {
 	lastOutput atomic.Int64
 	hadInput   atomic.Bool
 	atPrompt   atomic.Bool
-	cmdMark    atomic.Bool // a newline was sent: the next CPU sample starts a new command
+	cmdMark    atomic.Bool // a line was entered at the prompt: the next CPU sample starts a new command
+	promptSeen atomic.Bool // the REPL showed its prompt since the last command began
 
 	readMu  sync.Mutex
 	echo    []byte // the control line as the TTY would echo it, not yet ruled out
@@ -117,7 +118,10 @@ func (s *Session) Write(p []byte) (int, error) {
 	}
 	s.lastInput.Store(s.m.opts.Clock.Now().UnixNano())
 	s.hadInput.Store(true)
-	if bytes.ContainsAny(data, "\r\n") {
+	// A line typed at the REPL's prompt is a new command with a fresh CPU
+	// budget; a line typed to a program's input() is not, nor keystrokes
+	// that merely keep a spinning thread company.
+	if bytes.ContainsAny(data, "\r\n") && s.promptSeen.Swap(false) {
 		s.cmdMark.Store(true)
 	}
 	// A container that stops reading stdin must not hang the caller forever.
@@ -142,7 +146,11 @@ func (s *Session) Read(p []byte) (int, error) {
 		n, err := s.b.hj.Reader.Read(p)
 		if n > 0 {
 			s.lastOutput.Store(s.m.opts.Clock.Now().UnixNano())
-			s.atPrompt.Store(bytes.HasSuffix(p[:n], []byte(">>> ")) || bytes.HasSuffix(p[:n], []byte("... ")))
+			prompt := bytes.HasSuffix(p[:n], []byte(">>> ")) || bytes.HasSuffix(p[:n], []byte("... "))
+			s.atPrompt.Store(prompt)
+			if prompt {
+				s.promptSeen.Store(true)
+			}
 			if s.echo != nil {
 				n = s.stripEcho(p, n)
 			}
@@ -229,11 +237,14 @@ func (s *Session) sendControl() error {
 func (s *Session) run() {
 	t := time.NewTicker(s.m.opts.WatchInterval)
 	defer t.Stop()
-	w := cpuWatch{limit: time.Duration(s.m.opts.CPUSeconds)*time.Second + s.m.opts.CPUMargin}
+	w := cpuWatch{limit: time.Duration(s.m.opts.CPUSeconds)*time.Second + s.m.opts.CPUMargin,
+		total: time.Duration(s.m.opts.SessionCPU) * time.Second}
 	if s.b.hasCG {
 		w.base, _ = s.b.cpuUsage(s.m.ctx)
+		w.start = w.base
 	} else {
 		s.cmdMark.Store(true)
+		w.startUnknown = true
 	}
 loop:
 	for {
@@ -286,11 +297,16 @@ loop:
 }
 
 // cpuWatch is the server's CPU backstop: the runner's own timer can be
-// switched off by student code, the container's cgroup cannot.
+// switched off by student code, the container's cgroup cannot. It counts
+// every process of the container, so a child that raised its own
+// RLIMIT_CPU counts too.
 type cpuWatch struct {
-	limit      time.Duration
-	base       time.Duration // usage when the current command began
-	lastSample time.Time
+	limit        time.Duration // per command
+	total        time.Duration // for the whole session
+	base         time.Duration // usage when the current command began
+	start        time.Duration // usage when the session began
+	startUnknown bool          // no sample yet: the first one is the start
+	lastSample   time.Time
 }
 
 func (s *Session) checkCPU(w *cpuWatch) {
@@ -302,6 +318,14 @@ func (s *Session) checkCPU(w *cpuWatch) {
 	w.lastSample = time.Now()
 	used, err := s.b.cpuUsage(s.m.ctx)
 	if err != nil {
+		return
+	}
+	if w.startUnknown {
+		w.start, w.startUnknown = used, false
+	}
+	if used-w.start > w.total {
+		s.m.log.Info("sandbox: session over its CPU budget", "session", s.ID(), "used", used-w.start)
+		s.Stop(ReasonTimeout)
 		return
 	}
 	if s.cmdMark.Swap(false) {

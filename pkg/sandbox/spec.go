@@ -15,6 +15,10 @@ type Spec struct {
 	Role string
 	// Key identifies the user's tab: one active session per (User, Key).
 	Key string
+	// MaxSessions is the most sessions the user may have at once, this one
+	// included (a session of the same Key it replaces does not count); 0
+	// means no cap. Spares do not count.
+	MaxSessions int
 	// File is the script's path inside the container; "" opens an empty REPL.
 	File   string
 	Mounts []Mount
