@@ -466,6 +466,7 @@ func TestCLIThroughTheRunningServer(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	t.Logf("disable: socket closed and containers gone %v after the command started", time.Since(start).Round(time.Millisecond))
 	resp, err = http.Post(s.base+"/api/auth/login", "application/json", strings.NewReader(`{"username":"stud","password":"a new password for stud"}`))
 	if err != nil {
 		t.Fatal(err)
