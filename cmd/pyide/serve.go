@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"syscall"
 	"time"
@@ -39,10 +38,6 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Wr
 	}
 	for _, name := range config.Retired(config.Environ) {
 		logger.Warn(name + " is set but no longer used; remove it from the environment")
-	}
-	if os.Geteuid() == cfg.SandboxUID {
-		logger.Warn("the server runs as the sandboxes' uid (SANDBOX_UID): a student who escaped a sandbox could reach the server's private folder; run the server as its own user (deploy/README.md)",
-			"uid", cfg.SandboxUID)
 	}
 	a, err := openApp(ctx, cfg, logger)
 	if err != nil {
