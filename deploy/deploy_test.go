@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +43,8 @@ type compose struct {
 		NetworkMode string   `yaml:"network_mode"`
 		ReadOnly    bool     `yaml:"read_only"`
 		CapDrop     []string `yaml:"cap_drop"`
+		CapAdd      []string `yaml:"cap_add"`
+		SecurityOpt []string `yaml:"security_opt"`
 	} `yaml:"services"`
 	Volumes map[string]any `yaml:"volumes"`
 }
@@ -82,8 +85,11 @@ func TestCompose(t *testing.T) {
 	if !strings.Contains(server.Environment["DATABASE_URL"], "${POSTGRES_PASSWORD") || !slices.Contains(server.EnvFile, ".env") {
 		t.Errorf("server: DATABASE_URL must take its password from .env: %v", server.Environment)
 	}
-	if !server.ReadOnly || !slices.Contains(server.CapDrop, "ALL") {
-		t.Error("server: want a read-only root and no capabilities")
+	if !server.ReadOnly {
+		t.Error("server: want a read-only root")
+	}
+	for _, p := range composeUserProblems(raw) {
+		t.Error("server: " + p)
 	}
 	for _, p := range server.Ports {
 		if !strings.HasPrefix(p, "127.0.0.1:") {
@@ -101,6 +107,251 @@ func TestCompose(t *testing.T) {
 		if !strings.HasPrefix(m[1], "${") {
 			t.Errorf("compose.yaml holds a literal password in a URL: %s", m[0])
 		}
+	}
+}
+
+// serverCaps are the capabilities the server needs, and all it may have:
+// giving workspace files to the sandbox uid (CHOWN), and reading, writing
+// and changing files that students' programs created (DAC_OVERRIDE,
+// FOWNER).
+var serverCaps = []string{"CHOWN", "DAC_OVERRIDE", "FOWNER"}
+
+// sandboxUID is SANDBOX_UID's default: the server must never run as it.
+const sandboxUID = "1000"
+
+// defaultOf reads the default of a ${NAME:-default} reference.
+func defaultOf(s, name string) string {
+	m := regexp.MustCompile(`\$\{` + name + `:-([^}]*)\}`).FindStringSubmatch(s)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+// composeUserProblems names what would make the Compose server run as the
+// sandbox's uid or without the capabilities it needs (or with more).
+func composeUserProblems(raw []byte) []string {
+	var c struct {
+		Services map[string]struct {
+			Build struct {
+				Args map[string]string `yaml:"args"`
+			} `yaml:"build"`
+			User        string   `yaml:"user"`
+			CapDrop     []string `yaml:"cap_drop"`
+			CapAdd      []string `yaml:"cap_add"`
+			SecurityOpt []string `yaml:"security_opt"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(raw, &c); err != nil {
+		return []string{err.Error()}
+	}
+	server := c.Services["server"]
+	var problems []string
+	uid := server.Build.Args["PYIDE_UID"]
+	if d := defaultOf(uid, "PYIDE_UID"); d != "" {
+		uid = d
+	}
+	if uid == "" || uid == "0" || uid == sandboxUID || strings.Contains(uid, "SANDBOX_UID") {
+		problems = append(problems, fmt.Sprintf("the server's uid (build arg PYIDE_UID %q) must be its own: not 0, not the sandbox uid %s", server.Build.Args["PYIDE_UID"], sandboxUID))
+	}
+	if server.User != "" {
+		problems = append(problems, "user: overrides the image's own server user "+server.User)
+	}
+	if !slices.Contains(server.CapDrop, "ALL") {
+		problems = append(problems, "cap_drop must be [ALL]")
+	}
+	got := slices.Clone(server.CapAdd)
+	slices.Sort(got)
+	if !slices.Equal(got, serverCaps) {
+		problems = append(problems, fmt.Sprintf("cap_add is %v, want exactly %v", server.CapAdd, serverCaps))
+	}
+	for _, o := range server.SecurityOpt {
+		if strings.HasPrefix(o, "no-new-privileges") && !strings.HasSuffix(o, "false") {
+			problems = append(problems, "no-new-privileges makes the kernel ignore the binary's file capabilities, so the server could not give files to the sandbox uid")
+		}
+	}
+	return problems
+}
+
+// dockerfileUserProblems names what would make the image run the server as
+// the sandbox's uid or without its capabilities.
+func dockerfileUserProblems(df string) []string {
+	var problems []string
+	m := regexp.MustCompile(`(?m)^ARG PYIDE_UID=(\d+)$`).FindStringSubmatch(df)
+	if m == nil || m[1] == "0" || m[1] == sandboxUID {
+		problems = append(problems, "ARG PYIDE_UID must default to the server's own uid, neither 0 nor the sandbox uid "+sandboxUID)
+	}
+	if !regexp.MustCompile(`(?m)^ARG SANDBOX_UID=`+sandboxUID+`$`).MatchString(df) ||
+		!strings.Contains(df, `test "${PYIDE_UID}" != "${SANDBOX_UID}"`) {
+		problems = append(problems, "the build must refuse PYIDE_UID equal to SANDBOX_UID")
+	}
+	if !regexp.MustCompile(`(?m)^USER pyide$`).MatchString(df) {
+		problems = append(problems, "the image must run as the user pyide")
+	}
+	if !regexp.MustCompile(`(?m)^RUN setcap cap_chown,cap_dac_override,cap_fowner=ep /usr/local/bin/pyide$`).MatchString(df) {
+		problems = append(problems, "the binary needs exactly CAP_CHOWN, CAP_DAC_OVERRIDE and CAP_FOWNER as file capabilities (setcap)")
+	}
+	return problems
+}
+
+// unitUserProblems names what would make the systemd unit run the server
+// as root or the sandbox's uid, or without its capabilities (or with more).
+func unitUserProblems(unit string) []string {
+	var problems []string
+	value := func(key string) (string, bool) {
+		m := regexp.MustCompile(`(?m)^`+key+`=(.*)$`).FindAllStringSubmatch(unit, -1)
+		if len(m) != 1 {
+			return "", false
+		}
+		return strings.TrimSpace(m[0][1]), true
+	}
+	if u, ok := value("User"); !ok || u == "" || u == "root" || u == "0" || u == sandboxUID {
+		problems = append(problems, fmt.Sprintf("User=%s: the server needs its own user, neither root nor the sandbox uid %s", u, sandboxUID))
+	}
+	want := "CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER"
+	for _, key := range []string{"AmbientCapabilities", "CapabilityBoundingSet"} {
+		v, ok := value(key)
+		caps := strings.Fields(v)
+		slices.Sort(caps)
+		if !ok || strings.Join(caps, " ") != want {
+			problems = append(problems, fmt.Sprintf("%s=%s, want exactly %s", key, v, want))
+		}
+	}
+	return problems
+}
+
+// TestServerUserRegressions: the checks above catch each way the server
+// could end up as the sandbox's uid or without its capabilities.
+func TestServerUserRegressions(t *testing.T) {
+	compose, df, unit := string(read(t, "compose.yaml")), string(read(t, "Dockerfile")), string(read(t, "pyide.service"))
+	// The files as they are pass.
+	for name, p := range map[string][]string{
+		"compose.yaml": composeUserProblems([]byte(compose)), "Dockerfile": dockerfileUserProblems(df), "pyide.service": unitUserProblems(unit),
+	} {
+		if len(p) > 0 {
+			t.Errorf("%s: %v", name, p)
+		}
+	}
+	// Each regression, made by one edit, fails.
+	for _, tc := range []struct {
+		name     string
+		check    func(string) []string
+		file     string
+		from, to string
+	}{
+		{"compose: server uid from SANDBOX_UID", func(s string) []string { return composeUserProblems([]byte(s)) }, compose,
+			"PYIDE_UID: ${PYIDE_UID:-10001}", "PYIDE_UID: ${SANDBOX_UID:-1000}"},
+		{"compose: server uid 1000", func(s string) []string { return composeUserProblems([]byte(s)) }, compose,
+			"PYIDE_UID: ${PYIDE_UID:-10001}", "PYIDE_UID: ${PYIDE_UID:-1000}"},
+		{"compose: no capabilities", func(s string) []string { return composeUserProblems([]byte(s)) }, compose,
+			"cap_add: [CHOWN, DAC_OVERRIDE, FOWNER]", "cap_add: []"},
+		{"compose: one more capability", func(s string) []string { return composeUserProblems([]byte(s)) }, compose,
+			"cap_add: [CHOWN, DAC_OVERRIDE, FOWNER]", "cap_add: [CHOWN, DAC_OVERRIDE, FOWNER, SYS_ADMIN]"},
+		{"compose: no-new-privileges", func(s string) []string { return composeUserProblems([]byte(s)) }, compose,
+			"    cap_drop: [ALL]\n", "    cap_drop: [ALL]\n    security_opt:\n      - no-new-privileges:true\n"},
+		{"Dockerfile: uid 1000", dockerfileUserProblems, df, "ARG PYIDE_UID=10001", "ARG PYIDE_UID=1000"},
+		{"Dockerfile: no setcap", dockerfileUserProblems, df, "RUN setcap", "#RUN setcap"},
+		{"Dockerfile: as root", dockerfileUserProblems, df, "USER pyide", "USER root"},
+		{"unit: User=1000", unitUserProblems, unit, "User=pyide", "User=1000"},
+		{"unit: as root", unitUserProblems, unit, "User=pyide", "User=root"},
+		{"unit: no ambient capabilities", unitUserProblems, unit, "AmbientCapabilities=CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER", "AmbientCapabilities="},
+		{"unit: bounding set empty", unitUserProblems, unit, "CapabilityBoundingSet=CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER", "CapabilityBoundingSet="},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(tc.file, tc.from) {
+				t.Fatalf("the file no longer holds %q; update this case", tc.from)
+			}
+			if p := tc.check(strings.Replace(tc.file, tc.from, tc.to, 1)); len(p) == 0 {
+				t.Errorf("%q → %q passed the check", tc.from, tc.to)
+			}
+		})
+	}
+}
+
+// TestServerCapabilitiesInAContainer runs, on this machine's engine, what
+// compose.yaml and the Dockerfile decide: a non-root user gets the three
+// capabilities only as file capabilities of the binary, with cap_add and
+// without no-new-privileges; and a container without them refuses the
+// binary rather than running it powerless.
+func TestServerCapabilitiesInAContainer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: no container")
+	}
+	if exec.Command("docker", "info").Run() != nil {
+		t.Skip("no Docker engine answers")
+	}
+	setcap, err := exec.LookPath("setcap")
+	if err != nil {
+		t.Skip("setcap is not installed (apt-get install libcap2-bin)")
+	}
+	image := os.Getenv("PYIDE_SANDBOX_IMAGE")
+	if image == "" {
+		image = "pyide-sandbox:latest"
+	}
+	if exec.Command("docker", "image", "inspect", image).Run() != nil {
+		t.Skipf("no local image %s to run a binary in (make sandbox-image)", image)
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A static stand-in for the server: it reports its capabilities and
+	// gives a file to the sandbox uid.
+	prog := `package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+func main() {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "CapEff:") {
+			fmt.Println(strings.Fields(l)[1])
+		}
+	}
+	_ = os.WriteFile("/tmp/f", nil, 0o600)
+	fmt.Println(os.Chown("/tmp/f", ` + sandboxUID + `, ` + sandboxUID + `) == nil)
+}
+`
+	for name, body := range map[string]string{"main.go": prog, "go.mod": "module capcheck\n\ngo 1.26\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build := exec.Command("go", "build", "-o", "server", ".")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	df := string(read(t, "Dockerfile"))
+	caps := regexp.MustCompile(`(?m)^RUN setcap (\S+) /usr/local/bin/pyide$`).FindStringSubmatch(df)
+	if caps == nil {
+		t.Fatal("the Dockerfile runs no setcap")
+	}
+	if out, err := exec.Command(setcap, caps[1], filepath.Join(dir, "server")).CombinedOutput(); err != nil {
+		t.Skipf("setcap here: %v %s", err, out)
+	}
+	uid := regexp.MustCompile(`(?m)^ARG PYIDE_UID=(\d+)$`).FindStringSubmatch(df)[1]
+	run := func(opts ...string) (string, error) {
+		args := append([]string{"run", "--rm", "--network", "none", "--user", uid + ":" + uid, "--tmpfs", "/tmp",
+			"-v", filepath.Join(dir, "server") + ":/server:ro", "--entrypoint", "/server"}, opts...)
+		out, err := exec.Command("docker", append(args, image)...).CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	composeCaps := []string{"--cap-drop", "ALL", "--cap-add", "CHOWN", "--cap-add", "DAC_OVERRIDE", "--cap-add", "FOWNER"}
+	// CAP_CHOWN (bit 0), CAP_DAC_OVERRIDE (1), CAP_FOWNER (3).
+	if out, err := run(composeCaps...); err != nil || out != "000000000000000b\ntrue" {
+		t.Errorf("as compose.yaml runs it: %v\n%s", err, out)
+	}
+	if out, err := run(append(composeCaps, "--security-opt", "no-new-privileges:true")...); err != nil || !strings.HasSuffix(out, "false") {
+		t.Errorf("with no-new-privileges the capabilities should be ignored (the reason compose does not set it): %v\n%s", err, out)
+	}
+	if out, err := run("--cap-drop", "ALL"); err == nil {
+		t.Errorf("without the capabilities the binary ran: %s", out)
 	}
 }
 
@@ -173,7 +424,6 @@ func TestDockerfile(t *testing.T) {
 		`COPY --from=frontend /src/frontend/dist/ \./frontend/dist/`,
 		`(?m)^FROM debian:\$\{DEBIAN_VERSION\}-slim$`,
 		`postgresql-client`, `tini`, `ca-certificates`,
-		`(?m)^USER pyide$`,
 		`(?m)^COPY --from=server /out/pyide /usr/local/bin/pyide$`,
 		`(?m)^ENTRYPOINT \["/usr/bin/tini", "--", "/usr/local/bin/pyide"\]$`,
 	} {
@@ -183,6 +433,9 @@ func TestDockerfile(t *testing.T) {
 	}
 	if n := len(regexp.MustCompile(`(?m)^FROM `).FindAllString(df, -1)); n != 3 {
 		t.Errorf("want 3 stages, got %d", n)
+	}
+	for _, p := range dockerfileUserProblems(df) {
+		t.Error("Dockerfile: " + p)
 	}
 	if _, err := os.Stat("Dockerfile.dockerignore"); err != nil {
 		t.Error("Dockerfile.dockerignore keeps node_modules and data out of the build context")
@@ -217,11 +470,14 @@ func TestSystemdUnit(t *testing.T) {
 		"User=pyide", "SupplementaryGroups=docker", "EnvironmentFile=/etc/pyide/pyide.env",
 		"ExecStart=/usr/local/bin/pyide serve", "Restart=on-failure",
 		"NoNewPrivileges=yes", "ProtectSystem=strict", "ReadWritePaths=/var/lib/pyide", "PrivateTmp=yes",
-		"ProtectHome=yes", "CapabilityBoundingSet=", "WantedBy=multi-user.target",
+		"ProtectHome=yes", "WantedBy=multi-user.target",
 	} {
 		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(want)).MatchString(unit) {
 			t.Errorf("pyide.service lacks %q", want)
 		}
+	}
+	for _, p := range unitUserProblems(unit) {
+		t.Error("pyide.service: " + p)
 	}
 	// Settings that would break the embedded PostgreSQL or the socket.
 	for _, bad := range []string{"MemoryDenyWriteExecute=yes", "PrivateNetwork=yes", "RestrictAddressFamilies=none"} {
@@ -335,6 +591,9 @@ func TestReadme(t *testing.T) {
 		"Fargate", "EC2", "ten steps", "reverse_proxy 127.0.0.1:8080",
 		"proxy_http_version 1.1", "proxy_set_header Upgrade $http_upgrade", "proxy_read_timeout",
 		"same path", "pyide-admin restore", "--force", "Upgrading", "container memory per connected student", "memory per active student",
+		// The server's private folder, its own user, and what an upgrade moves.
+		"$IDE_DATA_PATH/.server", "mode 0700", "0710", "peer credentials", "PYIDE_UID", "CAP_CHOWN", "never `trust`",
+		"moved into place", "secret.key", "chown -R pyide:",
 	} {
 		if !strings.Contains(readme, want) {
 			t.Errorf("README.md lacks %q", want)

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/pythonide/pyide/pkg/datadir"
 )
 
 // localServer is a `pyide serve` this program started: a fresh binary, a
@@ -244,7 +246,7 @@ func (s *localServer) pid() int { return s.cmd.Process.Pid }
 // postgresPID is the embedded cluster's postmaster: pg_ctl daemonises it,
 // so it is not a child of the server.
 func (s *localServer) postgresPID() int {
-	b, err := os.ReadFile(filepath.Join(s.data, "pgdata", "data", "postmaster.pid"))
+	b, err := os.ReadFile(filepath.Join(datadir.Layout{Root: s.data}.Cluster(), "data", "postmaster.pid"))
 	if err != nil {
 		return 0
 	}

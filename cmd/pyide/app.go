@@ -2,19 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
-	"strings"
 
 	"github.com/pythonide/pyide/pkg/auth"
 	"github.com/pythonide/pyide/pkg/config"
+	"github.com/pythonide/pyide/pkg/datadir"
 	"github.com/pythonide/pyide/pkg/pgcluster"
 	"github.com/pythonide/pyide/pkg/store"
 	"github.com/pythonide/pyide/pkg/workspace"
@@ -24,25 +20,27 @@ import (
 // database (embedded or external).
 type app struct {
 	cfg     config.Config
+	layout  datadir.Layout
 	db      *store.DB
 	cluster *pgcluster.Cluster // nil with DATABASE_URL
 	logger  *slog.Logger
 }
 
 func openApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app, error) {
-	if err := os.MkdirAll(cfg.DataPath, 0o755); err != nil {
-		return nil, fmt.Errorf("data folder: %w", err)
+	lay, err := prepareDataFolder(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
 	}
-	a := &app{cfg: cfg, logger: logger}
+	a := &app{cfg: cfg, layout: lay, logger: logger}
 	url := cfg.DatabaseURL
 	if url == "" {
-		c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(cfg.DataPath, "pgdata")})
+		c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: lay.Cluster(), Logger: logger})
 		if err != nil {
 			return nil, fmt.Errorf("embedded database: %w", err)
 		}
 		a.cluster = c
 		url = c.URL("")
-		logger.Info("embedded database running", "folder", filepath.Join(cfg.DataPath, "pgdata"), "binaries", c.BinDir())
+		logger.Info("embedded database running", "folder", lay.Cluster(), "binaries", c.BinDir())
 	}
 	db, err := store.Open(ctx, store.Options{URL: url, MinConns: cfg.DBMinConns, MaxConns: cfg.DBMaxConns})
 	if err != nil {
@@ -55,6 +53,26 @@ func openApp(ctx context.Context, cfg config.Config, logger *slog.Logger) (*app,
 		return nil, fmt.Errorf("migrating the database: %w", err)
 	}
 	return a, nil
+}
+
+// prepareDataFolder makes the data folder and the server's private folder
+// in it, and moves an old layout's files there (stopping a cluster a killed
+// server left running at the old place first).
+func prepareDataFolder(ctx context.Context, cfg config.Config, logger *slog.Logger) (datadir.Layout, error) {
+	opts := datadir.Options{
+		SandboxUID: cfg.SandboxUID, BackupDir: cfg.BackupDir, Logger: logger,
+		StopCluster: func(dir string) error { return pgcluster.StopLeftover(ctx, dir, "") },
+	}
+	if cfg.DatabaseURL == "" && os.Geteuid() == 0 {
+		// The cluster runs as its own system user, which must pass
+		// through the private folder to reach its folder.
+		u, err := pgcluster.SystemUser("")
+		if err != nil {
+			return datadir.Layout{}, err
+		}
+		opts.ClusterUser = u
+	}
+	return datadir.Prepare(cfg.DataPath, opts)
 }
 
 func (a *app) close() {
@@ -95,34 +113,6 @@ func (a *app) ensureUserDirs(usernames ...string) error {
 
 func (a *app) hasher() *auth.Hasher {
 	return auth.NewHasher(a.cfg.BcryptCost, runtime.NumCPU())
-}
-
-// loadSecret returns IDE_SECRET_KEY, or the key kept in the data folder,
-// generating it (0600) on first start.
-func loadSecret(cfg config.Config) (string, error) {
-	if cfg.SecretKey != "" {
-		return cfg.SecretKey, nil
-	}
-	p := filepath.Join(cfg.DataPath, "secret.key")
-	b, err := os.ReadFile(p)
-	if err == nil {
-		return strings.TrimSpace(string(b)), nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", err
-	}
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	s := hex.EncodeToString(key)
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return "", fmt.Errorf("writing the secret key: %w", err)
-	}
-	defer f.Close()
-	if _, err := io.WriteString(f, s+"\n"); err != nil {
-		return "", err
-	}
-	return s, f.Sync()
 }
 
 func migrate(ctx context.Context, args []string, logger *slog.Logger, stdout io.Writer) error {

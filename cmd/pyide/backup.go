@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 
 	"github.com/pythonide/pyide/pkg/backup"
@@ -96,13 +95,12 @@ func restoreCmd(ctx context.Context, args []string, logger *slog.Logger, stdout 
 			return err
 		}
 	}
+	lay, err := prepareDataFolder(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
 	if opts.DatabaseURL == "" {
-		// Made here, readable, before the cluster makes it 0700 for
-		// itself and then cannot enter it as its own user.
-		if err := os.MkdirAll(cfg.DataPath, 0o755); err != nil {
-			return fmt.Errorf("data folder: %w", err)
-		}
-		c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(cfg.DataPath, "pgdata")})
+		c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: lay.Cluster(), Logger: logger})
 		if err != nil {
 			return fmt.Errorf("embedded database: %w", err)
 		}

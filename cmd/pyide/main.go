@@ -23,9 +23,12 @@ Usage:
   pyide user add NAME --role ROLE [--display-name S] [--email S]
                                       add a user; password from stdin, or generated and printed once
   pyide user import ROSTER.csv [--passwords FILE]
-                                      add or update users from username,display_name,role[,email]
-  pyide user passwd NAME              set a password (from stdin, or generated and printed once)
+                                      add or update users from username,display_name,role[,email];
+                                      new users' generated passwords are printed, or written to
+                                      FILE (new, 0600, outside the data folder)
+  pyide user passwd NAME              set a one-time password (from stdin, or generated and printed)
   pyide user disable NAME | enable NAME
+                                      a running server ends a disabled user's sessions and sandboxes
   pyide user ls
   pyide sandbox ls                    list live sandboxes
   pyide sandbox reap [--idle DURATION | --user NAME | --all]
@@ -33,6 +36,8 @@ Usage:
   pyide restore ARCHIVE [--force]     restore into an empty data folder and database
 
 Every command reads the same settings as serve (DATABASE_URL, IDE_DATA_PATH, …).
+While a server runs, user passwd/disable/enable and sandbox ls/reap go through
+it (its admin socket answers root and the server's own user only).
 `
 
 func main() {

@@ -1,79 +1,20 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
-	"github.com/labstack/echo/v5"
-
 	"github.com/pythonide/pyide/pkg/admin"
-	"github.com/pythonide/pyide/pkg/auth"
 	"github.com/pythonide/pyide/pkg/config"
-	"github.com/pythonide/pyide/pkg/httpapi"
 	"github.com/pythonide/pyide/pkg/sandbox"
 )
-
-// adminSocket is where a running server answers the CLI's admin requests:
-// a unix socket in the data folder, mode 0600, so only the account that
-// runs the server (or root) can use it.
-func adminSocket(cfg config.Config) string { return filepath.Join(cfg.DataPath, "pyide.sock") }
-
-// serveAdminSocket serves h's routes on the socket as an implicit admin
-// until ctx ends.
-func serveAdminSocket(ctx context.Context, path string, h *admin.Handler, logger *slog.Logger) error {
-	_ = os.Remove(path)
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return fmt.Errorf("admin socket: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return err
-	}
-	e := echo.New()
-	e.HTTPErrorHandler = httpapi.ErrorHandler(logger)
-	g := e.Group("/api", func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c *echo.Context) error {
-			auth.SetUser(c, auth.User{Username: "cli", Role: auth.RoleAdmin})
-			return next(c)
-		}
-	})
-	h.Register(g)
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	_ = os.Remove(path)
-	return nil
-}
-
-// socketClient talks HTTP over the admin socket.
-func socketClient(path string) *http.Client {
-	return &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
-		},
-	}}
-}
 
 func sandboxCmd(ctx context.Context, args []string, logger *slog.Logger, stdout io.Writer) error {
 	if len(args) == 0 || (args[0] != "ls" && args[0] != "reap") {
@@ -107,35 +48,30 @@ func sandboxCmd(ctx context.Context, args []string, logger *slog.Logger, stdout 
 		return err
 	}
 	// A running server knows idle times and owns its sessions: ask it.
-	c := socketClient(adminSocket(cfg))
 	if reap {
-		body, _ := json.Marshal(map[string]any{"idle_seconds": int(idle.Seconds()), "user": *user, "all": *all})
-		resp, err := c.Post("http://pyide/api/admin/sandboxes/reap", "application/json", bytes.NewReader(body))
+		var out struct {
+			Reaped int `json:"reaped"`
+		}
+		err := askServer(ctx, cfg, http.MethodPost, "/api/admin/sandboxes/reap",
+			map[string]any{"idle_seconds": int(idle.Seconds()), "user": *user, "all": *all}, &out)
 		if err == nil {
-			defer resp.Body.Close()
-			var out struct {
-				Reaped int    `json:"reaped"`
-				Error  string `json:"error"`
-			}
-			_ = json.NewDecoder(resp.Body).Decode(&out)
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("server: %s", out.Error)
-			}
 			fmt.Fprintf(stdout, "reaped %d sandbox(es)\n", out.Reaped)
 			return nil
 		}
-	} else if resp, err := c.Get("http://pyide/api/admin/sandboxes"); err == nil {
-		defer resp.Body.Close()
+		if !errors.Is(err, errNoServer) {
+			return err
+		}
+	} else {
 		var out struct {
 			Sandboxes []admin.Sandbox `json:"sandboxes"`
-			Stats     admin.SandboxStats
-			Error     string `json:"error"`
 		}
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("server: %s", out.Error)
+		err := askServer(ctx, cfg, http.MethodGet, "/api/admin/sandboxes", nil, &out)
+		if err == nil {
+			return printSandboxes(stdout, out.Sandboxes)
 		}
-		return printSandboxes(stdout, out.Sandboxes)
+		if !errors.Is(err, errNoServer) {
+			return err
+		}
 	}
 	// No server runs: look at the engine directly.
 	opts := (&sandboxes{cfg: cfg, logger: logger}).options()

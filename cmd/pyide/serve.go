@@ -36,14 +36,14 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Wr
 	if err != nil {
 		return err
 	}
+	for _, name := range config.Retired(config.Environ) {
+		logger.Warn(name + " is set but no longer used; remove it from the environment")
+	}
 	a, err := openApp(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	if _, err := loadSecret(cfg); err != nil {
-		return err
-	}
 	if err := firstAdmin(ctx, a, stdout); err != nil {
 		return err
 	}
@@ -251,5 +251,3 @@ func firstAdmin(ctx context.Context, a *app, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "\n  First start: created user \"admin\" with password %s\n  (shown once; change it after logging in)\n\n", pw)
 	return nil
 }
-
-func timestamp() string { return time.Now().UTC().Format("20060102-150405") }

@@ -12,8 +12,11 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pythonide/pyide/pkg/datadir"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while serve writes to it.
@@ -46,7 +49,11 @@ type served struct {
 // until it reports its URL.
 func startServe(t *testing.T, env map[string]string) *served {
 	t.Helper()
-	data := filepath.Join(t.TempDir(), "data")
+	// env may name the data folder (one laid out beforehand).
+	data := env["IDE_DATA_PATH"]
+	if data == "" {
+		data = filepath.Join(t.TempDir(), "data")
+	}
 	// When tests run as root the cluster runs as an unprivileged user that
 	// must be able to walk down to its folder.
 	for d := filepath.Dir(data); d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
@@ -74,7 +81,7 @@ func startServe(t *testing.T, env map[string]string) *served {
 			t.Error("serve did not stop within 90 s of its context ending")
 		}
 		// The embedded cluster is stopped with the server.
-		if _, err := os.Stat(filepath.Join(data, "pgdata", "data", "postmaster.pid")); err == nil {
+		if _, err := os.Stat(filepath.Join(datadir.Layout{Root: data}.Cluster(), "data", "postmaster.pid")); err == nil {
 			t.Error("the embedded PostgreSQL is still running after serve stopped")
 		}
 		// And no sandbox of this server outlives it.
@@ -145,7 +152,7 @@ func get(t *testing.T, c *http.Client, url string) (int, string) {
 // fresh data folder; serve starts its own PostgreSQL, prints the first
 // admin password, and that password logs in.
 func TestServeEmbeddedDefault(t *testing.T) {
-	s := startServe(t, map[string]string{"DATABASE_URL": ""})
+	s := startServe(t, map[string]string{"DATABASE_URL": "", "IDE_SECRET_KEY": "left over from an old pyide.env"})
 	if strings.Contains(s.stderr.String(), s.adminPassword(t)) {
 		t.Fatal("the admin password reached the log")
 	}
@@ -153,9 +160,30 @@ func TestServeEmbeddedDefault(t *testing.T) {
 		t.Fatalf("healthz: %d", code)
 	}
 	s.login(t)
-	st, err := os.Stat(filepath.Join(os.Getenv("IDE_DATA_PATH"), "secret.key"))
-	if err != nil || st.Mode().Perm() != 0o600 {
-		t.Fatalf("secret key: %v %v", st, err)
+	data := os.Getenv("IDE_DATA_PATH")
+	if _, err := os.Stat(filepath.Join(data, "secret.key")); err == nil {
+		t.Error("a secret key was written; nothing uses one")
+	}
+	if !strings.Contains(s.stderr.String(), "IDE_SECRET_KEY is set but no longer used") {
+		t.Errorf("no warning about IDE_SECRET_KEY:\n%s", s.stderr.String())
+	}
+	// The server's state is in its private folder: the server's alone, or
+	// (running as root) passable by the database's own user's group.
+	want := os.FileMode(0o700)
+	if os.Geteuid() == 0 {
+		want = 0o710
+	}
+	st, err := os.Stat(datadir.Layout{Root: data}.Private())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != want || int(st.Sys().(*syscall.Stat_t).Uid) != os.Geteuid() {
+		t.Fatalf("private folder: %v owned by uid %d; want mode %v, owned by uid %d", st.Mode(), st.Sys().(*syscall.Stat_t).Uid, want, os.Geteuid())
+	}
+	for _, p := range []string{datadir.Layout{Root: data}.Cluster(), datadir.Layout{Root: data}.AdminSocket()} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("not in the private folder: %v", err)
+		}
 	}
 	code, body := get(t, http.DefaultClient, s.base+"/readyz")
 	if code != 200 || !strings.Contains(body, "schema version") {

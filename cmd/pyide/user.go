@@ -7,8 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -29,7 +33,7 @@ func userCmd(ctx context.Context, args []string, logger *slog.Logger, stdin io.R
 	role := fs.String("role", auth.RoleStudent, "student, professor or admin")
 	display := fs.String("display-name", "", "display name")
 	email := fs.String("email", "", "email address")
-	passwords := fs.String("passwords", "", "file for generated passwords (0600); default: DATA/passwords-<time>.txt")
+	passwords := fs.String("passwords", "", "a new file (0600, outside the data folder) for generated passwords; default: print them")
 	// Flags may come after the positional argument: `user add bob --role professor`.
 	var pos []string
 	for len(args) > 0 {
@@ -54,6 +58,23 @@ func userCmd(ctx context.Context, args []string, logger *slog.Logger, stdin io.R
 	if len(pos) != n {
 		return usageError{fmt.Sprintf("user %s takes %d argument(s), got %d", sub, n, len(pos))}
 	}
+	switch sub {
+	case "disable", "enable":
+		// A running server must end the user's sockets and sandboxes now.
+		err := askServer(ctx, cfg, http.MethodPost, "/api/admin/users/"+url.PathEscape(pos[0])+"/"+sub, nil, nil)
+		if err == nil {
+			fmt.Fprintf(stdout, "%sd %s\n", sub, pos[0])
+			if sub == "disable" {
+				fmt.Fprintln(stdout, "the running server ended their sessions and sandboxes")
+			}
+			return nil
+		}
+		if err := notFound(err, pos[0]); !errors.Is(err, errNoServer) {
+			return err
+		}
+	case "passwd":
+		return userPasswd(ctx, cfg, logger, pos[0], stdin, stdout)
+	}
 	a, err := openApp(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -64,9 +85,8 @@ func userCmd(ctx context.Context, args []string, logger *slog.Logger, stdin io.R
 		return userAdd(ctx, a, pos[0], *role, *display, *email, stdin, stdout)
 	case "import":
 		return userImport(ctx, a, pos[0], *passwords, stdout)
-	case "passwd":
-		return userPasswd(ctx, a, pos[0], stdin, stdout)
 	case "disable", "enable":
+		fmt.Fprintln(stdout, noServer)
 		svc := auth.New(auth.Options{DB: a.db})
 		if err := svc.SetDisabled(ctx, pos[0], sub == "disable"); errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("no user %q", pos[0])
@@ -79,6 +99,18 @@ func userCmd(ctx context.Context, args []string, logger *slog.Logger, stdin io.R
 	default:
 		return userList(ctx, a, stdout)
 	}
+}
+
+// noServer says, in one line, that the CLI wrote the database itself.
+const noServer = "no server is running: changing the database directly"
+
+// notFound turns the server's 404 into the CLI's own words.
+func notFound(err error, name string) error {
+	var se *serverError
+	if errors.As(err, &se) && se.status == http.StatusNotFound {
+		return fmt.Errorf("no user %q", name)
+	}
+	return err
 }
 
 // readPassword takes a password from stdin when something is piped in,
@@ -139,7 +171,27 @@ func userAdd(ctx context.Context, a *app, name, role, display, email string, std
 	return nil
 }
 
-func userPasswd(ctx context.Context, a *app, name string, stdin io.Reader, stdout io.Writer) error {
+// userPasswd sets a one-time password: the user chooses their own at the
+// next login. A running server sets it itself, so their open sockets and
+// sandboxes end with the old password.
+func userPasswd(ctx context.Context, cfg config.Config, logger *slog.Logger, name string, stdin io.Reader, stdout io.Writer) error {
+	pw, generated, err := readPassword(stdin)
+	if err != nil {
+		return err
+	}
+	err = askServer(ctx, cfg, http.MethodPost, "/api/admin/users/"+url.PathEscape(name)+"/reset-password", map[string]string{"password": pw}, nil)
+	if err == nil {
+		return printPasswd(stdout, name, pw, generated)
+	}
+	if err := notFound(err, name); !errors.Is(err, errNoServer) {
+		return err
+	}
+	fmt.Fprintln(stdout, noServer)
+	a, err := openApp(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer a.close()
 	u, err := a.db.UserByName(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("no user %q", name)
@@ -147,19 +199,19 @@ func userPasswd(ctx context.Context, a *app, name string, stdin io.Reader, stdou
 	if err != nil {
 		return err
 	}
-	pw, generated, err := readPassword(stdin)
-	if err != nil {
-		return err
-	}
 	hash, err := a.hasher().Hash(ctx, pw)
 	if err != nil {
 		return err
 	}
-	if err := a.db.SetPassword(ctx, u.ID, hash, generated, nil); err != nil {
+	if err := a.db.SetPassword(ctx, u.ID, hash, true, nil); err != nil {
 		return err
 	}
 	_ = a.db.Audit(ctx, "cli", "user.passwd", name, nil)
-	fmt.Fprintf(stdout, "password of %s changed\n", name)
+	return printPasswd(stdout, name, pw, generated)
+}
+
+func printPasswd(stdout io.Writer, name, pw string, generated bool) error {
+	fmt.Fprintf(stdout, "password of %s changed; they choose their own at the next login\n", name)
 	if generated {
 		fmt.Fprintf(stdout, "password: %s\n", pw)
 	}
@@ -176,8 +228,20 @@ func userImport(ctx context.Context, a *app, path, passwordFile string, stdout i
 	if err != nil {
 		return err
 	}
+	// The file is made before anyone is created, so that no generated
+	// password can be lost to a path that turns out unusable.
+	var out *os.File
+	if passwordFile != "" {
+		if out, err = createPasswordFile(passwordFile, a.cfg.DataPath); err != nil {
+			return err
+		}
+		defer out.Close()
+	}
 	res, err := roster.Import(ctx, a.db, a.hasher(), entries)
 	if err != nil {
+		if out != nil {
+			os.Remove(out.Name())
+		}
 		return err
 	}
 	names := make([]string, len(entries))
@@ -188,22 +252,24 @@ func userImport(ctx context.Context, a *app, path, passwordFile string, stdout i
 		return err
 	}
 	fmt.Fprintf(stdout, "roster: %d created, %d updated, %d unchanged\n", len(res.Created), len(res.Updated), len(res.Unchanged))
-	if len(res.Passwords) == 0 {
-		return nil
-	}
-	if passwordFile == "" {
-		passwordFile = fmt.Sprintf("%s/passwords-%s.csv", a.cfg.DataPath, timestamp())
-	}
-	out, err := os.OpenFile(passwordFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("writing generated passwords: %w", err)
-	}
-	defer out.Close()
 	created := make([]string, 0, len(res.Passwords))
 	for n := range res.Passwords {
 		created = append(created, n)
 	}
 	sort.Strings(created)
+	if out == nil {
+		if len(created) == 0 {
+			return nil
+		}
+		// Never written to the data folder, where backups would keep it.
+		fmt.Fprintf(stdout, "\ngenerated passwords of the %d new users (shown once; they choose their own at the first login):\n\n", len(created))
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "USERNAME\tPASSWORD")
+		for _, n := range created {
+			fmt.Fprintf(tw, "%s\t%s\n", n, res.Passwords[n])
+		}
+		return tw.Flush()
+	}
 	fmt.Fprintln(out, "username,password")
 	for _, n := range created {
 		fmt.Fprintf(out, "%s,%s\n", n, res.Passwords[n])
@@ -211,8 +277,37 @@ func userImport(ctx context.Context, a *app, path, passwordFile string, stdout i
 	if err := out.Sync(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "generated passwords for %d new users written to %s (mode 0600); hand them out and delete the file\n", len(created), passwordFile)
+	fmt.Fprintf(stdout, "generated passwords for %d new users written to %s (mode 0600); hand them out and delete the file\n", len(created), out.Name())
 	return nil
+}
+
+// createPasswordFile makes a new file (0600) for generated passwords. It
+// refuses a file that exists and one inside the data folder, whose
+// backups would keep the passwords for as long as they are kept.
+func createPasswordFile(name, dataPath string) (*os.File, error) {
+	abs, err := filepath.Abs(name)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := filepath.EvalSymlinks(filepath.Dir(abs))
+	if err != nil {
+		return nil, fmt.Errorf("the folder for the passwords file: %w", err)
+	}
+	data, err := filepath.EvalSymlinks(dataPath)
+	if err != nil {
+		data = dataPath
+	}
+	if rel, err := filepath.Rel(data, dir); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+		return nil, fmt.Errorf("%s is inside the data folder %s, whose backups would keep the passwords; name a file elsewhere (or leave out --passwords to print them)", name, dataPath)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, filepath.Base(abs)), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("%s exists; name a new file for the passwords (it is never overwritten)", name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("writing generated passwords: %w", err)
+	}
+	return f, nil
 }
 
 func userList(ctx context.Context, a *app, stdout io.Writer) error {

@@ -81,14 +81,22 @@ func TestUserAdd(t *testing.T) {
 	if err != nil || !strings.Contains(out, "bob") || !strings.Contains(out, "carol") || strings.Contains(out, "erin") {
 		t.Fatalf("ls: %q %v", out, err)
 	}
-	if _, err := c.run("", "user", "disable", "bob"); err != nil {
-		t.Fatal(err)
+	// Without a server, the CLI writes the database itself and says so.
+	if out, err := c.run("", "user", "disable", "bob"); err != nil || !strings.Contains(out, "no server is running") || !strings.Contains(out, "disabled bob") {
+		t.Fatalf("disable without a server: %q %v", out, err)
+	}
+	if _, err := c.run("", "user", "disable", "nobody"); err == nil || !strings.Contains(err.Error(), `no user "nobody"`) {
+		t.Fatalf("disabling an unknown user: %v", err)
 	}
 	if out, _ := c.run("", "user", "ls"); !strings.Contains(out, "disabled") {
 		t.Fatalf("ls after disable: %q", out)
 	}
 	if out, err := c.run("new password here\n", "user", "passwd", "carol"); err != nil || !strings.Contains(out, "changed") {
 		t.Fatalf("passwd: %q %v", out, err)
+	}
+	// A password someone else set is for one login: carol picks her own.
+	if u, err := c.db().UserByName(context.Background(), "carol"); err != nil || !u.MustChangePassword {
+		t.Errorf("after passwd carol need not choose her own password: %v", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 // Package admin serves the administration endpoints under /api/admin: live
 // sandboxes (list, stop, reap idle), users (list, add, import a roster,
-// disable, reset a password) and the server's status. It owns no state: it
+// disable, reset a password) and the server's status. Disabling a user
+// ends their sessions and reaps their sandboxes. It owns no state: it
 // calls the sandbox manager, the auth service and the store through small
 // interfaces, and it never returns a stored password hash.
 package admin
@@ -326,13 +327,40 @@ func (h *Handler) setDisabled(disabled bool) echo.HandlerFunc {
 			action = "user.disable"
 		}
 		_ = h.opts.DB.Audit(c.Request().Context(), u.Username, action, name, nil)
+		if disabled {
+			// Their sockets closed with the session; a program of theirs
+			// still running (or a spare waiting) ends now too.
+			if s, err := h.sandboxes(); err == nil {
+				if _, err := s.Reap(c.Request().Context(), 0, name, false); err != nil {
+					return echo.NewHTTPError(http.StatusInternalServerError,
+						name+" is disabled, but ending their sandboxes failed ("+err.Error()+"); try again with `pyide sandbox reap --user "+name+"`")
+				}
+			}
+		}
 		return c.NoContent(http.StatusNoContent)
 	}
+}
+
+type resetRequest struct {
+	// Password is the one-time password to set; empty: one is generated.
+	Password string `json:"password"`
 }
 
 func (h *Handler) resetPassword(c *echo.Context) error {
 	ctx := c.Request().Context()
 	name := c.Param("name")
+	var req resetRequest
+	if c.Request().ContentLength != 0 {
+		if err := httpapi.Bind(c, &req); err != nil {
+			return err
+		}
+	}
+	pw := req.Password
+	if pw == "" {
+		pw = auth.GeneratePassword()
+	} else if err := auth.CheckPasswordPolicy(pw); err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+	}
 	target, err := h.opts.DB.UserByName(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return echo.NewHTTPError(http.StatusNotFound, "no such user")
@@ -340,7 +368,6 @@ func (h *Handler) resetPassword(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	pw := auth.GeneratePassword()
 	if err := h.opts.Auth.ResetPassword(ctx, target, pw); err != nil {
 		return err
 	}

@@ -3,12 +3,15 @@ package admin_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,18 +25,27 @@ import (
 func TestMain(m *testing.M) { storetest.Main(m) }
 
 type env struct {
-	t   *testing.T
-	db  *store.DB
-	url string
+	t    *testing.T
+	db   *store.DB
+	url  string
+	auth *auth.Service
 }
 
 var hasher = auth.NewHasher(10, 2)
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
+
+// newEnvWith serves the handler with sb as the sandbox manager (nil: Docker
+// is away).
+func newEnvWith(t *testing.T, sb admin.Sandboxes) *env {
 	db := storetest.New(t)
 	svc := auth.New(auth.Options{DB: db, Hasher: hasher, IdleTimeout: time.Hour, AbsoluteTimeout: time.Hour, MaxFailures: 5, Window: time.Minute})
 	var made []string
-	h := admin.New(admin.Options{DB: db, Auth: svc, DataPath: t.TempDir(), EnsureUserDirs: func(u ...string) error { made = append(made, u...); return nil }})
+	var sandboxes func() admin.Sandboxes
+	if sb != nil {
+		sandboxes = func() admin.Sandboxes { return sb }
+	}
+	h := admin.New(admin.Options{DB: db, Auth: svc, DataPath: t.TempDir(), Sandboxes: sandboxes, EnsureUserDirs: func(u ...string) error { made = append(made, u...); return nil }})
 	ts := httptest.NewServer(server.New(server.Options{Logger: slog.New(slog.DiscardHandler), Auth: svc, MaxBodyBytes: 1 << 20, Routes: []server.Routes{h}}).Handler())
 	t.Cleanup(ts.Close)
 	for _, u := range []struct{ name, role string }{{"root", "admin"}, {"prof", "professor"}, {"alice", "student"}} {
@@ -42,7 +54,7 @@ func newEnv(t *testing.T) *env {
 			t.Fatal(err)
 		}
 	}
-	return &env{t: t, db: db, url: ts.URL}
+	return &env{t: t, db: db, url: ts.URL, auth: svc}
 }
 
 func (e *env) as(name string) *http.Client {
@@ -179,4 +191,72 @@ func TestUserManagement(t *testing.T) {
 func jsonString(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// fakeSandboxes records reaps; the real manager is tested in cmd/pyide
+// with Docker.
+type fakeSandboxes struct {
+	mu    sync.Mutex
+	reaps []string
+}
+
+func (f *fakeSandboxes) List(context.Context) ([]admin.Sandbox, error) { return nil, nil }
+func (f *fakeSandboxes) Stop(context.Context, string) error            { return admin.ErrNotFound }
+func (f *fakeSandboxes) Reap(_ context.Context, idle time.Duration, user string, all bool) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reaps = append(f.reaps, fmt.Sprintf("idle=%v user=%s all=%v", idle, user, all))
+	return 1, nil
+}
+func (f *fakeSandboxes) Stats() admin.SandboxStats  { return admin.SandboxStats{} }
+func (f *fakeSandboxes) Ping(context.Context) error { return nil }
+
+// TestDisableEndsEverything: disabling a user ends their login sessions
+// (listeners close their sockets) and reaps every sandbox of theirs, so a
+// program already running stops at once; enabling touches nothing.
+func TestDisableEndsEverything(t *testing.T) {
+	sb := &fakeSandboxes{}
+	e := newEnvWith(t, sb)
+	var events []auth.Event
+	e.auth.OnSessionEnd(func(ev auth.Event) { events = append(events, ev) })
+	root := e.as("root")
+	if code, body := e.do(root, "POST", "/api/admin/users/alice/disable", "", ""); code != 204 {
+		t.Fatalf("disable: %d %v", code, body)
+	}
+	if len(events) != 1 || events[0].Username != "alice" || events[0].Reason != "disabled" {
+		t.Errorf("session events: %+v", events)
+	}
+	if want := []string{"idle=0s user=alice all=false"}; !slices.Equal(sb.reaps, want) {
+		t.Errorf("reaps: %v, want %v", sb.reaps, want)
+	}
+	if code, _ := e.do(root, "POST", "/api/admin/users/alice/enable", "", ""); code != 204 {
+		t.Fatalf("enable: %d", code)
+	}
+	if len(sb.reaps) != 1 {
+		t.Errorf("enabling reaped: %v", sb.reaps)
+	}
+	// Without Docker, disabling still works: there is nothing to reap.
+	e = newEnv(t)
+	if code, body := e.do(e.as("root"), "POST", "/api/admin/users/alice/disable", "", ""); code != 204 {
+		t.Fatalf("disable without Docker: %d %v", code, body)
+	}
+}
+
+// TestResetPasswordGiven: the CLI may name the one-time password (read
+// from its stdin); the policy still applies.
+func TestResetPasswordGiven(t *testing.T) {
+	e := newEnv(t)
+	root := e.as("root")
+	code, body := e.do(root, "POST", "/api/admin/users/alice/reset-password", "application/json", `{"password":"a chosen password"}`)
+	if code != 200 || body["password"] != "a chosen password" {
+		t.Fatalf("reset with a password: %d %v", code, body)
+	}
+	resp, err := http.Post(e.url+"/api/auth/login", "application/json", strings.NewReader(`{"username":"alice","password":"a chosen password"}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("login with the chosen password: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if code, body := e.do(root, "POST", "/api/admin/users/alice/reset-password", "application/json", `{"password":"short"}`); code != 400 {
+		t.Errorf("a password against the policy: %d %v", code, body)
+	}
 }

@@ -1,7 +1,7 @@
 // Package backup owns pyide's backup archives: Create writes one
 // tar.gz holding a pg_dump of the database, the data folder (without the
-// database cluster, the backups and temporary files) and a manifest of
-// sizes and SHA-256 checksums; Restore brings an archive back into an empty
+// server's private folder — database cluster, backups, password files —
+// and temporary files) and a manifest of sizes and SHA-256 checksums; Restore brings an archive back into an empty
 // data folder and an empty database; Prune and Schedule keep the newest N.
 //
 // backup never reads outside the data folder (every file is opened through
@@ -33,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pythonide/pyide/pkg/datadir"
 	"github.com/pythonide/pyide/pkg/fstree"
 )
 
@@ -50,10 +51,6 @@ const (
 // (pkg/fstree); they are never archived, because a file only becomes real
 // when it is renamed to its final name.
 const tempPrefix = fstree.TempPrefix
-
-// clusterDir is the embedded database cluster: it goes into the archive as
-// a pg_dump, never as raw files that might be mid-write.
-const clusterDir = "pgdata"
 
 // Options say where the data and the database are.
 type Options struct {
@@ -150,7 +147,7 @@ func Create(ctx context.Context, opts Options) (Manifest, error) {
 	}
 	log.Info("backup started", "folder", opts.Dir)
 
-	// Archives hold password hashes and the secret key: owner only.
+	// Archives hold password hashes: owner only.
 	tmp, err := os.CreateTemp(opts.Dir, ".pyide-backup-*.tmp")
 	if err != nil {
 		return Manifest{}, err
@@ -174,7 +171,7 @@ func Create(ctx context.Context, opts Options) (Manifest, error) {
 	}
 	dumpFile.Close()
 	defer os.Remove(dumpFile.Name())
-	if err := runTool(ctx, pgDump, "--format=custom", "--no-password", "--file="+dumpFile.Name(), "--dbname="+opts.DatabaseURL); err != nil {
+	if err := runTool(ctx, pgDump, opts.DatabaseURL, "--format=custom", "--no-password", "--file="+dumpFile.Name()); err != nil {
 		return Manifest{}, fmt.Errorf("backup: dumping the database: %w", err)
 	}
 
@@ -310,17 +307,18 @@ func (w *archiveWriter) addDump(name string) error {
 // excluded reports whether a path of the data folder stays out of the
 // archive.
 func excluded(rel string, skipDirs map[string]bool) bool {
-	if skipDirs[rel] {
+	if skipDirs[rel] || datadir.ServerPrivate(rel) {
 		return true
 	}
 	return strings.HasPrefix(path.Base(rel), tempPrefix) || strings.HasPrefix(path.Base(rel), ".pyide-backup-")
 }
 
-// skipDirs lists the data folder's paths that are not data: the database
-// cluster (dumped instead), the backups (the default BACKUP_DIR, and
-// opts.Dir when it is inside), and fsck's lost+found.
+// skipDirs lists the data folder's paths that are not data, beside the
+// server's private folder (the database cluster, which is dumped instead,
+// the default backups folder, password files; datadir.ServerPrivate): the
+// backups when opts.Dir is inside, and fsck's lost+found.
 func skipDirs(opts Options) map[string]bool {
-	skip := map[string]bool{clusterDir: true, "backups": true, "lost+found": true}
+	skip := map[string]bool{"lost+found": true}
 	if opts.Dir != "" {
 		data, _ := filepath.Abs(opts.DataPath)
 		dir, _ := filepath.Abs(opts.Dir)

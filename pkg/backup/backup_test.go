@@ -14,8 +14,11 @@ import (
 	"github.com/pythonide/pyide/pkg/store/storetest"
 )
 
-// leftOut are the data folder's paths a backup must not hold.
-var leftOut = []string{"pgdata", "backups", "Local/alice/link-out", "Local/alice/link-up", "Local/alice/.pyide-tmp-123", "Local/alice/fifo"}
+// leftOut are the data folder's paths a backup must not hold: the server's
+// private folder, what an old layout kept at the top, links out,
+// temporary files and fifos.
+var leftOut = []string{".server", "pgdata", "backups", "secret.key", "passwords-20250101-000000.csv",
+	"Local/alice/link-out", "Local/alice/link-up", "Local/alice/.pyide-tmp-123", "Local/alice/fifo"}
 
 func backupOf(t *testing.T, src, url string) Manifest {
 	t.Helper()
@@ -106,8 +109,9 @@ func TestRestoreRefusesNonEmptyTargets(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dst, "notes.txt"), []byte("keep me"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		// Only the cluster, backups and lost+found may be there already.
-		for _, d := range []string{"pgdata", "backups", "lost+found"} {
+		// Only the server's private folder (and an old layout's cluster
+		// and backups) and lost+found may be there already.
+		for _, d := range []string{".server", "pgdata", "backups", "lost+found"} {
 			if err := os.Mkdir(filepath.Join(dst, d), 0o755); err != nil {
 				t.Fatal(err)
 			}
@@ -124,7 +128,7 @@ func TestRestoreRefusesNonEmptyTargets(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := CheckDataFolder(Options{DataPath: dst}); err != nil {
-			t.Errorf("a folder with only pgdata, backups and lost+found counts as empty: %v", err)
+			t.Errorf("a folder with only .server, pgdata, backups and lost+found counts as empty: %v", err)
 		}
 	})
 

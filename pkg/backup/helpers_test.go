@@ -234,7 +234,6 @@ func writeTree(t testing.TB, dir string) {
 	mk("Assignments/hw1/starter.py", []byte(strings.Repeat("# line\n", 20000)), 0o644)
 	mk("Submissions/hw1/alice/hello.py", []byte("print('hello')\n"), 0o444)
 	mk(".trash/alice/1-abc", []byte("old\n"), 0o600)
-	mk("secret.key", []byte("0123456789abcdef\n"), 0o600)
 	if err := os.MkdirAll(filepath.Join(dir, "Local/alice/empty-folder"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -252,8 +251,15 @@ func writeTree(t testing.TB, dir string) {
 		t.Fatal(err)
 	}
 	mk("Local/alice/.pyide-tmp-123", []byte("half"), 0o600)
+	mk(".server/pgdata/data/PG_VERSION", []byte("15\n"), 0o600)
+	mk(".server/pgdata/password", []byte("0a1b2c\n"), 0o600)
+	mk(".server/backups/pyide-backup-20200101T000000Z.tar.gz", []byte("old"), 0o600)
+	mk(".server/passwords-20250101-000000.csv", []byte("username,password\nalice,pw\n"), 0o600)
+	// An old layout's, should one be left at the top.
 	mk("pgdata/data/PG_VERSION", []byte("15\n"), 0o600)
 	mk("backups/pyide-backup-20200101T000000Z.tar.gz", []byte("old"), 0o600)
+	mk("secret.key", []byte("0123456789abcdef\n"), 0o600)
+	mk("passwords-20250101-000000.csv", []byte("username,password\nalice,pw\n"), 0o600)
 	if err := syscall.Mkfifo(filepath.Join(dir, "Local/alice/fifo"), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,14 +125,19 @@ func findTool(ctx context.Context, name, binDir string, serverMajor int) (string
 	return "", fmt.Errorf("no %s is at least as new as the database server (found %s); install a newer PostgreSQL client", name, strings.Join(seen, "; "))
 }
 
-// runTool runs a PostgreSQL client tool and returns its messages in the
-// error when it fails.
-func runTool(ctx context.Context, path string, args ...string) error {
-	cmd := exec.CommandContext(ctx, path, args...)
+// runTool runs a PostgreSQL client tool against the database conn and
+// returns its messages in the error when it fails.
+func runTool(ctx context.Context, path, conn string, args ...string) error {
 	// The connection string is an argument, so nothing from the caller's
 	// environment (PGHOST, PGDATABASE…) may redirect the tool elsewhere;
-	// PGPASSWORD-style secrets stay in the URL or ~/.pgpass.
+	// but not its password, since every local account may read a
+	// process's arguments: that goes in PGPASSWORD.
+	conn, password := passwordOut(conn)
+	cmd := exec.CommandContext(ctx, path, append([]string{"--dbname=" + conn}, args...)...)
 	env := []string{"LC_ALL=C", "TZ=UTC", "PGCONNECT_TIMEOUT=30"}
+	if password != "" {
+		env = append(env, "PGPASSWORD="+password)
+	}
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "PATH=") || strings.HasPrefix(kv, "HOME=") ||
 			strings.HasPrefix(kv, "PGPASSFILE=") || strings.HasPrefix(kv, "PGSSL") {
@@ -150,4 +156,79 @@ func runTool(ctx context.Context, path string, args ...string) error {
 		return fmt.Errorf("%s: %w\n%s", filepath.Base(path), err, strings.TrimSpace(out.String()))
 	}
 	return nil
+}
+
+// passwordOut takes the password out of a connection string, a URL
+// (postgres://user:pw@host/db?password=pw) or key=value pairs
+// (host=h password='p w'), and returns the rest in the same form.
+func passwordOut(conn string) (rest, password string) {
+	if strings.HasPrefix(conn, "postgres://") || strings.HasPrefix(conn, "postgresql://") {
+		u, err := url.Parse(conn)
+		if err != nil {
+			// Not ours to mend: the tool reports it.
+			return conn, ""
+		}
+		if pw, ok := u.User.Password(); ok {
+			password = pw
+			u.User = url.User(u.User.Username())
+		}
+		q := u.Query()
+		if q.Has("password") {
+			password = q.Get("password")
+			q.Del("password")
+			u.RawQuery = q.Encode()
+		}
+		return u.String(), password
+	}
+	var kept []string
+	for _, kv := range splitKeyValues(conn) {
+		if kv[0] == "password" {
+			password = kv[1]
+			continue
+		}
+		kept = append(kept, kv[0]+"='"+strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(kv[1])+"'")
+	}
+	return strings.Join(kept, " "), password
+}
+
+// splitKeyValues reads libpq's key=value form: values may be 'quoted',
+// with \ escaping inside quotes and out.
+func splitKeyValues(s string) [][2]string {
+	var out [][2]string
+	for {
+		s = strings.TrimLeft(s, " \t\n\r")
+		if s == "" {
+			return out
+		}
+		eq := strings.IndexByte(s, '=')
+		if eq < 0 {
+			return append(out, [2]string{strings.TrimSpace(s), ""})
+		}
+		key := strings.TrimSpace(s[:eq])
+		s = strings.TrimLeft(s[eq+1:], " \t\n\r")
+		var val strings.Builder
+		quoted := strings.HasPrefix(s, "'")
+		if quoted {
+			s = s[1:]
+		}
+		i := 0
+		for ; i < len(s); i++ {
+			c := s[i]
+			if c == '\\' && i+1 < len(s) {
+				i++
+				val.WriteByte(s[i])
+				continue
+			}
+			if quoted && c == '\'' {
+				i++
+				break
+			}
+			if !quoted && (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+				break
+			}
+			val.WriteByte(c)
+		}
+		out = append(out, [2]string{key, val.String()})
+		s = s[i:]
+	}
 }

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pythonide/pyide/pkg/datadir"
 )
 
 // ErrBadArchive is returned for an archive that is damaged, tampered with
@@ -67,6 +69,11 @@ func checkEntry(h *tar.Header) (Entry, error) {
 		}
 	}
 	inData := strings.HasPrefix(name, dataPrefix) && trimmed != "data"
+	if first, _, _ := strings.Cut(strings.TrimPrefix(trimmed, dataPrefix), "/"); inData && first == datadir.PrivateName {
+		// pyide never archives it; a cluster or socket planted there
+		// would be the server's own.
+		return Entry{}, bad("entry %q is in the server's private folder", name)
+	}
 	switch h.Typeflag {
 	case tar.TypeReg:
 		if name != manifestName && name != dumpName && !inData {
@@ -173,14 +180,10 @@ func Verify(ctx context.Context, archive string) (Manifest, error) {
 	return *m, nil
 }
 
-// ignoredOnRestore are the data folder's names that may exist before a
-// restore: the embedded cluster (its database is checked separately), the
-// backups and lost+found.
-func ignoredOnRestore(opts Options) map[string]bool { return skipDirs(opts) }
-
 // CheckDataFolder returns ErrNotEmpty when the data folder holds anything
-// but the embedded cluster, the backups folder and lost+found. A missing
-// folder is empty.
+// but the server's private folder (the embedded cluster, whose database is
+// checked separately, and the backups), the backups folder and lost+found.
+// A missing folder is empty.
 func CheckDataFolder(opts Options) error {
 	entries, err := os.ReadDir(opts.DataPath)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -189,10 +192,10 @@ func CheckDataFolder(opts Options) error {
 	if err != nil {
 		return err
 	}
-	ignore := ignoredOnRestore(opts)
+	ignore := skipDirs(opts)
 	var found []string
 	for _, e := range entries {
-		if !ignore[e.Name()] {
+		if !ignore[e.Name()] && !datadir.ServerPrivate(e.Name()) {
 			found = append(found, e.Name())
 		}
 	}
@@ -332,8 +335,8 @@ func restoreDump(ctx context.Context, r io.Reader, want Entry, pgRestore string,
 	if opts.Force {
 		args = append(args, "--clean", "--if-exists")
 	}
-	args = append(args, "--dbname="+opts.DatabaseURL, f.Name())
-	if err := runTool(ctx, pgRestore, args...); err != nil {
+	args = append(args, f.Name())
+	if err := runTool(ctx, pgRestore, opts.DatabaseURL, args...); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	return nil

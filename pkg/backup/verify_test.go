@@ -226,6 +226,7 @@ func TestUnsafeEntriesRefused(t *testing.T) {
 		{"hard link", []*tar.Header{{Name: "data/x", Typeflag: tar.TypeLink, Linkname: "/etc/passwd"}}},
 		{"device", []*tar.Header{{Name: "data/x", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3}}},
 		{"fifo", []*tar.Header{{Name: "data/x", Typeflag: tar.TypeFifo}}},
+		{"the server's private folder", []*tar.Header{{Name: "data/.server/", Typeflag: tar.TypeDir, Mode: 0o700}, reg("data/.server/pgdata/data/pg_hba.conf")}},
 		{"same name twice", []*tar.Header{{Name: "data/a/", Typeflag: tar.TypeDir, Mode: 0o755}, link("data/a", "b")}},
 	}
 	for _, tt := range tests {

@@ -13,14 +13,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pythonide/pyide/pkg/datadir"
 )
 
 // Config is every setting of the server. Zero values are never used: Load
 // fills defaults and Validate rejects what cannot work.
 type Config struct {
-	DatabaseURL  string // empty: the embedded default cluster in DataPath/pgdata
+	DatabaseURL  string // empty: the embedded default cluster in the data folder's private folder
 	DataPath     string
-	SecretKey    string // empty: generated once into DataPath/secret.key (0600)
 	Addr         string // listen address, from PORT
 	PublicURL    string // optional: the origin browsers use, when behind a proxy
 	CookieSecure bool
@@ -141,8 +142,7 @@ func (c *Config) settings() []setting {
 	}
 	return []setting{
 		{"DATABASE_URL", "database-url", "PostgreSQL URL; unset: a private cluster in the data folder", str(&c.DatabaseURL), ""},
-		{"IDE_DATA_PATH", "data", "folder holding workspaces, course files and the embedded database", str(&c.DataPath), "./data"},
-		{"IDE_SECRET_KEY", "secret-key", "secret for signing; unset: generated once into the data folder", str(&c.SecretKey), ""},
+		{"IDE_DATA_PATH", "data", "folder holding workspaces, course files and (in its private folder .server) the embedded database", str(&c.DataPath), "./data"},
 		{"PORT", "port", "listen port (or host:port)", port, "8080"},
 		{"PUBLIC_URL", "public-url", "the URL students open, when behind a reverse proxy (used for Origin checks)", str(&c.PublicURL), ""},
 		{"COOKIE_SECURE", "cookie-secure", "mark the session cookie Secure even without TLS here (TLS ends at a proxy)", boolean(&c.CookieSecure), "false"},
@@ -170,7 +170,7 @@ func (c *Config) settings() []setting {
 		{"QUOTA_MB", "quota-mb", "disk quota per student workspace, in MB", mb(&c.QuotaBytes), "100"},
 		{"REVISIONS_KEPT", "revisions-kept", "revisions kept per text file", num(&c.RevisionsKept), "50"},
 		{"TRASH_RETENTION", "trash-retention", "deleted files can be restored for this long", dur(&c.TrashRetention), "720h"},
-		{"BACKUP_DIR", "backup-dir", "where scheduled backups go; empty: DATA/backups", str(&c.BackupDir), ""},
+		{"BACKUP_DIR", "backup-dir", "where scheduled backups go; empty: DATA/.server/backups", str(&c.BackupDir), ""},
 		{"BACKUP_SCHEDULE", "backup-schedule", "interval between scheduled backups; 0 turns them off", dur(&c.BackupSchedule), "24h"},
 		{"BACKUP_KEEP", "backup-keep", "scheduled backups kept", num(&c.BackupKeep), "7"},
 		{"METRICS_TOKEN", "metrics-token", "bearer token for /metrics; empty: /metrics only from loopback", str(&c.MetricsToken), ""},
@@ -209,9 +209,26 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		c.DataPath = abs
 	}
 	if c.BackupDir == "" {
-		c.BackupDir = filepath.Join(c.DataPath, "backups")
+		c.BackupDir = datadir.Layout{Root: c.DataPath}.Backups()
 	}
 	return c, c.Validate()
+}
+
+// retired are variables pyide once read and no longer does.
+var retired = []string{
+	"IDE_SECRET_KEY", // nothing ever used the key
+}
+
+// Retired lists the retired variables the environment still sets, so the
+// server can say they are ignored.
+func Retired(getenv func(string) string) []string {
+	var set []string
+	for _, name := range retired {
+		if getenv(name) != "" {
+			set = append(set, name)
+		}
+	}
+	return set
 }
 
 // Validate rejects settings that cannot work, naming each one.

@@ -2,6 +2,8 @@ package config
 
 import (
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +35,7 @@ func TestLoadRejects(t *testing.T) {
 		{"tiny memory", map[string]string{"MEMORY_LIMIT_MB": "4"}, nil, "MEMORY_LIMIT_MB"},
 		{"weak bcrypt", map[string]string{"BCRYPT_COST": "4"}, nil, "BCRYPT_COST"},
 		{"unknown flag", nil, []string{"--no-such-flag"}, "no-such-flag"},
+		{"retired flag", nil, []string{"--secret-key", "x"}, "secret-key"},
 		{"stray argument", nil, []string{"extra"}, "unexpected argument"},
 	}
 	for _, tc := range tests {
@@ -56,5 +59,44 @@ func TestExampleEnvDocumentsEverySetting(t *testing.T) {
 		if !strings.Contains(string(b), s.env+"=") {
 			t.Errorf("deploy/pyide.env.example does not mention %s", s.env)
 		}
+	}
+}
+
+// TestBackupDirDefault: scheduled backups go into the server's private
+// folder unless BACKUP_DIR says otherwise.
+func TestBackupDirDefault(t *testing.T) {
+	data := t.TempDir()
+	c, err := Load(nil, env(map[string]string{"IDE_DATA_PATH": data}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(data, ".server", "backups"); c.BackupDir != want {
+		t.Errorf("BackupDir = %s, want %s", c.BackupDir, want)
+	}
+	c, err = Load(nil, env(map[string]string{"IDE_DATA_PATH": data, "BACKUP_DIR": "/var/backups/pyide"}))
+	if err != nil || c.BackupDir != "/var/backups/pyide" {
+		t.Errorf("BACKUP_DIR set: %q %v", c.BackupDir, err)
+	}
+}
+
+// TestRetired: IDE_SECRET_KEY is no longer read; an environment that still
+// sets it loads, and Retired names it for a warning.
+func TestRetired(t *testing.T) {
+	e := env(map[string]string{"IDE_SECRET_KEY": "0123abcd"})
+	if _, err := Load(nil, e); err != nil {
+		t.Fatal(err)
+	}
+	if got := Retired(e); !slices.Equal(got, []string{"IDE_SECRET_KEY"}) {
+		t.Errorf("Retired = %v", got)
+	}
+	if got := Retired(env(nil)); len(got) != 0 {
+		t.Errorf("Retired with nothing set = %v", got)
+	}
+	b, err := os.ReadFile("../../deploy/pyide.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "IDE_SECRET_KEY") {
+		t.Error("deploy/pyide.env.example still documents IDE_SECRET_KEY")
 	}
 }

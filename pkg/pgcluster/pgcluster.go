@@ -1,21 +1,29 @@
 // Package pgcluster runs a private PostgreSQL cluster from the machine's own
 // server binaries: the embedded default of `pyide serve` when DATABASE_URL is
 // unset, and the throw-away clusters of tests. The cluster listens only on a
-// unix socket inside its own folder, never on TCP. When the caller is root,
-// the cluster runs as an unprivileged system user, because initdb and
-// postgres refuse to run as root.
+// unix socket inside its own folder, never on TCP, and lets no connection in
+// without the superuser's password (scram-sha-256), which it keeps in its
+// folder readable by the caller alone: a local account that reaches the
+// socket still cannot get in. It never uses `trust` authentication, and
+// upgrades a cluster made with it. When the caller is root, the cluster runs
+// as an unprivileged system user, because initdb and postgres refuse to run
+// as root.
 package pgcluster
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,16 +45,19 @@ type Options struct {
 	// RunAs names the system user that owns the cluster when the caller is
 	// root. Default: "postgres" when it exists, else "nobody".
 	RunAs string
+	// Logger says when an old cluster is upgraded; default: silent.
+	Logger *slog.Logger
 }
 
 // Cluster is a running private PostgreSQL server.
 type Cluster struct {
-	opts    Options
-	bin     string
-	sockDir string
-	cred    *syscall.Credential
-	uid     int
-	started bool // started by us, so Stop stops it
+	opts     Options
+	bin      string
+	sockDir  string
+	cred     *syscall.Credential
+	uid      int
+	password string
+	started  bool // started by us, so Stop stops it
 }
 
 const superuser = "pyide"
@@ -111,6 +122,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.Database == "" {
 		opts.Database = "pyide"
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	bin, err := FindBinaries()
 	if err != nil {
 		return nil, err
@@ -129,12 +143,21 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := c.prepareDirs(); err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(c.dataDir(), "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+	_, err = os.Stat(filepath.Join(c.dataDir(), "PG_VERSION"))
+	fresh := errors.Is(err, os.ErrNotExist)
+	if err := c.loadPassword(fresh); err != nil {
+		return nil, err
+	}
+	if fresh {
 		if err := c.initdb(ctx); err != nil {
 			return nil, err
 		}
 	}
 	if err := c.start(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.requirePassword(ctx); err != nil {
+		_ = c.Stop()
 		return nil, err
 	}
 	if err := c.createDatabase(ctx, opts.Database); err != nil {
@@ -144,8 +167,10 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	return c, nil
 }
 
-func (c *Cluster) dropRoot() error {
-	name := c.opts.RunAs
+// SystemUser is the unprivileged account that owns and runs a cluster when
+// the caller is root: runAs, or "postgres" when it exists, else "nobody".
+func SystemUser(runAs string) (*user.User, error) {
+	name := runAs
 	if name == "" {
 		name = "postgres"
 		if _, err := user.Lookup(name); err != nil {
@@ -154,12 +179,129 @@ func (c *Cluster) dropRoot() error {
 	}
 	u, err := user.Lookup(name)
 	if err != nil {
-		return fmt.Errorf("running as root, the embedded database needs an unprivileged system user to own it: %w (create one, e.g. `useradd --system postgres`)", err)
+		return nil, fmt.Errorf("running as root, the embedded database needs an unprivileged system user to own it: %w (create one, e.g. `useradd --system postgres`)", err)
+	}
+	return u, nil
+}
+
+func (c *Cluster) dropRoot() error {
+	u, err := SystemUser(c.opts.RunAs)
+	if err != nil {
+		return err
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	c.uid = uid
+	return nil
+}
+
+// passwordFile keeps the superuser's password. It belongs to the caller
+// (the server), not to the cluster's user: postgres keeps only its hash.
+func (c *Cluster) passwordFile() string { return filepath.Join(c.opts.Dir, "password") }
+
+// loadPassword reads the superuser's password, or makes one for a new
+// cluster or one that still trusts (the upgrade sets it).
+func (c *Cluster) loadPassword(fresh bool) error {
+	b, err := os.ReadFile(c.passwordFile())
+	if err == nil {
+		c.password = strings.TrimSpace(string(b))
+		if c.password == "" {
+			return fmt.Errorf("the embedded database's password file %s is empty; restore it from a backup of the folder, or set the password by hand (ALTER ROLE %s PASSWORD …) and write it there", c.passwordFile(), superuser)
+		}
+		// Only the server may read it, whatever an editor left behind.
+		return os.Chmod(c.passwordFile(), 0o600)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("the embedded database's password: %w", err)
+	}
+	if !fresh && !c.trusts() {
+		return fmt.Errorf("the embedded database in %s asks for a password, but its password file %s is missing; restore the file, or set DATABASE_URL", c.opts.Dir, c.passwordFile())
+	}
+	// Hex: it goes into a key=value connection string unquoted.
+	b = make([]byte, 24)
+	_, _ = rand.Read(b)
+	c.password = hex.EncodeToString(b)
+	f, err := os.OpenFile(c.passwordFile(), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("writing the embedded database's password: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(c.password + "\n"); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// hbaConf lets in only connections that give the password.
+const hbaConf = `# Written by pyide. The cluster listens only on its unix socket, and every
+# connection must give the superuser's password (kept in ../password): no
+# local account gets in without it, not even the one that runs PostgreSQL.
+local all all scram-sha-256
+`
+
+// hbaTrusts reports whether a pg_hba.conf lets anyone in without a password.
+func hbaTrusts(conf string) bool {
+	for _, line := range strings.Split(conf, "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		if slices.Contains(strings.Fields(line), "trust") {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Cluster) trusts() bool {
+	b, err := os.ReadFile(filepath.Join(c.dataDir(), "pg_hba.conf"))
+	return err == nil && hbaTrusts(string(b))
+}
+
+// writeHBA replaces pg_hba.conf with hbaConf, owned by the cluster's user.
+func (c *Cluster) writeHBA() error {
+	p := filepath.Join(c.dataDir(), "pg_hba.conf")
+	tmp := p + ".pyide-new"
+	if err := os.WriteFile(tmp, []byte(hbaConf), 0o600); err != nil {
+		return err
+	}
+	if c.cred != nil {
+		if err := os.Chown(tmp, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+			return err
+		}
+	}
+	return os.Rename(tmp, p)
+}
+
+// requirePassword upgrades a cluster made with trust authentication (as
+// pyide did before): while trust still lets it in, it gives the superuser
+// its password, then asks every connection for it from now on. Each step
+// may be repeated, so a crash half-way is mended on the next start.
+func (c *Cluster) requirePassword(ctx context.Context) error {
+	if !c.trusts() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		return fmt.Errorf("embedded database: %w", err)
+	}
+	defer conn.Close(ctx)
+	// The password is hex, so it needs no quoting; scram even where an old
+	// server's default was md5.
+	if _, err := conn.Exec(ctx, "SET password_encryption = 'scram-sha-256'"); err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, "ALTER ROLE "+superuser+" PASSWORD '"+c.password+"'"); err != nil {
+		return fmt.Errorf("embedded database: setting the password: %w", err)
+	}
+	if err := c.writeHBA(); err != nil {
+		return fmt.Errorf("embedded database: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		return err
+	}
+	c.opts.Logger.Info("embedded database: it trusted every local connection; it now asks for the password kept in its folder",
+		"folder", c.opts.Dir, "password_file", c.passwordFile())
 	return nil
 }
 
@@ -238,11 +380,27 @@ func (c *Cluster) run(ctx context.Context, name string, args ...string) error {
 }
 
 func (c *Cluster) initdb(ctx context.Context) error {
-	args := []string{"-D", c.dataDir(), "-U", superuser, "--auth=trust", "--encoding=UTF8", "--locale=C"}
+	// initdb reads the password from a file, as the cluster's user: a copy
+	// that user may read, gone as soon as initdb is done.
+	pwfile := filepath.Join(c.opts.Dir, "initdb-password")
+	if err := os.WriteFile(pwfile, []byte(c.password+"\n"), 0o600); err != nil {
+		return err
+	}
+	defer os.Remove(pwfile)
+	if c.cred != nil {
+		if err := os.Chown(pwfile, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+			return err
+		}
+	}
+	args := []string{"-D", c.dataDir(), "-U", superuser, "--auth=scram-sha-256", "--pwfile=" + pwfile, "--encoding=UTF8", "--locale=C"}
 	if c.opts.Fast {
 		args = append(args, "--no-sync")
 	}
 	if err := c.run(ctx, "initdb", args...); err != nil {
+		return err
+	}
+	// One definition of who may connect, for new and upgraded clusters.
+	if err := c.writeHBA(); err != nil {
 		return err
 	}
 	conf := []string{
@@ -320,7 +478,7 @@ func (c *Cluster) URL(name string) string {
 	if name == "" {
 		name = c.opts.Database
 	}
-	return fmt.Sprintf("host=%s port=5432 user=%s dbname=%s sslmode=disable", c.sockDir, superuser, name)
+	return fmt.Sprintf("host=%s port=5432 user=%s password=%s dbname=%s sslmode=disable", c.sockDir, superuser, c.password, name)
 }
 
 // Stop shuts the cluster down if this process started it.
@@ -336,6 +494,29 @@ func (c *Cluster) Stop() error {
 		_ = os.RemoveAll(c.sockDir)
 	}
 	return err
+}
+
+// StopLeftover stops a cluster that a killed server left running in dir
+// (runAs as in Options), so that its folder can be moved. Where none runs it
+// does nothing.
+func StopLeftover(ctx context.Context, dir, runAs string) error {
+	if _, err := os.Stat(filepath.Join(dir, "data", "postmaster.pid")); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	bin, err := FindBinaries()
+	if err != nil {
+		return err
+	}
+	c := &Cluster{opts: Options{Dir: dir, RunAs: runAs}, bin: bin}
+	if os.Geteuid() == 0 {
+		if err := c.dropRoot(); err != nil {
+			return err
+		}
+	}
+	if !c.running(ctx) {
+		return nil
+	}
+	return c.run(ctx, "pg_ctl", "stop", "-D", c.dataDir(), "-m", "fast", "-w")
 }
 
 // Kill stops the cluster immediately, as a crash would: for tests of
