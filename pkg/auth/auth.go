@@ -133,7 +133,7 @@ func newToken() string {
 }
 
 func toUser(u store.User) User {
-	return User{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName, Role: u.Role}
+	return User{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName, Role: u.Role, MustChangePassword: u.MustChangePassword}
 }
 
 // Login checks a password and creates a session. Unknown users and wrong
@@ -258,6 +258,10 @@ func (s *Service) ChangePassword(ctx context.Context, u User, token, current, ne
 	}
 	if err := CheckPasswordPolicy(next); err != nil {
 		return err
+	}
+	if next == current {
+		// Mostly a handed-out password typed twice: it stays on paper.
+		return fmt.Errorf("%w: choose a password different from the current one", ErrPasswordPolicy)
 	}
 	hash, err := s.opts.Hasher.Hash(ctx, next)
 	if err != nil {
