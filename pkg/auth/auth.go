@@ -31,7 +31,7 @@ var (
 type ThrottledError struct{ RetryAfter time.Duration }
 
 func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("too many failed logins; try again in %s", e.RetryAfter.Round(time.Second))
+	return fmt.Sprintf("too many failed logins for this account; try again in %s, or ask your professor to reset the password", e.RetryAfter.Round(time.Second))
 }
 
 // Event tells listeners that sessions ended, so live terminals close.
