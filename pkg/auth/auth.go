@@ -138,7 +138,7 @@ func toUser(u store.User) User {
 
 // Login checks a password and creates a session. Unknown users and wrong
 // passwords get the same error after the same work. addr is the client's
-// address (see ClientAddr); throttle.go says how the two counters work.
+// address (server.ClientAddr); throttle.go says how the two counters work.
 func (s *Service) Login(ctx context.Context, username, password, addr, userAgent string) (string, User, error) {
 	end, err := s.byUser.reserve(ctx, username, s.opts.Clock)
 	if err != nil {
