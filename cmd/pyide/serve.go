@@ -109,7 +109,7 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Wr
 		logger.Warn("the front end is not built; the IDE page says how to build it (make run does)")
 	}
 	srv := server.New(server.Options{
-		Addr: cfg.Addr, Auth: authSvc, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes,
+		Addr: cfg.Addr, Auth: authSvc, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies,
 		Web: frontend.Dist, Checks: checks, Routes: []server.Routes{ws, crs, adm},
 		Raw:     map[string]echo.HandlerFunc{"/ws": hub.Handler()},
 		Metrics: mx, MetricsToken: cfg.MetricsToken, WritesPerMinute: cfg.WritesPerMinute,

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The end-to-end flow in a real browser (`make e2e`, and `make test` when
 # Chromium and Docker are present): a fresh data folder, the real
-# `bin/pyide serve` with its embedded database and real Docker sandboxes, three
-# users made with the CLI, then e2e.mjs drives Debian's Chromium through
+# `bin/pyide serve` with its embedded database and real Docker sandboxes, four
+# users made with the CLI (one with a handed-out password), then e2e.mjs drives Debian's Chromium through
 # playwright-core. Screenshots go to artifacts/e2e/. The server is always
 # stopped, and afterwards no sandbox container it made may be left behind.
 # Last line: "e2e: N passed, N failed, N skipped"; exit status non-zero on any failure.
@@ -120,8 +120,12 @@ add_user() { # name role password display
 add_user alice student 'alice-e2e-pass' 'Alice Student'
 add_user bob student 'bob-e2e-pass' 'Bob Student'
 add_user prof professor 'prof-e2e-pass' 'Pat Professor'
+# Carol gets a handed-out password: none piped in, so the CLI generates one
+# and marks it must-change, as for a roster import.
+carol_pw="$(printf '\n' | "$bin" user add carol --role student --display-name 'Carol Student' 2>"$data.cli.log" | sed -n 's/^password: //p')"
+[ -n "$carol_pw" ] || { cat "$data.cli.log" >&2; die "could not add user carol with a generated password"; }
 
-(cd "$here" && E2E_BASE_URL="$base" E2E_ARTIFACTS="$artifacts" CHROMIUM="$chromium" node e2e.mjs)
+(cd "$here" && E2E_BASE_URL="$base" E2E_ARTIFACTS="$artifacts" CHROMIUM="$chromium" E2E_CAROL_PASSWORD="$carol_pw" node e2e.mjs)
 st=$?
 result="$(grep -E '^e2e: [0-9]+ passed' "$artifacts/result.txt" 2>/dev/null | tail -1)"
 read -r pass fail skip <<<"$(echo "$result" | sed -E 's/e2e: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped/\1 \2 \3/')"

@@ -5,7 +5,7 @@ import '@xterm/xterm/css/xterm.css'
 import './styles.css'
 import App from './App.vue'
 import { router } from './router'
-import { setUnauthorizedHook } from './api/http'
+import { setPasswordChangeHook, setUnauthorizedHook } from './api/http'
 import { useAuthStore } from './stores/auth'
 
 const app = createApp(App)
@@ -19,5 +19,9 @@ setUnauthorizedHook(() => {
     void router.push({ name: 'login', query: { next: router.currentRoute.value.fullPath } })
   }
 })
+
+// A 403 that says the handed-out password must be changed first: the
+// signed-in layout shows only the change-password dialog until it is.
+setPasswordChangeHook(() => useAuthStore().passwordChangeRequired())
 
 app.mount('#app')

@@ -31,7 +31,7 @@ var (
 type ThrottledError struct{ RetryAfter time.Duration }
 
 func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("too many failed logins; try again in %s", e.RetryAfter.Round(time.Second))
+	return fmt.Sprintf("too many failed logins for this account; try again in %s, or ask your professor to reset the password", e.RetryAfter.Round(time.Second))
 }
 
 // Event tells listeners that sessions ended, so live terminals close.
@@ -50,17 +50,22 @@ type Options struct {
 	AbsoluteTimeout time.Duration
 	MaxFailures     int
 	Window          time.Duration
-	CookieSecure    bool
-	PublicURL       string
-	Clock           func() time.Time
-	Logger          *slog.Logger
+	// AddressPenalty is how long a failed login from a slowed address
+	// holds that address's one turn; 0 means a second.
+	AddressPenalty time.Duration
+	CookieSecure   bool
+	PublicURL      string
+	Clock          func() time.Time
+	// After is the timer of Clock (time.After when nil); tests fire it.
+	After  func(time.Duration) <-chan time.Time
+	Logger *slog.Logger
 }
 
 // Service is the login and session authority.
 type Service struct {
 	opts      Options
-	byUser    *throttle
-	byAddr    *throttle
+	byUser    *accountLimiter
+	byAddr    *addressLimiter
 	mu        sync.Mutex
 	listeners []func(Event)
 }
@@ -70,14 +75,29 @@ func New(opts Options) *Service {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
+	if opts.After == nil {
+		opts.After = time.After
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	// The CLI builds a Service that never logs anyone in; give it limits
+	// that work all the same.
+	if opts.MaxFailures < 1 {
+		opts.MaxFailures = 5
+	}
+	if opts.Window <= 0 {
+		opts.Window = 15 * time.Minute
+	}
+	if opts.AddressPenalty <= 0 {
+		opts.AddressPenalty = time.Second
+	}
 	return &Service{
 		opts:   opts,
-		byUser: newThrottle(opts.MaxFailures, opts.Window),
-		// An address (a lab behind one NAT) gets more room than one user.
-		byAddr: newThrottle(opts.MaxFailures*10, opts.Window),
+		byUser: newAccountLimiter(opts.MaxFailures, opts.Window),
+		// An address (a lab behind one NAT) has many users: it fails more
+		// often before it is slowed, and is never refused (see throttle.go).
+		byAddr: newAddressLimiter(opts.MaxFailures*10, opts.Window, opts.AddressPenalty, opts.After),
 	}
 }
 
@@ -113,42 +133,61 @@ func newToken() string {
 }
 
 func toUser(u store.User) User {
-	return User{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName, Role: u.Role}
+	return User{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName, Role: u.Role, MustChangePassword: u.MustChangePassword}
 }
 
 // Login checks a password and creates a session. Unknown users and wrong
-// passwords get the same error after the same work.
-func (s *Service) Login(ctx context.Context, username, password, ip, userAgent string) (string, User, error) {
-	now := s.opts.Clock()
-	if wait := max(s.byUser.retryAfter(username, now), s.byAddr.retryAfter(ip, now)); wait > 0 {
-		return "", User{}, &ThrottledError{RetryAfter: wait}
-	}
-	u, err := s.opts.DB.UserByName(ctx, username)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return "", User{}, err
-	}
-	ok, err := s.opts.Hasher.Compare(ctx, u.PasswordHash, password)
+// passwords get the same error after the same work. addr is the client's
+// address (server.ClientAddr); throttle.go says how the two counters work.
+func (s *Service) Login(ctx context.Context, username, password, addr, userAgent string) (string, User, error) {
+	end, err := s.byUser.reserve(ctx, username, s.opts.Clock)
 	if err != nil {
 		return "", User{}, err
 	}
-	if !ok || u.Disabled {
-		s.byUser.fail(username, now)
-		s.byAddr.fail(ip, now)
+	result := abandoned
+	defer func() { end(result) }()
+	from, err := s.byAddr.enter(ctx, addr, s.opts.Clock())
+	if err != nil {
+		return "", User{}, err
+	}
+	u, ok, err := s.check(ctx, username, password)
+	from.leave(err == nil && !ok, s.opts.Clock())
+	if err != nil {
+		return "", User{}, err
+	}
+	if !ok {
+		result = failed
 		return "", User{}, ErrBadCredentials
 	}
-	s.byUser.reset(username)
+	result = succeeded
+	now := s.opts.Clock()
 	token := newToken()
 	if len(userAgent) > 256 {
 		userAgent = userAgent[:256]
 	}
 	err = s.opts.DB.CreateSession(ctx, store.Session{
 		TokenHash: HashToken(token), UserID: u.ID, CreatedAt: now,
-		ExpiresAt: now.Add(s.opts.AbsoluteTimeout), IP: ip, UserAgent: userAgent,
+		ExpiresAt: now.Add(s.opts.AbsoluteTimeout), IP: addr, UserAgent: userAgent,
 	})
 	if err != nil {
 		return "", User{}, err
 	}
 	return token, toUser(u), nil
+}
+
+// check compares password with username's, running bcrypt for unknown
+// users too so that the answer takes as long. A disabled account is a
+// failure like a wrong password.
+func (s *Service) check(ctx context.Context, username, password string) (store.User, bool, error) {
+	u, err := s.opts.DB.UserByName(ctx, username)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.User{}, false, err
+	}
+	ok, err := s.opts.Hasher.Compare(ctx, u.PasswordHash, password)
+	if err != nil {
+		return store.User{}, false, err
+	}
+	return u, ok && !u.Disabled, nil
 }
 
 // touchEvery limits last-seen writes to one per session per minute, so a
@@ -219,6 +258,10 @@ func (s *Service) ChangePassword(ctx context.Context, u User, token, current, ne
 	}
 	if err := CheckPasswordPolicy(next); err != nil {
 		return err
+	}
+	if next == current {
+		// Mostly a handed-out password typed twice: it stays on paper.
+		return fmt.Errorf("%w: choose a password different from the current one", ErrPasswordPolicy)
 	}
 	hash, err := s.opts.Hasher.Hash(ctx, next)
 	if err != nil {

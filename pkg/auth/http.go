@@ -63,7 +63,9 @@ func (s *Service) UserFromRequest(r *http.Request) (User, error) {
 	return s.Authenticate(r.Context(), SessionToken(r))
 }
 
-// RequireUser answers 401 unless the request carries a live session.
+// RequireUser answers 401 unless the request carries a live session, and
+// 403 (RefusePasswordChange) to a user who must change a handed-out
+// password, except on the endpoints that let them do so.
 func (s *Service) RequireUser(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		u, err := s.UserFromRequest(c.Request())
@@ -74,8 +76,33 @@ func (s *Service) RequireUser(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		SetUser(c, u)
+		if u.MustChangePassword && !beforeChange[c.Request().Method+" "+c.Path()] {
+			return RefusePasswordChange(c)
+		}
 		return next(c)
 	}
+}
+
+// beforeChange are the endpoints a user who must change their password may
+// use: enough to change it, to leave, and for the page to learn why.
+var beforeChange = map[string]bool{
+	"GET /api/auth/me":        true,
+	"POST /api/auth/password": true,
+	"POST /api/auth/logout":   true,
+}
+
+// CodePasswordChangeRequired is the "code" of the 403 that RequireUser
+// gives a user who must change a handed-out password: the front end opens
+// its change-password dialog when it sees it.
+const CodePasswordChangeRequired = "password_change_required"
+
+// RefusePasswordChange answers 403 with CodePasswordChangeRequired. The
+// WebSocket endpoint, which checks the session itself, uses it too.
+func RefusePasswordChange(c *echo.Context) error {
+	return c.JSON(http.StatusForbidden, map[string]string{
+		"error": "choose your own password first: the one you were given only lets you log in and change it",
+		"code":  CodePasswordChangeRequired,
+	})
 }
 
 // RequireRole answers 403 unless the user (RequireUser ran first) has one
@@ -147,7 +174,7 @@ func (s *Service) handleLogin(c *echo.Context) error {
 		return err
 	}
 	s.setCookie(c, token, int(s.opts.AbsoluteTimeout/time.Second))
-	return c.JSON(http.StatusOK, map[string]any{"user": u})
+	return c.JSON(http.StatusOK, map[string]any{"user": u, "must_change_password": u.MustChangePassword})
 }
 
 func (s *Service) handleLogout(c *echo.Context) error {
@@ -167,7 +194,7 @@ func (s *Service) handleMe(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"user": u})
+	return c.JSON(http.StatusOK, map[string]any{"user": u, "must_change_password": u.MustChangePassword})
 }
 
 type passwordRequest struct {

@@ -19,6 +19,10 @@ type User struct {
 	Username    string `json:"username"`
 	DisplayName string `json:"display_name"`
 	Role        string `json:"role"`
+	// MustChangePassword: the password was handed out (roster import, a
+	// reset); until the user picks their own, RequireUser lets them do
+	// nothing else.
+	MustChangePassword bool `json:"must_change_password"`
 }
 
 // IsStaff reports whether u is a professor or an admin.

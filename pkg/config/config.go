@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,6 +26,9 @@ type Config struct {
 	Addr         string // listen address, from PORT
 	PublicURL    string // optional: the origin browsers use, when behind a proxy
 	CookieSecure bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client; empty: the connecting address is the client.
+	TrustedProxies []netip.Prefix
 
 	DBMinConns int32
 	DBMaxConns int32
@@ -128,6 +132,29 @@ func (c *Config) settings() []setting {
 			return nil
 		}
 	}
+	// A list of CIDRs or bare addresses (one address each), comma-separated.
+	prefixes := func(p *[]netip.Prefix) func(string) error {
+		return func(v string) error {
+			var out []netip.Prefix
+			for f := range strings.SplitSeq(v, ",") {
+				f = strings.TrimSpace(f)
+				if f == "" {
+					continue
+				}
+				pfx, err := netip.ParsePrefix(f)
+				if err != nil {
+					a, aerr := netip.ParseAddr(f)
+					if aerr != nil {
+						return fmt.Errorf("%q is neither an address nor a CIDR like 10.0.0.0/8", f)
+					}
+					pfx = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+				}
+				out = append(out, pfx.Masked())
+			}
+			*p = out
+			return nil
+		}
+	}
 	port := func(v string) error {
 		if strings.Contains(v, ":") {
 			c.Addr = v
@@ -145,6 +172,7 @@ func (c *Config) settings() []setting {
 		{"IDE_DATA_PATH", "data", "folder holding workspaces, course files and (in its private folder .server) the embedded database", str(&c.DataPath), "./data"},
 		{"PORT", "port", "listen port (or host:port)", port, "8080"},
 		{"PUBLIC_URL", "public-url", "the URL students open, when behind a reverse proxy (used for Origin checks)", str(&c.PublicURL), ""},
+		{"TRUSTED_PROXIES", "trusted-proxies", "your reverse proxies, comma-separated addresses or CIDRs: only from them is X-Forwarded-For believed (login throttling keys on the client's address); empty: the connecting address is the client", prefixes(&c.TrustedProxies), ""},
 		{"COOKIE_SECURE", "cookie-secure", "mark the session cookie Secure even without TLS here (TLS ends at a proxy)", boolean(&c.CookieSecure), "false"},
 		{"DB_MIN_CONNS", "db-min-conns", "smallest database pool", num32(&c.DBMinConns), "5"},
 		{"DB_MAX_CONNS", "db-max-conns", "largest database pool", num32(&c.DBMaxConns), "20"},

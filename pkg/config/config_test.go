@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,6 +35,8 @@ func TestLoadRejects(t *testing.T) {
 		{"root sandbox", map[string]string{"SANDBOX_UID": "0"}, nil, "SANDBOX_UID"},
 		{"tiny memory", map[string]string{"MEMORY_LIMIT_MB": "4"}, nil, "MEMORY_LIMIT_MB"},
 		{"weak bcrypt", map[string]string{"BCRYPT_COST": "4"}, nil, "BCRYPT_COST"},
+		{"proxy not an address", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, proxy.example"}, nil, `TRUSTED_PROXIES: "proxy.example"`},
+		{"proxy prefix too long", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/40"}, nil, "TRUSTED_PROXIES"},
 		{"unknown flag", nil, []string{"--no-such-flag"}, "no-such-flag"},
 		{"retired flag", nil, []string{"--secret-key", "x"}, "secret-key"},
 		{"stray argument", nil, []string{"extra"}, "unexpected argument"},
@@ -43,6 +46,31 @@ func TestLoadRejects(t *testing.T) {
 			_, err := Load(tc.args, env(tc.env))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	tests := []struct {
+		name, value string
+		want        []netip.Prefix
+	}{
+		{"unset: none", "", nil},
+		{"CIDRs and bare addresses, spaces ignored", " 10.0.0.0/8,127.0.0.1 , ::1,fd00::/8", []netip.Prefix{
+			netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.1/32"),
+			netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("fd00::/8"),
+		}},
+		{"host bits are dropped", "192.168.1.7/24", []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(nil, env(map[string]string{"TRUSTED_PROXIES": tc.value}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(c.TrustedProxies, tc.want) {
+				t.Fatalf("TrustedProxies = %v, want %v", c.TrustedProxies, tc.want)
 			}
 		})
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"path"
 	"strings"
 	"sync"
@@ -46,9 +47,12 @@ type Options struct {
 	Auth         *auth.Service
 	Logger       *slog.Logger
 	MaxBodyBytes int64
-	Web          fs.FS // the front end; index.html at its root
-	Checks       []Check
-	Routes       []Routes
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed (see ClientAddr).
+	TrustedProxies []netip.Prefix
+	Web            fs.FS // the front end; index.html at its root
+	Checks         []Check
+	Routes         []Routes
 	// Raw registers handlers that manage their own protocol (WebSocket),
 	// mounted at /api with login checked by the handler itself.
 	Raw map[string]echo.HandlerFunc
@@ -79,6 +83,7 @@ func New(opts Options) *Server {
 	}
 	e := echo.New()
 	e.Logger = opts.Logger
+	e.IPExtractor = ClientAddr(opts.TrustedProxies)
 	e.HTTPErrorHandler = httpapi.ErrorHandler(opts.Logger)
 	s := &Server{opts: opts, e: e}
 

@@ -58,7 +58,10 @@ func (staffOnly) Register(g *echo.Group) {
 
 var hasher = auth.NewHasher(10, 2)
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with the server's options changed by opt.
+func newEnvWith(t *testing.T, opt func(*server.Options)) *env {
 	t.Helper()
 	db := storetest.New(t)
 	ck := &clock{now: time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC)}
@@ -70,8 +73,12 @@ func newEnv(t *testing.T) *env {
 		"index.html":      {Data: []byte("<html>app</html>")},
 		"assets/app-1.js": {Data: []byte("console.log(1)")},
 	}
-	s := server.New(server.Options{Logger: quiet, Auth: svc, MaxBodyBytes: 1 << 20, Web: web, Routes: []server.Routes{staffOnly{}},
-		Checks: []server.Check{{Name: "database", Required: true, Probe: func(ctx context.Context) (string, error) { return "", db.Ping(ctx) }}}})
+	so := server.Options{Logger: quiet, Auth: svc, MaxBodyBytes: 1 << 20, Web: web, Routes: []server.Routes{staffOnly{}},
+		Checks: []server.Check{{Name: "database", Required: true, Probe: func(ctx context.Context) (string, error) { return "", db.Ping(ctx) }}}}
+	if opt != nil {
+		opt(&so)
+	}
+	s := server.New(so)
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 	e := &env{t: t, db: db, clock: ck, srv: ts, auth: svc}

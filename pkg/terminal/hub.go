@@ -101,6 +101,9 @@ func (h *Hub) Handler() echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		if u.MustChangePassword {
+			return auth.RefusePasswordChange(c)
+		}
 		h.mu.Lock()
 		closed := h.closed
 		h.mu.Unlock()

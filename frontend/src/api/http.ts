@@ -6,21 +6,33 @@ export class ApiError extends Error {
   readonly status: number
   /** Seconds from Retry-After on 429, else null. */
   readonly retryAfter: number | null
+  /** The server's machine-readable "code", when it sent one (e.g. password_change_required). */
+  readonly code: string | null
 
-  constructor(status: number, message: string, retryAfter: number | null = null) {
+  constructor(status: number, message: string, retryAfter: number | null = null, code: string | null = null) {
     super(message)
     this.name = 'ApiError'
     this.status = status
     this.retryAfter = retryAfter
+    this.code = code
   }
 }
 
-type UnauthorizedHook = () => void
-let onUnauthorized: UnauthorizedHook | null = null
+/** The 403 code of a user who must replace a handed-out password before anything else. */
+export const PASSWORD_CHANGE_REQUIRED = 'password_change_required'
+
+type Hook = () => void
+let onUnauthorized: Hook | null = null
+let onPasswordChange: Hook | null = null
 
 /** Called on any 401 except from the auth endpoints themselves (the session ended). */
-export function setUnauthorizedHook(hook: UnauthorizedHook | null): void {
+export function setUnauthorizedHook(hook: Hook | null): void {
   onUnauthorized = hook
+}
+
+/** Called on any 403 with code password_change_required: the change-password dialog must open. */
+export function setPasswordChangeHook(hook: Hook | null): void {
+  onPasswordChange = hook
 }
 
 export interface RequestOptions {
@@ -61,9 +73,11 @@ export async function sendJSON<T>(method: string, url: string, json: unknown): P
 
 async function errorFrom(res: Response, url: string): Promise<ApiError> {
   let message = ''
+  let code: string | null = null
   try {
     const data: unknown = await res.clone().json()
     if (data && typeof data === 'object' && 'error' in data && typeof data.error === 'string') message = data.error
+    if (data && typeof data === 'object' && 'code' in data && typeof data.code === 'string') code = data.code
   } catch {
     message = (await res.text().catch(() => '')).trim().slice(0, 300)
   }
@@ -71,7 +85,8 @@ async function errorFrom(res: Response, url: string): Promise<ApiError> {
   const retry = res.headers.get('Retry-After')
   const retryAfter = res.status === 429 ? parseRetryAfter(retry) : null
   if (res.status === 401 && !url.startsWith('/api/auth/') && onUnauthorized) onUnauthorized()
-  return new ApiError(res.status, message, retryAfter)
+  if (res.status === 403 && code === PASSWORD_CHANGE_REQUIRED && onPasswordChange) onPasswordChange()
+  return new ApiError(res.status, message, retryAfter, code)
 }
 
 /** Retry-After is either delta-seconds or an HTTP date. */

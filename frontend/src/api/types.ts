@@ -6,6 +6,8 @@ export interface User {
   username: string
   display_name: string
   role: Role
+  /** The password was handed out (roster, reset): nothing but changing it is allowed. */
+  must_change_password?: boolean
 }
 
 export interface Entry {

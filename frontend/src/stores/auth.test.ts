@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createPinia, setActivePinia } from 'pinia'
 import { formatWait, loginErrorText, useAuthStore } from './auth'
 import { FakeServer, json } from '@/testing/fakes'
-import { parseRetryAfter } from '@/api/http'
+import { ApiError, getJSON, parseRetryAfter, setPasswordChangeHook } from '@/api/http'
 
 let srv: FakeServer
 beforeEach(() => {
@@ -10,7 +10,10 @@ beforeEach(() => {
   srv = new FakeServer()
   vi.stubGlobal('fetch', srv.fetch)
 })
-afterEach(() => vi.unstubAllGlobals())
+afterEach(() => {
+  vi.unstubAllGlobals()
+  setPasswordChangeHook(null)
+})
 
 describe('auth store', () => {
   it('treats 401 from /me as logged out', async () => {
@@ -55,6 +58,51 @@ describe('auth store', () => {
       current_password: 'old',
       new_password: 'new-password',
     })
+  })
+})
+
+describe('a handed-out password', () => {
+  const newbie = { username: 'newbie', display_name: 'New Student', role: 'student', must_change_password: true }
+
+  it('is known from the login answer', async () => {
+    srv.on('POST', '/api/auth/login', () => json(200, { user: newbie, must_change_password: true }))
+    const a = useAuthStore()
+    await a.login('newbie', 'from the roster')
+    expect(a.mustChangePassword).toBe(true)
+  })
+
+  it('is known from /me on load', async () => {
+    srv.on('GET', '/api/auth/me', () => json(200, { user: newbie, must_change_password: true }))
+    const a = useAuthStore()
+    await a.fetchMe()
+    expect(a.mustChangePassword).toBe(true)
+  })
+
+  it('is known from a 403 with its code on any other request', async () => {
+    srv.on('GET', '/api/auth/me', () => json(200, { user: { ...newbie, must_change_password: false } }))
+    srv.on('GET', '/api/files', () =>
+      json(403, { error: 'choose your own password first', code: 'password_change_required' }),
+    )
+    const a = useAuthStore()
+    await a.fetchMe()
+    expect(a.mustChangePassword).toBe(false)
+    setPasswordChangeHook(() => a.passwordChangeRequired())
+    const err = await getJSON('/api/files?path=Local').catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(ApiError)
+    expect((err as ApiError).code).toBe('password_change_required')
+    expect(a.mustChangePassword).toBe(true)
+  })
+
+  it('is cleared by a successful change, and kept by a failed one', async () => {
+    srv.on('POST', '/api/auth/login', () => json(200, { user: newbie, must_change_password: true }))
+    const a = useAuthStore()
+    await a.login('newbie', 'from the roster')
+    srv.on('POST', '/api/auth/password', () => json(400, { error: 'password policy: the password must be at least 8 characters' }))
+    await expect(a.changePassword('from the roster', 'short')).rejects.toThrow('at least 8')
+    expect(a.mustChangePassword).toBe(true)
+    srv.on('POST', '/api/auth/password', () => new Response(null, { status: 204 }))
+    await a.changePassword('from the roster', 'my own secret')
+    expect(a.mustChangePassword).toBe(false)
   })
 })
 

@@ -16,6 +16,8 @@ export const useAuthStore = defineStore('auth', {
     /** The user's own workspace folder. */
     home: (s) => (s.user ? `Local/${s.user.username}` : ''),
     displayName: (s) => s.user?.display_name || s.user?.username || '',
+    /** The user must replace a handed-out password before the IDE opens. */
+    mustChangePassword: (s) => s.user?.must_change_password === true,
   },
 
   actions: {
@@ -48,6 +50,12 @@ export const useAuthStore = defineStore('auth', {
 
     async changePassword(current: string, next: string) {
       await sendJSON('POST', '/api/auth/password', { current_password: current, new_password: next })
+      if (this.user) this.user.must_change_password = false
+    },
+
+    /** The server refused a request until the password is changed (a 403 with its code). */
+    passwordChangeRequired() {
+      if (this.user) this.user.must_change_password = true
     },
 
     /** The session ended server-side (a 401 from any API call). */
