@@ -32,7 +32,8 @@ type sandboxes struct {
 func (s *sandboxes) options() sandbox.Options {
 	o := sandbox.Options{
 		Image: s.cfg.SandboxImage, Runtime: s.cfg.SandboxRuntime, MemoryMB: int64(s.cfg.MemoryLimitMB),
-		CPUSeconds: int(s.cfg.ExecutionTimeout / time.Second), WallTimeout: s.cfg.WallTimeout,
+		CPUSeconds: int(s.cfg.ExecutionTimeout / time.Second), SessionCPU: int(s.cfg.SessionCPUTimeout / time.Second),
+		WallTimeout: s.cfg.WallTimeout,
 		IdleTimeout: s.cfg.IdleTimeout, MaxConcurrent: s.cfg.MaxConcurrentExecutions,
 		ReplAfterError: s.cfg.ReplAfterError, SandboxUID: s.cfg.SandboxUID, SandboxGID: s.cfg.SandboxUID,
 		ServerID: serverID(s.cfg.DataPath), SpareEnabled: true, Logger: s.logger,

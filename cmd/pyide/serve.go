@@ -89,7 +89,8 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Wr
 	hub = terminal.New(terminal.Options{
 		Auth: authSvc, Sandboxes: sb, Files: terminal.WorkspaceFiles{W: ws},
 		PublicURL: cfg.PublicURL, StudentREPL: cfg.StudentREPL, Grace: cfg.DisconnectGrace,
-		OutputCapBytes: cfg.OutputCapBytes, RunsPerMinute: cfg.RunsPerMinute, Logger: logger,
+		MaxSandboxesPerStudent: cfg.MaxSandboxesPerStudent,
+		OutputCapBytes:         cfg.OutputCapBytes, RunsPerMinute: cfg.RunsPerMinute, Logger: logger,
 		OnOutput: func(n int) { mx.OutputBytes.Add(float64(n)) },
 		OnEcho:   func(d time.Duration) { mx.EchoSeconds.Observe(d.Seconds()) },
 	})

@@ -42,6 +42,8 @@ type Config struct {
 
 	MaxConcurrentExecutions int
 	ExecutionTimeout        time.Duration // CPU time per command
+	SessionCPUTimeout       time.Duration // CPU time per session, all its processes together
+	MaxSandboxesPerStudent  int
 	WallTimeout             time.Duration // wall-clock backstop for the script phase
 	MemoryLimitMB           int
 	SandboxImage            string
@@ -184,6 +186,8 @@ func (c *Config) settings() []setting {
 		{"MAX_BODY_MB", "max-body-mb", "largest request body, in MB", mb(&c.MaxBodyBytes), "32"},
 		{"MAX_CONCURRENT_EXECUTIONS", "max-concurrent-executions", "running sandboxes server-wide; more wait in a queue", num(&c.MaxConcurrentExecutions), "150"},
 		{"EXECUTION_TIMEOUT", "execution-timeout", "CPU time per command (the script, or one REPL input)", dur(&c.ExecutionTimeout), "30s"},
+		{"SESSION_CPU_TIMEOUT", "session-cpu-timeout", "CPU time one REPL session may use in all, every process and command together", dur(&c.SessionCPUTimeout), "10m"},
+		{"MAX_SANDBOXES_PER_STUDENT", "max-sandboxes-per-student", "programs one student may run at once (tabs, windows)", num(&c.MaxSandboxesPerStudent), "3"},
 		{"WALL_TIMEOUT", "wall-timeout", "wall-clock backstop for a script that never finishes", dur(&c.WallTimeout), "10m"},
 		{"MEMORY_LIMIT_MB", "memory-limit-mb", "memory per sandbox, in MB (swap is the same)", num(&c.MemoryLimitMB), "128"},
 		{"SANDBOX_IMAGE", "sandbox-image", "the student container image", str(&c.SandboxImage), "pyide-sandbox:latest"},
@@ -278,6 +282,8 @@ func (c Config) Validate() error {
 	check(c.MaxConcurrentExecutions >= 1, "MAX_CONCURRENT_EXECUTIONS must be at least 1")
 	check(c.ExecutionTimeout >= time.Second, "EXECUTION_TIMEOUT must be at least 1s")
 	check(c.WallTimeout >= c.ExecutionTimeout, "WALL_TIMEOUT must be at least EXECUTION_TIMEOUT")
+	check(c.SessionCPUTimeout >= c.ExecutionTimeout, "SESSION_CPU_TIMEOUT must be at least EXECUTION_TIMEOUT")
+	check(c.MaxSandboxesPerStudent >= 1, "MAX_SANDBOXES_PER_STUDENT must be at least 1")
 	check(c.MemoryLimitMB >= 32, "MEMORY_LIMIT_MB must be at least 32")
 	check(c.SandboxImage != "", "SANDBOX_IMAGE must be set")
 	check(c.SandboxUID > 0, "SANDBOX_UID must not be 0: sandboxes never run as root")

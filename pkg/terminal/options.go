@@ -28,6 +28,9 @@ type Options struct {
 	PublicURL string // the server's own origin, for the Origin check; "" = the request's Host
 	// StudentREPL lets students open an empty REPL; staff always may.
 	StudentREPL bool
+	// MaxSandboxesPerStudent is how many programs one student may run at
+	// once, over all their tabs and windows; default 3. Staff have no cap.
+	MaxSandboxesPerStudent int
 	// OnOutput, when set, is told how many TTY bytes each read brought, for
 	// the output metric.
 	OnOutput func(n int)
@@ -58,6 +61,8 @@ const (
 	DefaultScrollbackBytes = 64 << 10
 	DefaultOutputCapBytes  = 4 << 20
 	DefaultRunsPerMinute   = 30
+	// DefaultMaxSandboxesPerStudent: a REPL, a program and a spare tab.
+	DefaultMaxSandboxesPerStudent = 3
 
 	// MaxMessageBytes is the read limit per client message: a larger frame
 	// closes the connection with 1009 (message too big).
@@ -87,6 +92,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.OutputCapBytes <= 0 {
 		o.OutputCapBytes = DefaultOutputCapBytes
+	}
+	if o.MaxSandboxesPerStudent <= 0 {
+		o.MaxSandboxesPerStudent = DefaultMaxSandboxesPerStudent
 	}
 	if o.RunsPerMinute <= 0 {
 		o.RunsPerMinute = DefaultRunsPerMinute

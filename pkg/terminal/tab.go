@@ -231,6 +231,9 @@ func (t *tab) start(c *conn, treePath string, tg Target) {
 	ctx, cancel := context.WithCancel(t.h.ctx)
 	u := c.user
 	spec := sandbox.Spec{User: u.Username, Role: u.Role, Key: t.key.id, File: tg.File, Mounts: tg.Mounts}
+	if !u.IsStaff() {
+		spec.MaxSessions = t.h.opts.MaxSandboxesPerStudent
+	}
 	r := &run{gen: t.gen.Add(1), path: treePath, user: u, spec: spec, grading: tg.Grading, cancel: cancel,
 		quit: make(chan struct{}), stdin: make(chan []byte, stdinQueue)}
 	t.cur = r

@@ -137,3 +137,31 @@ print("RESULT", "UNSAFE %s" % bad if bad else "SAFE")
 		t.Error("the student's code wrote into Lecture Notes")
 	}
 }
+
+// TestStudentSandboxCap: a student's tabs together may run only so many
+// programs; the next one is told the limit in plain words; staff are not
+// capped.
+func TestStudentSandboxCap(t *testing.T) {
+	t.Parallel()
+	e := dockerEnv(t, terminal.Options{MaxSandboxesPerStudent: 2}, sandbox.Options{})
+	ck := e.login("alice")
+	for _, id := range []string{"t1", "t2"} {
+		c := e.dial(ck, id)
+		c.run("Local/alice/hello.py")
+		c.started("Local/alice/hello.py")
+		c.waitOutput(">>> ", waitShort)
+	}
+	third := e.dial(ck, "t3")
+	third.run("Local/alice/hello.py")
+	if ev := third.waitEvent("error", waitShort); !strings.Contains(ev["message"].(string), "2 programs running") {
+		t.Errorf("the third program: %v", ev)
+	}
+	e.writeFile("Local/prof/p.py", "print('prof')\n")
+	pk := e.login("prof")
+	for _, id := range []string{"p1", "p2", "p3"} {
+		c := e.dial(pk, id)
+		c.run("Local/prof/p.py")
+		c.started("Local/prof/p.py")
+		c.waitOutput(">>> ", waitShort)
+	}
+}
