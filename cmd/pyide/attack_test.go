@@ -199,6 +199,15 @@ def swap():
 threading.Thread(target=swap, daemon=True).start()
 print("SWAPPING")
 `, data, data))
+	save(t, s, alice, "Local/alice/probe.py", `import os
+def ls(p):
+    try:
+        return sorted(os.listdir(p))
+    except OSError as e:
+        return "error %s" % e.errno
+print("PROBE", ls("/submissions/hw1"), ls("/home/student"), ls("/course"), ls("/course/Assignments"))
+`)
+	probe := openTab(t, s, alice, "probe")
 	attacker := openTab(t, s, alice, "attacker")
 	_ = attacker.conn.WriteJSON(map[string]string{"type": "run", "path": "Local/alice/attack.py"})
 	attacker.waitOutput(t, "SWAPPING", time.Minute)
@@ -246,16 +255,10 @@ print("SWAPPING")
 				}
 			}
 		}
-		// A run: it takes the spare made with the mounts of the last one,
-		// and asks for the next spare 20 ms later.
-		_, output := runOverWS(t, s, alice, "Local/alice/probe.py", `import os
-def ls(p):
-    try:
-        return sorted(os.listdir(p))
-    except OSError as e:
-        return "error %s" % e.errno
-print("PROBE", ls("/submissions/hw1"), ls("/home/student"), ls("/course"), ls("/course/Assignments"))
-`)
+		// A run in the probe tab: it takes the spare made with the mounts
+		// of the last one, and asks for the next spare 20 ms later.
+		_ = probe.conn.WriteJSON(map[string]string{"type": "run", "path": "Local/alice/probe.py"})
+		output := probe.waitOutput(t, ">>> ", time.Minute)
 		if !strings.Contains(output, "PROBE") {
 			t.Fatalf("round %d: the probe did not run: %q", round, output)
 		}

@@ -22,6 +22,10 @@ type sandboxes struct {
 	cfg    config.Config
 	logger *slog.Logger
 	mx     *metrics.Metrics
+	// overQuota, when set, measures whether a student's files are over
+	// their quota (the workspace's OverQuota): sandboxes that write past it
+	// end.
+	overQuota func(user, role string) bool
 
 	mu      sync.Mutex
 	m       *sandbox.Manager
@@ -40,6 +44,9 @@ func (s *sandboxes) options() sandbox.Options {
 		// Every mount source lies in the files tree, and is checked to be
 		// the folder the policy approved just before each create.
 		MountRoot: s.cfg.DataPath,
+	}
+	if s.overQuota != nil {
+		o.OverQuota = func(spec sandbox.Spec) bool { return s.overQuota(spec.User, spec.Role) }
 	}
 	if s.mx != nil {
 		o.OnStart = func(warm bool, took time.Duration, err error) {

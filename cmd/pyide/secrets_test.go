@@ -352,9 +352,27 @@ func openREPL(t *testing.T, s *served, user, password string) *websocket.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var login struct {
+		MustChange bool `json:"must_change_password"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&login)
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("login %s: %d", user, resp.StatusCode)
+	}
+	if login.MustChange {
+		// A one-time password: the student chooses their own first.
+		body, _ := json.Marshal(map[string]string{"current_password": password, "new_password": password + " (mine)"})
+		req, _ := http.NewRequest("POST", s.base+"/api/auth/password", strings.NewReader(string(body)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", s.base)
+		if resp, err = client.Do(req); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			t.Fatalf("%s choosing a password: %d", user, resp.StatusCode)
+		}
 	}
 	path := "Local/" + user + "/loop.py"
 	req, _ := http.NewRequest("PUT", s.base+"/api/files/content?path="+path, strings.NewReader("n = 1\nprint('ready', n)\n"))

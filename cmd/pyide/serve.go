@@ -85,6 +85,9 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Wr
 		return err
 	}
 	defer crs.Close()
+	sb.overQuota = func(user, role string) bool {
+		return ws.OverQuota(context.Background(), auth.User{Username: user, Role: role})
+	}
 	sb.connect(ctx)
 	hub = terminal.New(terminal.Options{
 		Auth: authSvc, Sandboxes: sb, Files: terminal.WorkspaceFiles{W: ws},

@@ -148,6 +148,10 @@ func (t *Tree) parent(rel string) (*os.Root, string, error) {
 	return d, name, nil
 }
 
+// ParentDir opens the folder holding rel and returns rel's last name; the
+// caller closes it.
+func (t *Tree) ParentDir(rel string) (*os.Root, string, error) { return t.parent(rel) }
+
 // Lstat describes rel without following a link at its end.
 func (t *Tree) Lstat(rel string) (fs.FileInfo, error) {
 	if rel == "" {

@@ -21,6 +21,32 @@ type cgroupFiles struct {
 	v2     bool
 }
 
+// pageCache is a signature of the container's file pages (cached, dirty,
+// under writeback): it changes whenever a process of the container writes
+// a file.
+func (c cgroupFiles) pageCache() (int64, error) {
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(c.memory), "memory.stat"))
+	if err != nil {
+		return 0, err
+	}
+	keys := map[string]bool{"cache": true, "dirty": true, "writeback": true}
+	if c.v2 {
+		keys = map[string]bool{"file": true, "file_dirty": true, "file_writeback": true}
+	}
+	var sig int64
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, " ")
+		if !ok || !keys[k] {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		// Weighted, so that pages moving from dirty to writeback to
+		// clean change the sum too.
+		sig = sig*31 + n
+	}
+	return sig, nil
+}
+
 // findCgroup tries the conventional cgroupfs and systemd layouts, then the
 // container's init process as the host sees it. Every candidate path must
 // name the container id, so a reused PID in another namespace cannot point

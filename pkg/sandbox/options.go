@@ -87,6 +87,17 @@ type Options struct {
 	// without removing them as strangers.
 	Inspect bool
 
+	// OverQuota, when set, is asked while a session runs, soon after its
+	// container wrote to a file (every QuotaInterval at most), whether the
+	// user's files are over their disk quota; the session then ends
+	// (reason quota). It may take a while (it measures); it runs on the
+	// session's own goroutine.
+	OverQuota func(spec Spec) bool
+	// QuotaInterval is how often a session looks for writes (default
+	// 100ms): what a program writes in that time is the most a student can
+	// go over before it is stopped.
+	QuotaInterval time.Duration
+
 	// OnStart, when set, is told about every Start: warm or cold, how long
 	// it took once out of the queue, and its error. OnExit is told every
 	// session's exit reason. The server turns both into metrics.
@@ -151,6 +162,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.WatchInterval == 0 {
 		o.WatchInterval = 500 * time.Millisecond
+	}
+	if o.QuotaInterval == 0 {
+		o.QuotaInterval = 100 * time.Millisecond
 	}
 	if o.MaintainInterval == 0 {
 		o.MaintainInterval = 30 * time.Second

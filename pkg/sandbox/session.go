@@ -21,6 +21,7 @@ const (
 	ReasonStopped  = "stopped"
 	ReasonIdle     = "idle"
 	ReasonReaped   = "reaped"
+	ReasonQuota    = "quota" // the user's files went over their disk quota
 )
 
 // ErrSessionEnded is returned by Write after the session's container is gone.
@@ -237,6 +238,13 @@ func (s *Session) sendControl() error {
 func (s *Session) run() {
 	t := time.NewTicker(s.m.opts.WatchInterval)
 	defer t.Stop()
+	var quotaTick <-chan time.Time
+	dq := diskWatch{last: -1}
+	if s.m.opts.OverQuota != nil {
+		qt := time.NewTicker(s.m.opts.QuotaInterval)
+		defer qt.Stop()
+		quotaTick = qt.C
+	}
 	w := cpuWatch{limit: time.Duration(s.m.opts.CPUSeconds)*time.Second + s.m.opts.CPUMargin,
 		total: time.Duration(s.m.opts.SessionCPU) * time.Second}
 	if s.b.hasCG {
@@ -259,6 +267,8 @@ loop:
 		case <-t.C:
 			s.checkCPU(&w)
 			s.checkClock()
+		case <-quotaTick:
+			s.checkDisk(&dq)
 		}
 	}
 	var code int
@@ -335,6 +345,36 @@ func (s *Session) checkCPU(w *cpuWatch) {
 	if used-w.base > w.limit {
 		s.m.log.Info("sandbox: command over its CPU budget", "session", s.ID(), "used", used-w.base)
 		s.Stop(ReasonTimeout)
+	}
+}
+
+// diskWatch notices writes cheaply: the container's page cache (dirty,
+// under writeback, cached) changes whenever any of its processes writes a
+// file, children and short-lived ones included. Only then is the user's
+// usage measured (a walk of their folders).
+type diskWatch struct {
+	last       int64 // page-cache signature at the last measurement
+	lastSample time.Time
+}
+
+func (s *Session) checkDisk(d *diskWatch) {
+	if s.b.hasCG {
+		sig, err := s.b.cg.pageCache()
+		if err == nil {
+			if sig == d.last {
+				return
+			}
+			d.last = sig
+		}
+	} else if time.Since(d.lastSample) < 2*time.Second {
+		// Without cgroup files there is no cheap signal: measure now
+		// and then.
+		return
+	}
+	d.lastSample = time.Now()
+	if s.m.opts.OverQuota(s.spec) {
+		s.m.log.Info("sandbox: the user's files are over their quota", "session", s.ID(), "user", s.spec.User)
+		s.Stop(ReasonQuota)
 	}
 }
 

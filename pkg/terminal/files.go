@@ -1,7 +1,9 @@
 package terminal
 
 import (
+	"context"
 	"errors"
+	"time"
 
 	"github.com/pythonide/pyide/pkg/auth"
 	"github.com/pythonide/pyide/pkg/sandbox"
@@ -26,6 +28,10 @@ type Files interface {
 	// Mounts lists the folders u's own sandbox gets now: a spare's, and
 	// what a running sandbox is checked against when the rules change.
 	Mounts(u auth.User) ([]sandbox.Mount, error)
+	// TrimToQuota takes back what u's programs wrote since since beyond
+	// u's disk quota (after a sandbox was stopped for it) and names the
+	// files it removed or cut.
+	TrimToQuota(u auth.User, since time.Time) ([]string, error)
 }
 
 // WorkspaceFiles is Files over the course tree: the workspace's permission
@@ -42,6 +48,11 @@ func (f WorkspaceFiles) Target(u auth.User, treePath string) (Target, error) {
 		return Target{}, err
 	}
 	return Target{File: t.File, Mounts: sandboxMounts(t.Mounts), Grading: t.Grading}, nil
+}
+
+// TrimToQuota implements Files.
+func (f WorkspaceFiles) TrimToQuota(u auth.User, since time.Time) ([]string, error) {
+	return f.W.TrimToQuota(context.Background(), u, since)
 }
 
 // Mounts implements Files.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,6 +52,7 @@ type envOptions struct {
 	files   map[string]string
 	idle    time.Duration // the login idle limit; default an hour
 	course  workspace.CourseState
+	quota   int64 // a student's disk quota, enforced from inside sandboxes too; 0: the default, not watched
 }
 
 type env struct {
@@ -83,7 +85,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 	})
 	e.data = t.TempDir()
 	var err error
-	e.ws, err = workspace.New(workspace.Options{DataPath: e.data, DB: e.db, Logger: quietLogger(), Course: o.course})
+	e.ws, err = workspace.New(workspace.Options{DataPath: e.data, DB: e.db, Logger: quietLogger(), Course: o.course,
+		QuotaBytes: o.quota, MaxFileBytes: min(o.quota, workspace.DefaultMaxFileBytes)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,13 +117,19 @@ func newEnv(t testing.TB, o envOptions) *env {
 		opts.Logger = quietLogger()
 	}
 	if o.docker {
+		if o.quota > 0 {
+			o.sandbox.OverQuota = func(spec sandbox.Spec) bool {
+				return e.ws.OverQuota(context.Background(), auth.User{Username: spec.User, Role: spec.Role})
+			}
+		}
 		e.mgr = sandboxtest.NewManager(t, o.sandbox)
 		opts.Sandboxes = e.mgr
 	}
 	e.hub = terminal.New(opts)
 	srv := server.New(server.Options{
 		Auth: e.auth, Logger: quietLogger(), MaxBodyBytes: 1 << 20,
-		Raw: map[string]echo.HandlerFunc{"/ws": e.hub.Handler()},
+		Raw:    map[string]echo.HandlerFunc{"/ws": e.hub.Handler()},
+		Routes: []server.Routes{e.ws},
 	})
 	e.srv = httptest.NewServer(srv.Handler())
 	t.Cleanup(e.srv.Close)
@@ -156,6 +165,29 @@ func (e *env) writeFile(treePath, body string) {
 	if err := sandbox.EnsureOwned(p, 1000, 1000); err != nil {
 		e.t.Fatal(err)
 	}
+}
+
+// request calls the HTTP API as the browser would and returns the status.
+func (e *env) request(ck *http.Cookie, method, path string) int {
+	return e.send(ck, method, path, nil)
+}
+
+// put saves a file through the file API.
+func (e *env) put(ck *http.Cookie, treePath, body string) int {
+	return e.send(ck, http.MethodPut, "/api/files/content?path="+url.QueryEscape(treePath), strings.NewReader(body))
+}
+
+func (e *env) send(ck *http.Cookie, method, path string, body io.Reader) int {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.srv.URL+path, body)
+	req.AddCookie(ck)
+	req.Header.Set("Origin", e.srv.URL)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // login returns the session cookie of user.

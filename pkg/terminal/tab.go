@@ -3,6 +3,8 @@ package terminal
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +44,7 @@ type run struct {
 	// grading runs are read-only sandboxes of staff; the rules that change
 	// (tests, deadlines) do not restrict staff.
 	grading bool
+	began   time.Time          // just before the sandbox started: what it wrote is newer
 	cancel  context.CancelFunc // ends a Start still waiting
 	quit    chan struct{}      // closed when replaced or killed
 	stdin   chan []byte
@@ -234,7 +237,7 @@ func (t *tab) start(c *conn, treePath string, tg Target) {
 	if !u.IsStaff() {
 		spec.MaxSessions = t.h.opts.MaxSandboxesPerStudent
 	}
-	r := &run{gen: t.gen.Add(1), path: treePath, user: u, spec: spec, grading: tg.Grading, cancel: cancel,
+	r := &run{gen: t.gen.Add(1), path: treePath, user: u, spec: spec, grading: tg.Grading, began: time.Now(), cancel: cancel,
 		quit: make(chan struct{}), stdin: make(chan []byte, stdinQueue)}
 	t.cur = r
 	t.ring.reset()
@@ -348,10 +351,36 @@ func (t *tab) pump(r *run) {
 	}
 	<-r.sess.Done()
 	ex := r.sess.Exit()
+	var quotaMsg string
+	if ex.Reason == sandbox.ReasonQuota {
+		quotaMsg = t.trimToQuota(r)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	r.exit = &ex
+	if quotaMsg != "" {
+		t.eventLocked(r, map[string]any{"type": "error", "message": quotaMsg})
+	}
 	t.eventLocked(r, exited(ex))
+}
+
+// trimToQuota takes back what a run stopped for the quota wrote past it,
+// as a disk with the quota would have refused it, and words what happened.
+func (t *tab) trimToQuota(r *run) string {
+	msg := "Your program was stopped: it wrote more than your storage quota allows."
+	trimmed, err := t.h.opts.Files.TrimToQuota(r.user, r.began)
+	switch {
+	case err != nil:
+		t.h.opts.Logger.Error("terminal: taking back what went over the quota", "user", r.user.Username, "err", err)
+		msg += " Delete files and empty your trash to get back under it; until then your programs can read your files but not change them."
+	case len(trimmed) > 0:
+		names := trimmed
+		if len(names) > 10 {
+			names = append(names[:10:10], fmt.Sprintf("and %d more", len(trimmed)-10))
+		}
+		msg += " What did not fit was not kept: " + strings.Join(names, ", ") + ". Delete files (and empty your trash) to make room."
+	}
+	return msg
 }
 
 // feed writes queued input to the session, off the reader's goroutine: a

@@ -2,6 +2,7 @@ package terminal_test
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,5 +164,85 @@ func TestStudentSandboxCap(t *testing.T) {
 		c.run("Local/prof/p.py")
 		c.started("Local/prof/p.py")
 		c.waitOutput(">>> ", waitShort)
+	}
+}
+
+// TestQuotaFromInsideTheSandbox: a program that writes past the student's
+// quota through the bind mount (15 files of 900 KB against 2 MB) is
+// stopped (reason quota), and what it wrote past the quota is not kept, as
+// a disk with the quota would have refused it; the console names what was
+// taken back; files from before are untouched; she can write again within
+// her quota.
+func TestQuotaFromInsideTheSandbox(t *testing.T) {
+	t.Parallel()
+	const quota = 2 << 20
+	e := newEnv(t, envOptions{docker: true, quota: quota, files: map[string]string{
+		"Local/alice/fill.py": `import os
+for i in range(15):
+    with open(f"/home/student/big{i}.bin", "wb") as f:
+        f.write(os.urandom(900 * 1024))
+print("wrote them all")
+`,
+		"Local/alice/write.py": `open("/home/student/more.txt", "w").write("more")
+print("WRITE OK")
+`,
+		"Local/alice/notes.txt": "written before the run\n",
+	}})
+	ck := e.login("alice")
+	c := e.dial(ck, "t1")
+	c.run("Local/alice/fill.py")
+	c.started("Local/alice/fill.py")
+	ev := c.waitEvent("error", waitLong)
+	msg, _ := ev["message"].(string)
+	if !strings.Contains(msg, "more than your storage quota") || !strings.Contains(msg, "was not kept: Local/alice/big") {
+		t.Errorf("message = %q", msg)
+	}
+	if ev := c.waitEvent("exited", waitShort); ev["reason"] != sandbox.ReasonQuota {
+		t.Errorf("exited = %v, want quota", ev)
+	}
+	used, err := e.ws.DiskUsage("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used > quota {
+		t.Errorf("%d bytes kept against a quota of %d", used, quota)
+	}
+	if b, err := os.ReadFile(filepath.Join(e.data, "Local/alice/notes.txt")); err != nil || string(b) != "written before the run\n" {
+		t.Errorf("a file from before the run: %q %v", b, err)
+	}
+	// Room is made by deleting for good; then she can write again.
+	if r := e.request(ck, "DELETE", "/api/files?path="+url.QueryEscape("Local/alice/big0.bin")); r != 200 {
+		t.Fatalf("deleting big0.bin: %d", r)
+	}
+	if r := e.request(ck, "DELETE", "/api/files/trash"); r != 200 {
+		t.Fatalf("emptying the trash: %d", r)
+	}
+	c.run("Local/alice/write.py")
+	c.started("Local/alice/write.py")
+	c.waitOutput("WRITE OK", waitShort)
+}
+
+// TestQuotaHoldWhileOver: while a student's files are over the quota (an
+// old data folder, a quota lowered by the admin), her programs get her
+// folders read-only and the file API refuses to grow them.
+func TestQuotaHoldWhileOver(t *testing.T) {
+	t.Parallel()
+	const quota = 1 << 20
+	e := newEnv(t, envOptions{docker: true, quota: quota, files: map[string]string{
+		"Local/alice/old.bin": strings.Repeat("x", quota+1),
+		"Local/alice/write.py": `try:
+    open("/home/student/more.txt", "w").write("more")
+    print("WRITE OK")
+except OSError as e:
+    print("WRITE REFUSED", e.strerror)
+`,
+	}})
+	ck := e.login("alice")
+	c := e.dial(ck, "t1")
+	c.run("Local/alice/write.py")
+	c.started("Local/alice/write.py")
+	c.waitOutput("WRITE REFUSED", waitShort)
+	if r := e.put(ck, "Local/alice/new.py", "x = 1\n"); r != 413 {
+		t.Errorf("saving a new file while over the quota: %d", r)
 	}
 }

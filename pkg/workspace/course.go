@@ -141,7 +141,7 @@ func (w *Workspace) CopyInto(ctx context.Context, u auth.User, rawFrom, rawTo st
 	if total > limit {
 		return res, fail(ErrTooLarge, "%s is larger than %s in all; copy less at once", from, humanBytes(limit))
 	}
-	if err := w.quotaCheck(ctx, u, total); err != nil {
+	if err := w.quotaCheck(u, total); err != nil {
 		return res, err
 	}
 	for _, e := range entries {

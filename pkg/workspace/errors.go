@@ -52,7 +52,7 @@ func (e *StaleError) Unwrap() error { return ErrStale }
 type QuotaError struct{ Used, Limit int64 }
 
 func (e *QuotaError) Error() string {
-	return fmt.Sprintf("this would exceed your storage quota: %s used of %s (the trash counts until it expires)",
+	return fmt.Sprintf("this would exceed your storage quota: %s used of %s; delete files and empty your trash (it counts until it is emptied or expires)",
 		humanBytes(e.Used), humanBytes(e.Limit))
 }
 func (e *QuotaError) Unwrap() error { return ErrTooLarge }

@@ -134,7 +134,7 @@ func (w *Workspace) List(ctx context.Context, u auth.User, raw string) (Listing,
 		}
 	}
 	if u.Role == auth.RoleStudent {
-		used, err := w.opts.DB.QuotaUsed(ctx, u.Username)
+		used, err := w.DiskUsage(u.Username)
 		if err != nil {
 			return Listing{}, err
 		}
@@ -224,7 +224,7 @@ func (w *Workspace) save(ctx context.Context, u auth.User, p Path, content []byt
 	if ifMatch != "" && ifMatch != "*" && parseETag(ifMatch) != current {
 		return Saved{}, &StaleError{Current: current}
 	}
-	if err := w.quotaCheck(ctx, u, int64(len(content))-oldSize); err != nil {
+	if err := w.quotaCheck(u, int64(len(content))-oldSize); err != nil {
 		return Saved{}, err
 	}
 	if err := w.keepOverwritten(ctx, p, old, current); err != nil {
@@ -329,7 +329,7 @@ func (w *Workspace) Move(ctx context.Context, u auth.User, rawFrom, rawTo string
 			return "", fsError(err, from)
 		}
 		if to.Owner() == u.Username {
-			if err := w.quotaCheck(ctx, u, size); err != nil {
+			if err := w.quotaCheck(u, size); err != nil {
 				return "", err
 			}
 		}
@@ -445,7 +445,7 @@ func (w *Workspace) Copy(ctx context.Context, u auth.User, rawFrom, rawTo string
 	if err != nil {
 		return "", fsError(err, from)
 	}
-	if err := w.quotaCheck(ctx, u, size); err != nil {
+	if err := w.quotaCheck(u, size); err != nil {
 		return "", err
 	}
 	if _, err := w.tree.CopyTree(from.String(), to.String(), w.opts.MaxFileBytes, w.readable(u)); err != nil {
@@ -570,6 +570,33 @@ func (w *Workspace) RestoreTrash(ctx context.Context, u auth.User, id int64) (st
 	return p.String(), nil
 }
 
+// PurgeTrash deletes u's trash entry id for good, or with id 0 everything
+// in u's trash: the way to get back under the quota, which the trash counts.
+func (w *Workspace) PurgeTrash(ctx context.Context, u auth.User, id int64) (int, error) {
+	list, err := w.opts.DB.TrashOf(ctx, u.Username)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range list {
+		if id != 0 && e.ID != id {
+			continue
+		}
+		if err := w.tree.RemoveAll(trashDir + "/" + u.Username + "/" + e.TrashName); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return n, err
+		}
+		if err := w.opts.DB.DeleteTrash(ctx, e.ID); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if id != 0 && n == 0 {
+		return 0, fail(ErrNotFound, "no such item in your trash")
+	}
+	w.audit(ctx, u, "file.purge_trash", Path{}, map[string]any{"entries": n})
+	return n, nil
+}
+
 // maxUploadFiles bounds one upload.
 const maxUploadFiles = 100
 
@@ -665,7 +692,7 @@ func (up *Upload) Commit(ctx context.Context) ([]Saved, error) {
 			grow -= fi.Size()
 		}
 	}
-	if err := w.quotaCheck(ctx, up.u, grow); err != nil {
+	if err := w.quotaCheck(up.u, grow); err != nil {
 		up.Abort()
 		return nil, err
 	}

@@ -33,6 +33,7 @@ func (w *Workspace) Register(g *echo.Group) {
 	g.POST("/files/restore", w.handleRestore)
 	g.GET("/files/trash", w.handleTrash)
 	g.POST("/files/trash/restore", w.handleTrashRestore)
+	g.DELETE("/files/trash", w.handleTrashPurge)
 }
 
 // HTTPError turns an error of the service into an answer: the status of
@@ -286,6 +287,26 @@ func (w *Workspace) handleTrashRestore(c *echo.Context) error {
 		return HTTPError(err)
 	}
 	return c.JSON(http.StatusOK, map[string]string{"path": p})
+}
+
+// handleTrashPurge deletes one trash entry (?id=N) for good, or, without
+// an id, empties the user's trash.
+func (w *Workspace) handleTrashPurge(c *echo.Context) error {
+	u, err := auth.MustUser(c)
+	if err != nil {
+		return err
+	}
+	var id int64
+	if raw := c.QueryParam("id"); raw != "" {
+		if id, err = parseID(json.Number(raw)); err != nil {
+			return err
+		}
+	}
+	n, err := w.PurgeTrash(c.Request().Context(), u, id)
+	if err != nil {
+		return HTTPError(err)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"deleted": n})
 }
 
 func (w *Workspace) handleUpload(c *echo.Context) error {

@@ -202,7 +202,8 @@ func (w *Workspace) mountsFor(u auth.User, st CourseState, now time.Time) ([]Mou
 		return ms, nil
 	}
 	if test, restrict, _ := st.ExamRestriction(u.Username, now); restrict {
-		return w.examMounts(u, st, now, test)
+		ms, err := w.examMounts(u, st, now, test)
+		return w.quotaHold(u, ms), err
 	}
 	course, err := w.courseMounts(st, now)
 	if err != nil {
@@ -241,7 +242,23 @@ func (w *Workspace) mountsFor(u auth.User, st CourseState, now time.Time) ([]Mou
 		}
 		ms = append(ms, m)
 	}
-	return ms, nil
+	return w.quotaHold(u, ms), nil
+}
+
+// quotaHold makes a student's folders read-only in their sandbox while
+// their files take more than the quota, until they delete (and empty the
+// trash) to get back under it.
+func (w *Workspace) quotaHold(u auth.User, ms []Mount) []Mount {
+	if u.IsStaff() || ms == nil {
+		return ms
+	}
+	if used, err := w.DiskUsage(u.Username); err != nil || used <= w.opts.QuotaBytes {
+		return ms
+	}
+	for i := range ms {
+		ms[i].ReadOnly = true
+	}
+	return ms
 }
 
 // examMounts is a student's sandbox during a test that restricts the

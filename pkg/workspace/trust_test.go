@@ -3,10 +3,12 @@ package workspace
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -217,5 +219,89 @@ func TestMoveInterruptedByCrash(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(ev.dir, movingDir, "0123abcd"+movingNote)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the note is still there: %v", err)
+	}
+}
+
+// TestPurgeTrash: a user deletes one trash entry for good, or all of them;
+// another user's entry is not theirs to purge.
+func TestPurgeTrash(t *testing.T) {
+	t.Parallel()
+	ev := newEnv(t, nil)
+	var ids []int64
+	for _, n := range []string{"a", "b", "c"} {
+		expect(t, ev.put("alice", "Local/alice/"+n+".txt", n), 200)
+		var del struct {
+			TrashID int64 `json:"trash_id"`
+		}
+		r := ev.do("alice", "DELETE", q("/api/files", "Local/alice/"+n+".txt"), nil)
+		expect(t, r, 200)
+		r.json(t, &del)
+		ids = append(ids, del.TrashID)
+	}
+	expect(t, ev.do("bob", "DELETE", fmt.Sprintf("/api/files/trash?id=%d", ids[0]), nil), 404)
+	expect(t, ev.do("alice", "DELETE", "/api/files/trash?id=x", nil), 400)
+	expect(t, ev.do("alice", "DELETE", fmt.Sprintf("/api/files/trash?id=%d", ids[0]), nil), 200)
+	var trash struct{ Entries []TrashItem }
+	ev.do("alice", "GET", "/api/files/trash", nil).json(t, &trash)
+	if len(trash.Entries) != 2 {
+		t.Fatalf("after purging one: %+v", trash.Entries)
+	}
+	expect(t, ev.do("alice", "DELETE", "/api/files/trash", nil), 200)
+	ev.do("alice", "GET", "/api/files/trash", nil).json(t, &trash)
+	if len(trash.Entries) != 0 {
+		t.Fatalf("after emptying: %+v", trash.Entries)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(ev.dir, trashDir, "alice")); len(ents) != 0 {
+		t.Errorf("files left in the trash folder: %v", ents)
+	}
+	if used, _ := ev.ws.DiskUsage("alice"); used != int64(len("print('late')\n")) {
+		t.Errorf("usage after emptying the trash: %d", used)
+	}
+}
+
+// TestTrimToQuota: what a program wrote past the quota since it started is
+// taken back newest first (removed, or the last one cut); files from
+// before are never touched.
+func TestTrimToQuota(t *testing.T) {
+	t.Parallel()
+	ev := newEnv(t, func(o *Options) { o.QuotaBytes = 1000; o.MaxFileBytes = 1000 })
+	ev.disk("Local/alice/old.txt", strings.Repeat("o", 300))
+	past := time.Now().Add(-time.Hour)
+	for _, old := range []string{"Local/alice/old.txt", "Submissions/hw0/alice/main.py"} {
+		if err := os.Chtimes(filepath.Join(ev.dir, old), past, past); err != nil {
+			t.Fatal(err)
+		}
+	}
+	since := time.Now().Add(-time.Minute)
+	for i, n := range []string{"w1", "w2", "w3"} {
+		ev.disk("Local/alice/"+n+".bin", strings.Repeat("w", 400))
+		at := since.Add(time.Duration(i+1) * time.Second)
+		if err := os.Chtimes(filepath.Join(ev.dir, "Local/alice/"+n+".bin"), at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 300 + 3×400 + 14 (the fixture's hw0 file) = 1514: 514 over.
+	trimmed, err := ev.ws.TrimToQuota(context.Background(), alice, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(trimmed) != "[Local/alice/w3.bin Local/alice/w2.bin]" {
+		t.Errorf("trimmed %v", trimmed)
+	}
+	if got := ev.read("Local/alice/old.txt"); len(got) != 300 {
+		t.Errorf("the file from before was touched: %d bytes", len(got))
+	}
+	if _, err := os.Stat(filepath.Join(ev.dir, "Local/alice/w3.bin")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("w3.bin (newest, all over) is still there: %v", err)
+	}
+	if got := ev.read("Local/alice/w2.bin"); len(got) != 286 {
+		t.Errorf("w2.bin cut to %d bytes, want 286", len(got))
+	}
+	if used, _ := ev.ws.DiskUsage("alice"); used != 1000 {
+		t.Errorf("usage after the trim: %d, want exactly the quota", used)
+	}
+	// Staff have no quota: nothing is taken from them.
+	if trimmed, err := ev.ws.TrimToQuota(context.Background(), prof, since); err != nil || trimmed != nil {
+		t.Errorf("staff trimmed: %v %v", trimmed, err)
 	}
 }

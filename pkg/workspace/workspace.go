@@ -27,8 +27,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -280,12 +282,13 @@ func (w *Workspace) current(p Path) (content []byte, hash string, size int64, er
 }
 
 // quotaCheck refuses a student's write that would take them past the
-// quota; grow is the net change in bytes.
-func (w *Workspace) quotaCheck(ctx context.Context, u auth.User, grow int64) error {
+// quota; grow is the net change in bytes. It counts what is on disk, so
+// what their programs wrote behind the API counts too.
+func (w *Workspace) quotaCheck(u auth.User, grow int64) error {
 	if u.IsStaff() || grow <= 0 {
 		return nil
 	}
-	used, err := w.opts.DB.QuotaUsed(ctx, u.Username)
+	used, err := w.DiskUsage(u.Username)
 	if err != nil {
 		return err
 	}
@@ -325,4 +328,137 @@ func (w *Workspace) sizeOf(rel string) (int64, error) {
 		return nil
 	})
 	return total, err
+}
+
+// DiskUsage is the bytes of a student's files on disk: their Local folder,
+// their submission folders and their trash, as the sandbox wrote them
+// (sizes of regular files; links and folders count nothing).
+func (w *Workspace) DiskUsage(user string) (int64, error) {
+	if !userRe.MatchString(user) {
+		return 0, fmt.Errorf("workspace: %q is not a user name", user)
+	}
+	rels := []string{RootLocal + "/" + user, trashDir + "/" + user}
+	for _, item := range w.folders(RootSubmissions) {
+		rels = append(rels, RootSubmissions+"/"+item+"/"+user)
+	}
+	var total int64
+	for _, rel := range rels {
+		n, err := w.sizeOf(rel)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// OverQuota reports whether a student's files on disk take more than the
+// quota. When they do, the metadata is brought in line, so the listings and
+// the file API (which refuses to grow past the quota) see it. Staff have no
+// quota.
+func (w *Workspace) OverQuota(ctx context.Context, u auth.User) bool {
+	if u.IsStaff() {
+		return false
+	}
+	used, err := w.DiskUsage(u.Username)
+	if err != nil {
+		w.opts.Logger.Warn("workspace: measuring disk usage", "user", u.Username, "error", err)
+		return false
+	}
+	if used <= w.opts.QuotaBytes {
+		return false
+	}
+	for _, rel := range []string{RootLocal + "/" + u.Username} {
+		if err := w.syncTree(ctx, MustPath(rel)); err != nil {
+			w.opts.Logger.Warn("workspace: reconciling an over-quota folder", "path", rel, "error", err)
+		}
+	}
+	for _, item := range w.folders(RootSubmissions) {
+		if p, err := ParsePath(RootSubmissions + "/" + item + "/" + u.Username); err == nil {
+			_ = w.syncTree(ctx, p)
+		}
+	}
+	return true
+}
+
+// TrimToQuota is the quota applied a moment late: a student's program that
+// wrote past the quota (it is stopped as soon as that is seen) keeps only
+// what fits, as if the disk had refused the rest. Files written since
+// since are taken back, newest first: removed when all of it is over,
+// else cut to what fits. Files from before are never touched. It returns
+// the tree paths it removed or cut.
+func (w *Workspace) TrimToQuota(ctx context.Context, u auth.User, since time.Time) ([]string, error) {
+	if u.IsStaff() {
+		return nil, nil
+	}
+	used, err := w.DiskUsage(u.Username)
+	if err != nil || used <= w.opts.QuotaBytes {
+		return nil, err
+	}
+	type written struct {
+		rel  string
+		size int64
+		mod  time.Time
+	}
+	var recent []written
+	rels := []string{RootLocal + "/" + u.Username}
+	for _, item := range w.folders(RootSubmissions) {
+		rels = append(rels, RootSubmissions+"/"+item+"/"+u.Username)
+	}
+	for _, rel := range rels {
+		err := w.tree.Walk(rel, func(p string, fi fs.FileInfo) error {
+			if fi.Mode().IsRegular() && !fi.ModTime().Before(since) {
+				recent = append(recent, written{p, fi.Size(), fi.ModTime()})
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	sort.Slice(recent, func(i, j int) bool { return recent[i].mod.After(recent[j].mod) })
+	excess := used - w.opts.QuotaBytes
+	var trimmed []string
+	for _, f := range recent {
+		if excess <= 0 {
+			break
+		}
+		d, name, err := w.tree.ParentDir(f.rel)
+		if err != nil {
+			continue
+		}
+		if f.size <= excess {
+			err = d.Remove(name)
+			excess -= f.size
+		} else {
+			err = truncateIn(d, name, f.size-excess)
+			excess = 0
+		}
+		d.Close()
+		if err != nil {
+			w.opts.Logger.Warn("workspace: taking back what went over the quota", "path", f.rel, "error", err)
+			continue
+		}
+		trimmed = append(trimmed, f.rel)
+	}
+	for _, rel := range rels {
+		if p, err := ParsePath(rel); err == nil {
+			_ = w.syncTree(ctx, p)
+		}
+	}
+	w.audit(ctx, u, "file.quota_trim", MustPath(RootLocal+"/"+u.Username), map[string]any{"files": trimmed, "over_by": used - w.opts.QuotaBytes})
+	return trimmed, nil
+}
+
+// truncateIn cuts the regular file name in d to size, never through a link.
+func truncateIn(d *os.Root, name string, size int64) error {
+	f, err := d.OpenFile(name, os.O_WRONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return fstree.ErrNotRegular
+	}
+	return f.Truncate(size)
 }

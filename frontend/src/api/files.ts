@@ -54,3 +54,22 @@ export async function revisions(path: string): Promise<Revision[]> {
 
 export const restore = (path: string, revision: Revision['id']) =>
   sendJSON('POST', '/api/files/restore', { path, revision })
+
+export interface TrashItem {
+  id: number
+  path: string
+  type: 'file' | 'dir'
+  size: number
+  deleted: string
+  expires: string
+}
+
+export async function trash(): Promise<TrashItem[]> {
+  const data = await getJSON<{ entries: TrashItem[] | null }>('/api/files/trash')
+  return data.entries ?? []
+}
+
+export const restoreTrash = (id: number) => sendJSON('POST', '/api/files/trash/restore', { id })
+/** Deletes one item of the trash for good, or with no id everything in it. */
+export const purgeTrash = (id?: number) =>
+  request('DELETE', id === undefined ? '/api/files/trash' : `/api/files/trash?id=${encodeURIComponent(String(id))}`)

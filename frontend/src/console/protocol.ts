@@ -9,7 +9,7 @@ export type ClientMessage =
   | { type: 'resize'; cols: number; rows: number }
   | { type: 'stop' }
 
-export type ExitReason = 'finished' | 'error' | 'timeout' | 'memory' | 'stopped' | 'idle' | 'reaped'
+export type ExitReason = 'finished' | 'error' | 'timeout' | 'memory' | 'stopped' | 'idle' | 'reaped' | 'quota'
 
 export type ServerEvent =
   | { type: 'started'; session: string; path: string }
@@ -52,6 +52,7 @@ const reasonText: Record<string, string> = {
   stopped: 'stopped',
   idle: 'idle timeout',
   reaped: 'closed by server',
+  quota: 'over your storage quota',
 }
 
 export function describeReason(reason: string): string {
