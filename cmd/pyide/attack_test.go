@@ -124,7 +124,11 @@ func (tb *tab) waitOutput(t *testing.T, want string, d time.Duration) string {
 				return all.String()
 			}
 		case <-deadline:
-			t.Fatalf("no %q within %v; output:\n%s", want, d, all.String())
+			var evs []wsEvent
+			for len(tb.events) > 0 {
+				evs = append(evs, <-tb.events)
+			}
+			t.Fatalf("no %q within %v; events %+v; output:\n%s", want, d, evs, all.String())
 		}
 	}
 }
@@ -170,7 +174,7 @@ func save(t *testing.T, s *served, c *http.Client, path, body string) {
 // and no sandbox ever lists anything but her own folders.
 func TestAttackMountEscape(t *testing.T) {
 	sandboxtest.RequireDocker(t)
-	s := startServe(t, map[string]string{"DATABASE_URL": "", "SANDBOX_IMAGE": sandboxtest.Image(), "DISCONNECT_GRACE": "2s"})
+	s := startServe(t, map[string]string{"DATABASE_URL": "", "SANDBOX_IMAGE": sandboxtest.Image(), "SANDBOX_RUNTIME": sandboxtest.Runtime(), "DISCONNECT_GRACE": "2s"})
 	admin := s.login(t)
 	now := time.Now().UTC()
 	if code, out := call(t, s, admin, "POST", "/api/course/assignments", map[string]any{"slug": "hw1", "title": "Homework 1",
@@ -210,6 +214,11 @@ print("PROBE", ls("/submissions/hw1"), ls("/home/student"), ls("/course"), ls("/
 	probe := openTab(t, s, alice, "probe")
 	attacker := openTab(t, s, alice, "attacker")
 	_ = attacker.conn.WriteJSON(map[string]string{"type": "run", "path": "Local/alice/attack.py"})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server log:\n%s", s.stderr.String())
+		}
+	})
 	attacker.waitOutput(t, "SWAPPING", time.Minute)
 
 	type route struct {
@@ -281,7 +290,7 @@ print("PROBE", ls("/submissions/hw1"), ls("/home/student"), ls("/course"), ls("/
 // submission files are refused.
 func TestAttackExamStartsUnderRunningREPL(t *testing.T) {
 	sandboxtest.RequireDocker(t)
-	s := startServe(t, map[string]string{"DATABASE_URL": "", "SANDBOX_IMAGE": sandboxtest.Image()})
+	s := startServe(t, map[string]string{"DATABASE_URL": "", "SANDBOX_IMAGE": sandboxtest.Image(), "SANDBOX_RUNTIME": sandboxtest.Runtime()})
 	admin := s.login(t)
 	now := time.Now().UTC()
 	if code, out := call(t, s, admin, "POST", "/api/course/assignments", map[string]any{"slug": "hw1", "title": "Homework 1",

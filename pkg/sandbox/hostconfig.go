@@ -31,9 +31,11 @@ const (
 	// sessionCPUSlack seconds lets the watcher, not the kernel, end a
 	// session at its CPU budget, so the student is told why.
 	sessionCPUSlack = 5
-	homeDir         = "/home/student"
-	nofileMax       = 256
-	fsizeMax        = 10 << 20
+	// runscPidsSlack is the host tasks gVisor needs beside the student's.
+	runscPidsSlack = 192
+	homeDir        = "/home/student"
+	nofileMax      = 256
+	fsizeMax       = 10 << 20
 )
 
 var runnerCmd = []string{"python3", "/opt/pyide/runner.py", "--control"}
@@ -87,6 +89,12 @@ func (m *Manager) containerConfig(spec Spec, id string, spare bool) (*container.
 	}
 	init := true
 	pids := o.PidsLimit
+	if o.Runtime == "runsc" {
+		// The cgroup holds gVisor's own host threads too (its Go runtime,
+		// the gofer, one per running task on the ptrace platform): at 64
+		// the sentry itself fails to make a thread and the sandbox dies.
+		pids += runscPidsSlack
+	}
 	hc := &container.HostConfig{
 		LogConfig:      container.LogConfig{Type: "none"},
 		NetworkMode:    "none",

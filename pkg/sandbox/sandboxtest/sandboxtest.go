@@ -29,6 +29,10 @@ func Image() string {
 	return "pyide-sandbox:latest"
 }
 
+// Runtime is the OCI runtime tests use: $PYIDE_SANDBOX_RUNTIME (e.g. runsc,
+// to run the attack suite under gVisor), or the engine's default.
+func Runtime() string { return os.Getenv("PYIDE_SANDBOX_RUNTIME") }
+
 // RequireDocker skips the test, with a one-line reason, unless an engine
 // answers and the sandbox image exists.
 func RequireDocker(t testing.TB) *client.Client {
@@ -80,6 +84,9 @@ func NewManager(t testing.TB, opts sandbox.Options) *sandbox.Manager {
 	}
 	if opts.Image == "" {
 		opts.Image = Image()
+	}
+	if opts.Runtime == "" {
+		opts.Runtime = Runtime()
 	}
 	if opts.ServerID == "" {
 		opts.ServerID = ServerID(t)
