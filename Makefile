@@ -22,8 +22,10 @@ help:
 	@echo "make bench          benchmarks (sandbox start, terminal, files)"
 	@echo "make lint           gofmt, go vet, golangci-lint"
 
+# Installs what is missing (apt, as root or with sudo) and starts the Docker
+# engine; see deploy/setup-host.sh.
 prereqs:
-	@bash .ci/prereqs.sh
+	@IDE_DATA_PATH=$(IDE_DATA_PATH) bash deploy/setup-host.sh
 
 frontend/node_modules/.package-lock.json: frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund
@@ -41,7 +43,7 @@ sandbox-image:
 
 run: prereqs build
 	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory sandbox-image; else echo "No Docker engine answers: the IDE will open and edit files, but Run will say execution is unavailable."; fi
-	IDE_DATA_PATH=$(IDE_DATA_PATH) PORT=$(PORT) $(BIN) serve
+	IDE_DATA_PATH=$(IDE_DATA_PATH) PORT=$(PORT) bash deploy/run-server.sh $(BIN)
 
 test:
 	@bash .ci/test-all.sh

@@ -13,6 +13,8 @@
 package datadir
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -44,14 +46,28 @@ type Layout struct{ Root string }
 // Private is the server-private folder.
 func (l Layout) Private() string { return filepath.Join(l.Root, PrivateName) }
 
-// Cluster is the embedded database cluster's folder.
-func (l Layout) Cluster() string { return filepath.Join(l.Private(), clusterName) }
+// Cluster is the embedded database cluster's folder: in the private folder,
+// or where the private folder's link "pgdata" leads when Prepare found that
+// the database's system user cannot reach the data folder (a clone under a
+// 0700 home; see placeCluster). Only the server writes the private folder,
+// so that link is its own.
+func (l Layout) Cluster() string {
+	in := filepath.Join(l.Private(), clusterName)
+	if target, err := os.Readlink(in); err == nil && filepath.IsAbs(target) {
+		return target
+	}
+	return in
+}
 
 // AdminSocket is where a running server answers the CLI.
 func (l Layout) AdminSocket() string { return filepath.Join(l.Private(), socketName) }
 
 // Backups is the default BACKUP_DIR.
 func (l Layout) Backups() string { return filepath.Join(l.Private(), backupsName) }
+
+// DefaultExternalRoot holds the clusters of data folders the database's
+// system user cannot reach, one folder each, named after the data folder.
+const DefaultExternalRoot = "/var/lib/pyide"
 
 // ServerPrivate reports whether a name at the top of the data folder is the
 // server's own, never data: the private folder, and what the old layout
@@ -87,6 +103,9 @@ type Options struct {
 	// StopCluster stops a database cluster still running in dir (left by a
 	// killed server), so that it can be moved. Nil: none is expected.
 	StopCluster func(dir string) error
+	// ExternalRoot is where the cluster goes when ClusterUser cannot reach
+	// the data folder; default DefaultExternalRoot.
+	ExternalRoot string
 	Logger      *slog.Logger
 }
 
@@ -104,7 +123,105 @@ func Prepare(root string, opts Options) (Layout, error) {
 	if err := l.preparePrivate(opts); err != nil {
 		return l, err
 	}
-	return l, l.upgrade(opts)
+	if err := l.upgrade(opts); err != nil {
+		return l, err
+	}
+	return l, l.placeCluster(opts)
+}
+
+// placeCluster makes the cluster's folder outside the data folder when the
+// database's system user could not reach it inside (a clone under root's
+// 0700 home): the home's mode is not ours to change.
+func (l Layout) placeCluster(opts Options) error {
+	u := opts.ClusterUser
+	in := filepath.Join(l.Private(), clusterName)
+	if u == nil {
+		return nil
+	}
+	if _, err := os.Lstat(in); err == nil {
+		return nil // a cluster lives here already, or the link to it
+	}
+	blocked := unreachable(l.Private(), u)
+	if blocked == "" {
+		return nil
+	}
+	abs, err := filepath.Abs(l.Root)
+	if err != nil {
+		return err
+	}
+	root := opts.ExternalRoot
+	if root == "" {
+		root = DefaultExternalRoot
+	}
+	sum := sha256.Sum256([]byte(abs))
+	ext := filepath.Join(root, "db-"+hex.EncodeToString(sum[:6]), clusterName)
+	gid, err := strconv.Atoi(u.Gid)
+	if err != nil {
+		return fmt.Errorf("the embedded database's user %s: group %q: %w", u.Username, u.Gid, err)
+	}
+	parent := filepath.Dir(ext)
+	if err := os.MkdirAll(filepath.Dir(parent), 0o755); err != nil {
+		return fmt.Errorf("a folder for the embedded database: %w", err)
+	}
+	// Like the private folder: the server's, the database's group may pass.
+	if err := os.Mkdir(parent, 0o710); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("a folder for the embedded database: %w", err)
+	}
+	if err := os.Lchown(parent, os.Geteuid(), gid); err != nil {
+		return fmt.Errorf("a folder for the embedded database: %w", err)
+	}
+	if err := os.Chmod(parent, 0o710); err != nil {
+		return err
+	}
+	if err := os.Mkdir(ext, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("a folder for the embedded database: %w", err)
+	}
+	if err := os.Symlink(ext, in); err != nil {
+		return fmt.Errorf("recording where the embedded database is: %w", err)
+	}
+	opts.Logger.Info("the embedded database's user cannot enter the data folder's parents, so its cluster is kept outside the data folder; the data folder's parents were left as they are",
+		"user", u.Username, "blocked_at", blocked, "cluster", ext)
+	return nil
+}
+
+// unreachable names the first folder on the way to dir that u may not pass
+// through, or "" when u reaches dir. Supplementary groups are not counted,
+// as the database's system user has none worth counting on.
+func unreachable(dir string, u *user.User) string {
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return dir
+	}
+	var chain []string
+	for p := abs; ; p = filepath.Dir(p) {
+		chain = append(chain, p)
+		if p == "/" {
+			break
+		}
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		st, err := os.Stat(chain[i])
+		if err != nil {
+			return chain[i]
+		}
+		sys := st.Sys().(*syscall.Stat_t)
+		mode := st.Mode().Perm()
+		switch {
+		case int(sys.Uid) == uid:
+			if mode&0o100 == 0 {
+				return chain[i]
+			}
+		case int(sys.Gid) == gid:
+			if mode&0o010 == 0 {
+				return chain[i]
+			}
+		case mode&0o001 == 0:
+			return chain[i]
+		}
+	}
+	return ""
 }
 
 func (l Layout) preparePrivate(opts Options) error {
