@@ -104,10 +104,24 @@ func realRoot(root string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("sandbox: MountRoot: %w", err)
 	}
-	if err := checkSourcePath(real); err != nil {
-		return "", fmt.Errorf("sandbox: MountRoot: %w", err)
+	if err := checkRoot(real); err != nil {
+		return "", err
 	}
 	return real, nil
+}
+
+// checkRoot is the shape MountRoot must have: a folder of its own, not a
+// system folder nor one of the homes' parents.
+func checkRoot(root string) error {
+	if err := checkSourcePath(root); err != nil {
+		return fmt.Errorf("sandbox: MountRoot: %w", err)
+	}
+	for _, f := range forbiddenRoots {
+		if root == f {
+			return fmt.Errorf("sandbox: MountRoot %q would make a whole system folder mountable; use a folder of its own (the data folder)", root)
+		}
+	}
+	return nil
 }
 
 // checkMount is the whole check of one source, run when a spec is accepted

@@ -28,8 +28,14 @@ type Spec struct {
 var allowedTargets = []string{"/home/student", "/course", "/submissions"}
 
 // Host paths that must never reach a sandbox: the Docker socket lives under
-// /run (/var/run), and the rest expose the host itself.
-var forbiddenSources = []string{"/var/run", "/run", "/proc", "/sys", "/dev", "/etc", "/boot", "/root", "/var/lib/docker"}
+// /run (/var/run), and the rest expose the host itself. (A home folder is
+// not among them: a data folder may live in one, as a clone under /root
+// does, and every source must lie strictly under MountRoot anyway.)
+var forbiddenSources = []string{"/var/run", "/run", "/proc", "/sys", "/dev", "/etc", "/boot", "/var/lib/docker"}
+
+// Folders that may not be MountRoot itself: everything of the machine's
+// root, or of root's home, would then be mountable.
+var forbiddenRoots = []string{"/", "/root", "/home", "/var", "/var/lib", "/usr", "/srv", "/opt", "/mnt", "/media"}
 
 var userRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$`)
 

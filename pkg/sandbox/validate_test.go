@@ -276,3 +276,26 @@ func TestSandboxUser(t *testing.T) {
 		})
 	}
 }
+
+// TestMountRoot: the data folder may live in a home folder (a clone under
+// /root), but a whole system folder may not be the root of mounts.
+func TestMountRoot(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		root string
+		ok   bool
+	}{
+		{"/root/pyide/data", true},
+		{"/home/teacher/pyide/data", true},
+		{"/var/lib/pyide", true},
+		{"/root", false},
+		{"/home", false},
+		{"/", false},
+		{"/etc/pyide", false},
+		{"/proc/1", false},
+	} {
+		if err := checkRoot(tc.root); (err == nil) != tc.ok {
+			t.Errorf("MountRoot %s: %v, want ok=%v", tc.root, err, tc.ok)
+		}
+	}
+}
