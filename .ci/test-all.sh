@@ -35,6 +35,17 @@ else
   echo "skipped: the Docker engine has no runsc runtime (bash .ci/runsc-up.sh registers it)"; count runsc 0 0 1; skipped_suites+=("runsc")
 fi
 
+section "the newcomer path: a fresh clone under a 0700 folder, make run, a Run"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "skipped: tried as root, as on a fresh server"; count newcomer 0 0 1; skipped_suites+=("newcomer")
+elif ! docker info >/dev/null 2>&1; then
+  echo "skipped: no Docker engine answers"; count newcomer 0 0 1; skipped_suites+=("newcomer")
+else
+  PYIDE_NEWCOMER=1 go test -count=1 -v -run '^TestNewcomer$' ./deploy/ >"$out" 2>&1; st=$?
+  grep -E '^(--- |ok|FAIL)|newcomer_test.go' "$out" | tail -n 40
+  if [ $st -eq 0 ]; then count newcomer 1 0 0; else count newcomer 0 1 0; fi
+fi
+
 section "fuzz: path normalisation (10 s; longer by hand with -fuzztime)"
 if go test -run '^$' -fuzz FuzzParsePath -fuzztime 10s ./pkg/workspace; then count fuzz 1 0 0; else count fuzz 0 1 0; fi
 
