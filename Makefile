@@ -11,11 +11,12 @@ PORT           ?= 8080
 GOLANGCI_LINT  ?= $(shell command -v golangci-lint || echo $(HOME)/go/bin/golangci-lint)
 export SANDBOX_IMAGE
 
-.PHONY: help run build frontend prereqs sandbox-image test test-go test-runner test-frontend e2e bench bench-class lint fmt generate clean
+.PHONY: help run cli build frontend prereqs sandbox-image test test-go test-runner test-frontend e2e bench bench-class lint fmt generate clean
 
 help:
 	@echo "make run            build and start on http://localhost:$(PORT) (embedded database)"
 	@echo "make test           every test: vet, lint, Go (race), runner, front end, end-to-end"
+	@echo "make cli ARGS=...   the pyide CLI on make run's data folder (e.g. ARGS='user add bob')"
 	@echo "make build          the pyide binary (with the front end when npm is present)"
 	@echo "make sandbox-image  the student container image"
 	@echo "make e2e            the browser end-to-end flow (needs chromium and Docker)"
@@ -43,7 +44,12 @@ sandbox-image:
 
 run: prereqs build
 	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory sandbox-image; else echo "No Docker engine answers: the IDE will open and edit files, but Run will say execution is unavailable."; fi
-	IDE_DATA_PATH=$(IDE_DATA_PATH) PORT=$(PORT) bash deploy/run-server.sh $(BIN)
+	IDE_DATA_PATH=$(IDE_DATA_PATH) PORT=$(PORT) bash deploy/as-server.sh $(BIN) serve
+
+# The CLI on make run's data folder, as the server's user:
+#   make cli ARGS='user add bob --role student'
+cli:
+	@IDE_DATA_PATH=$(IDE_DATA_PATH) bash deploy/as-server.sh $(BIN) $(ARGS)
 
 test:
 	@bash .ci/test-all.sh
