@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/pythonide/pyide/pkg/datadir"
 	"github.com/pythonide/pyide/pkg/sandbox/sandboxtest"
 )
 
@@ -332,5 +335,38 @@ func TestAttackExamStartsUnderRunningREPL(t *testing.T) {
 	_ = console.conn.WriteJSON(map[string]string{"type": "repl"})
 	if ev := console.waitEvent(t, "error", 30*time.Second); !strings.Contains(ev.Message, "switched off during this test") {
 		t.Errorf("an empty REPL during the test: %q", ev.Message)
+	}
+}
+
+// TestServeUnderAPrivateHome: a data folder under a 0700 folder (a clone
+// under /root) works for a server run as root: the embedded database,
+// which runs as its own system user, keeps its cluster outside the data
+// folder, and the 0700 folder keeps its mode.
+func TestServeUnderAPrivateHome(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("as root only: otherwise the database runs as the server's own user")
+	}
+	home := filepath.Join(t.TempDir(), "home")
+	if err := os.Mkdir(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(home, "pyide", "data")
+	// Registered first, so it runs last: after the server has stopped.
+	t.Cleanup(func() {
+		if c := (datadir.Layout{Root: data}).Cluster(); strings.HasPrefix(c, datadir.DefaultExternalRoot+"/") {
+			_ = os.RemoveAll(filepath.Dir(c))
+		}
+	})
+	s := startServeIn(t, map[string]string{"DATABASE_URL": "", "IDE_DATA_PATH": data}, true)
+	s.login(t)
+	cluster := datadir.Layout{Root: data}.Cluster()
+	if !strings.HasPrefix(cluster, datadir.DefaultExternalRoot+"/") {
+		t.Fatalf("the cluster is at %s, which the database's user cannot reach\n%s", cluster, s.stderr.String())
+	}
+	if !strings.Contains(s.stderr.String(), cluster) {
+		t.Errorf("the log does not say where the cluster is")
+	}
+	if fi, err := os.Stat(home); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("the home's mode: %v %v", fi.Mode(), err)
 	}
 }

@@ -49,6 +49,13 @@ type served struct {
 // until it reports its URL.
 func startServe(t *testing.T, env map[string]string) *served {
 	t.Helper()
+	return startServeIn(t, env, false)
+}
+
+// startServeIn is startServe; with keepModes the data folder's parents keep
+// their modes (a test of a data folder the database's user cannot reach).
+func startServeIn(t *testing.T, env map[string]string, keepModes bool) *served {
+	t.Helper()
 	// env may name the data folder (one laid out beforehand).
 	data := env["IDE_DATA_PATH"]
 	if data == "" {
@@ -56,7 +63,7 @@ func startServe(t *testing.T, env map[string]string) *served {
 	}
 	// When tests run as root the cluster runs as an unprivileged user that
 	// must be able to walk down to its folder.
-	for d := filepath.Dir(data); d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+	for d := filepath.Dir(data); !keepModes && d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
 		_ = os.Chmod(d, 0o755)
 	}
 	t.Setenv("IDE_DATA_PATH", data)

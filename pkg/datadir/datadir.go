@@ -106,7 +106,7 @@ type Options struct {
 	// ExternalRoot is where the cluster goes when ClusterUser cannot reach
 	// the data folder; default DefaultExternalRoot.
 	ExternalRoot string
-	Logger      *slog.Logger
+	Logger       *slog.Logger
 }
 
 // Prepare makes the data folder and its private folder, mends the private

@@ -110,7 +110,7 @@ func TestPrepareForTheClusterUser(t *testing.T) {
 	}
 	gid, _ := strconv.Atoi(u.Gid)
 	var logs bytes.Buffer
-	l, err := Prepare(t.TempDir(), Options{ClusterUser: u, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	l, err := Prepare(t.TempDir(), Options{ClusterUser: u, ExternalRoot: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,6 +131,74 @@ func TestPrepareForTheClusterUser(t *testing.T) {
 	if _, err := Prepare(l.Root, Options{ClusterUser: u, SandboxUID: gid}); err == nil {
 		t.Error("the cluster's group is the sandbox's, and Prepare let it through")
 	}
+}
+
+// TestClusterOutsideAPrivateHome: a data folder under a 0700 home (a clone
+// under /root) cannot hold the cluster of a database that runs as another
+// user; it is kept outside, the home left as it is, and the private folder
+// records where.
+func TestClusterOutsideAPrivateHome(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("only root runs the database as another user")
+	}
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody here")
+	}
+	gid, _ := strconv.Atoi(u.Gid)
+	home := filepath.Join(t.TempDir(), "home")
+	if err := os.Mkdir(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// The external root must itself be reachable, as /var/lib/pyide is.
+	ext := filepath.Join(reachableDir(t), "clusters")
+	var logs bytes.Buffer
+	l, err := Prepare(filepath.Join(home, "pyide", "data"), Options{ClusterUser: u, ExternalRoot: ext, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := l.Cluster()
+	if !strings.HasPrefix(c, ext+"/db-") || filepath.Base(c) != "pgdata" {
+		t.Fatalf("cluster at %s, want under %s", c, ext)
+	}
+	if blocked := unreachable(filepath.Dir(c), u); blocked != "" { // pgcluster gives pgdata itself to the user
+		t.Errorf("%s cannot reach its cluster: blocked at %s", u.Username, blocked)
+	}
+	if uid, g, mode := owner(t, filepath.Dir(c)); uid != 0 || g != gid || mode != os.ModeDir|0o710 {
+		t.Errorf("the cluster's parent: %d:%d %v; want 0:%d 0710", uid, g, mode, gid)
+	}
+	if _, _, mode := owner(t, home); mode != os.ModeDir|0o700 {
+		t.Errorf("the home's mode was changed to %v", mode)
+	}
+	if !strings.Contains(logs.String(), c) || !strings.Contains(logs.String(), home) {
+		t.Errorf("the log does not say where the cluster is and why:\n%s", logs.String())
+	}
+	// Again: the same place, nothing new.
+	again, err := Prepare(l.Root, Options{ClusterUser: u, ExternalRoot: ext})
+	if err != nil || again.Cluster() != c {
+		t.Errorf("a second start: %s %v", again.Cluster(), err)
+	}
+	// A data folder the user can reach keeps its cluster inside.
+	open := filepath.Join(reachableDir(t), "data")
+	in, err := Prepare(open, Options{ClusterUser: u, ExternalRoot: ext})
+	if err != nil || in.Cluster() != filepath.Join(open, PrivateName, "pgdata") {
+		t.Errorf("a reachable data folder: cluster %s %v", in.Cluster(), err)
+	}
+}
+
+// reachableDir is a temporary folder every user may pass through.
+func reachableDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("/tmp", "pyide-datadir-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(d) })
+	return d
 }
 
 // oldLayout writes a data folder as pyide laid it out before the private
