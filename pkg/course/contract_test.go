@@ -48,6 +48,9 @@ func TestItemsContract(t *testing.T) {
 	step("prof", "POST", "/api/course/assignments", map[string]any{"slug": "x1", "title": "x", "due_at": at(time.Hour),
 		"late_cutoff_at": at(2 * time.Hour)})
 	step("prof", "POST", "/api/course/assignments", `{"slug": "x1", "title": "x", "due_at": "tomorrow"}`)
+	step("prof", "POST", "/api/course/assignments", `{"slug": "x1", "title": 5, "due_at": "2026-09-02T00:00:00Z"}`)
+	step("prof", "POST", "/api/course/assignments", `{"slug": "x1", "title": "x", "publish_at": 5, "due_at": "2026-09-02T00:00:00Z"}`)
+	step("prof", "POST", "/api/course/assignments", `{"slug": "x1", "title": "x", "due_at": "2026-09-02T00:00:00Z", "points": 3}`)
 	step("alice", "POST", "/api/course/assignments", map[string]any{"slug": "x2", "title": "x", "due_at": at(time.Hour)})
 
 	// Tests: create, the rules each checks, a draft; slugs are shared
@@ -62,6 +65,9 @@ func TestItemsContract(t *testing.T) {
 	step("prof", "POST", "/api/course/tests", map[string]any{"slug": "t1", "title": "x", "starts_at": at(0), "ends_at": at(time.Hour),
 		"duration_minutes": 0})
 	step("prof", "POST", "/api/course/tests", map[string]any{"slug": "t1", "title": "x"})
+	step("prof", "POST", "/api/course/tests", `{"slug": "t1", "title": "x", "duration_minutes": "ten"}`)
+	step("prof", "POST", "/api/course/tests", `{"slug": 1, "title": "x"}`)
+	step("prof", "POST", "/api/course/tests", `{"slug": "t1", "title": "x", "due_at": "2026-09-02T00:00:00Z"}`)
 	step("alice", "POST", "/api/course/tests", map[string]any{"slug": "t2", "title": "x", "starts_at": at(0), "ends_at": at(time.Hour)})
 
 	// Lists and items, as staff and as a student; the kinds do not mix.
