@@ -28,6 +28,12 @@
 // SubmissionOpen answers false from that instant whether or not Run has
 // done so. A student sees a grade of theirs as soon as it is saved.
 //
+// Assignments and tests are two kinds of one thing, an item: items.go
+// lists, shows, creates, replaces and deletes both, and decides who may
+// know of one; assignments.go and tests.go hold only what differs (a
+// deadline and a late policy; a window, a duration counted from a
+// student's start, and exam restrictions).
+//
 // # API (all JSON under /api/course; errors are {"error": msg})
 //
 // Every answer about items carries "now" (RFC 3339, the server's time).
@@ -197,54 +203,6 @@ func (s *Service) reloadAfterWrite(ctx context.Context, user string) {
 }
 
 func published(at *time.Time, now time.Time) bool { return at != nil && !now.Before(*at) }
-
-// assignmentOpen says whether an assignment takes submissions at now, and
-// whether they are late.
-func assignmentOpen(a store.Assignment, now time.Time) (open, late bool) {
-	switch {
-	case !published(a.PublishAt, now):
-		return false, false
-	case now.Before(a.DueAt):
-		return true, false
-	case a.LatePolicy == "cutoff" && a.LateCutoffAt != nil && now.Before(*a.LateCutoffAt):
-		return true, true
-	}
-	return false, false
-}
-
-// closesAt is when an assignment stops taking submissions.
-func closesAt(a store.Assignment) time.Time {
-	if a.LatePolicy == "cutoff" && a.LateCutoffAt != nil {
-		return *a.LateCutoffAt
-	}
-	return a.DueAt
-}
-
-// window is a student's part of a test: [start, end). ok is false when the
-// test has a duration and the student has not started it.
-func (st *state) window(t store.Test, user string) (start, end time.Time, ok bool) {
-	if t.DurationMinutes == nil {
-		return t.StartsAt, t.EndsAt, true
-	}
-	started, ok := st.starts[t.Slug][user]
-	if !ok {
-		return time.Time{}, time.Time{}, false
-	}
-	end = started.Add(time.Duration(*t.DurationMinutes) * time.Minute)
-	if t.EndsAt.Before(end) {
-		end = t.EndsAt
-	}
-	return started, end, true
-}
-
-// testOpen says whether the test is open for user at now.
-func (st *state) testOpen(t store.Test, user string, now time.Time) bool {
-	if !published(t.PublishAt, now) || now.Before(t.StartsAt) {
-		return false
-	}
-	start, end, ok := st.window(t, user)
-	return ok && !now.Before(start) && now.Before(end)
-}
 
 // Run reloads the tables and auto-submits ended tests every Tick until ctx
 // ends. It is idempotent: running it twice, or on two servers, submits

@@ -86,13 +86,10 @@ type Grade struct {
 }
 
 func (s *Service) gradeView(g store.Grade) Grade {
-	st := s.state.Load()
 	v := Grade{Item: g.Item, Username: g.Username, Score: g.Score, MaxScore: g.MaxScore, FeedbackMD: g.FeedbackMD,
 		GradedBy: g.GradedBy, GradedAt: g.GradedAt}
-	if a, ok := st.assignments[g.Item]; ok {
-		v.Kind, v.Title = store.KindAssignment, a.Title
-	} else if t, ok := st.tests[g.Item]; ok {
-		v.Kind, v.Title = store.KindTest, t.Title
+	if kindName, m, ok := s.state.Load().find(g.Item); ok {
+		v.Kind, v.Title = kindName, m.title
 	}
 	return v
 }

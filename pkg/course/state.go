@@ -125,12 +125,6 @@ func (s *State) ExamRestriction(username string, now time.Time) (testSlug string
 // assignment or test from its publish time on; drafts and folders of no
 // item look like names that do not exist.
 func (s *State) ItemPublished(slug string, now time.Time) bool {
-	st := s.state.Load()
-	if a, ok := st.assignments[slug]; ok {
-		return published(a.PublishAt, now)
-	}
-	if t, ok := st.tests[slug]; ok {
-		return published(t.PublishAt, now)
-	}
-	return false
+	_, m, ok := s.state.Load().find(slug)
+	return ok && published(m.publishAt, now)
 }

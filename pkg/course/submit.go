@@ -303,6 +303,14 @@ func (s *Service) markAutoDone(test, user string) {
 	s.autoDone[test][user] = true
 }
 
+// forgetAutoSubmits makes Run ask the database again who of item was
+// auto-submitted: the item changed or is gone.
+func (s *Service) forgetAutoSubmits(item string) {
+	s.autoMu.Lock()
+	defer s.autoMu.Unlock()
+	delete(s.autoDone, item)
+}
+
 func (s *Service) autoSubmit(ctx context.Context, t store.Test, user string, now time.Time) error {
 	if _, err := s.opts.DB.UserByName(ctx, user); errors.Is(err, store.ErrNotFound) {
 		s.markAutoDone(t.Slug, user) // a folder nobody owns: nothing to submit for

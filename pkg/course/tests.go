@@ -1,20 +1,76 @@
 package course
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"net/http"
-	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v5"
 
 	"github.com/pythonide/pyide/pkg/auth"
-	"github.com/pythonide/pyide/pkg/httpapi"
 	"github.com/pythonide/pyide/pkg/store"
 	"github.com/pythonide/pyide/pkg/workspace"
 )
+
+// testKind is what is particular to tests: a window, a duration per
+// student counted from their own start, and restrictions of the workspace
+// and the REPL while a student's test is open. The rest of their
+// endpoints is shared with assignments (items.go).
+var testKind = kind[store.Test, TestInput, Test]{
+	name:   store.KindTest,
+	plural: "tests",
+	root:   workspace.RootTests,
+	cached: func(st *state) map[string]store.Test { return st.tests },
+	meta: func(t store.Test) meta {
+		return meta{slug: t.Slug, title: t.Title, publishAt: t.PublishAt, listedBy: t.StartsAt}
+	},
+	view:      (*state).testView,
+	slug:      func(in *TestInput) *string { return &in.Slug },
+	fromInput: TestInput.toStore,
+	create: func(ctx context.Context, db *store.DB, t store.Test, by string) (store.Test, error) {
+		t.CreatedBy = by
+		return db.CreateTest(ctx, t)
+	},
+	update: func(ctx context.Context, db *store.DB, t store.Test) (store.Test, error) {
+		return db.UpdateTest(ctx, t)
+	},
+	created: func(t store.Test) map[string]any {
+		return map[string]any{"starts_at": t.StartsAt, "ends_at": t.EndsAt, "duration_minutes": t.DurationMinutes,
+			"publish_at": t.PublishAt}
+	},
+	updated: func(t store.Test) map[string]any {
+		return map[string]any{"starts_at": t.StartsAt, "ends_at": t.EndsAt, "duration_minutes": t.DurationMinutes,
+			"publish_at": t.PublishAt, "restrict_workspace": t.RestrictWorkspace, "restrict_repl": t.RestrictREPL}
+	},
+}
+
+// window is a student's part of a test: [start, end). ok is false when the
+// test has a duration and the student has not started it.
+func (st *state) window(t store.Test, user string) (start, end time.Time, ok bool) {
+	if t.DurationMinutes == nil {
+		return t.StartsAt, t.EndsAt, true
+	}
+	started, ok := st.starts[t.Slug][user]
+	if !ok {
+		return time.Time{}, time.Time{}, false
+	}
+	end = started.Add(time.Duration(*t.DurationMinutes) * time.Minute)
+	if t.EndsAt.Before(end) {
+		end = t.EndsAt
+	}
+	return started, end, true
+}
+
+// testOpen says whether the test is open for user at now.
+func (st *state) testOpen(t store.Test, user string, now time.Time) bool {
+	if !published(t.PublishAt, now) || now.Before(t.StartsAt) {
+		return false
+	}
+	start, end, ok := st.window(t, user)
+	return ok && !now.Before(start) && now.Before(end)
+}
 
 // Test is a timed test as the API shows it to u. MyStart and MyEnd are
 // u's own window (MyEnd is what the countdown counts to): nil until u
@@ -66,10 +122,7 @@ type TestInput struct {
 }
 
 func (in TestInput) toStore() (store.Test, error) {
-	if err := checkSlug(in.Slug); err != nil {
-		return store.Test{}, err
-	}
-	if err := checkText(in.Title, in.DescriptionMD); err != nil {
+	if err := checkHead(in.Slug, in.Title, in.DescriptionMD); err != nil {
 		return store.Test{}, err
 	}
 	if in.StartsAt == nil || in.EndsAt == nil || !in.EndsAt.After(*in.StartsAt) {
@@ -83,148 +136,6 @@ func (in TestInput) toStore() (store.Test, error) {
 		RestrictWorkspace: in.RestrictWorkspace, RestrictREPL: in.RestrictREPL}, nil
 }
 
-func sortedAssignments(st *state) []store.Assignment {
-	out := make([]store.Assignment, 0, len(st.assignments))
-	for _, a := range st.assignments {
-		out = append(out, a)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].DueAt.Equal(out[j].DueAt) {
-			return out[i].DueAt.Before(out[j].DueAt)
-		}
-		return out[i].Slug < out[j].Slug
-	})
-	return out
-}
-
-func sortedTests(st *state) []store.Test {
-	out := make([]store.Test, 0, len(st.tests))
-	for _, t := range st.tests {
-		out = append(out, t)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].StartsAt.Equal(out[j].StartsAt) {
-			return out[i].StartsAt.Before(out[j].StartsAt)
-		}
-		return out[i].Slug < out[j].Slug
-	})
-	return out
-}
-
-// visibleTest is the cached test slug if u may see its metadata.
-func (s *Service) visibleTest(u auth.User, slug string, now time.Time) (store.Test, error) {
-	t, ok := s.state.Load().tests[slug]
-	if !ok || (!u.IsStaff() && !published(t.PublishAt, now)) {
-		return store.Test{}, echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("no such test: %q", slug))
-	}
-	return t, nil
-}
-
-func (s *Service) handleListTests(c *echo.Context) error {
-	u, err := auth.MustUser(c)
-	if err != nil {
-		return err
-	}
-	now := s.now()
-	st := s.state.Load()
-	out := []Test{}
-	for _, t := range sortedTests(st) {
-		if u.IsStaff() || published(t.PublishAt, now) {
-			out = append(out, st.testView(t, u.Username, now))
-		}
-	}
-	return c.JSON(http.StatusOK, map[string]any{"now": stamp(now), "tests": out})
-}
-
-func (s *Service) handleGetTest(c *echo.Context) error {
-	u, err := auth.MustUser(c)
-	if err != nil {
-		return err
-	}
-	now := s.now()
-	t, err := s.visibleTest(u, c.Param("slug"), now)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, map[string]any{"now": stamp(now), "test": s.state.Load().testView(t, u.Username, now)})
-}
-
-func (s *Service) handleCreateTest(c *echo.Context) error {
-	u, err := auth.MustUser(c)
-	if err != nil {
-		return err
-	}
-	var in TestInput
-	if err := httpapi.Bind(c, &in); err != nil {
-		return err
-	}
-	t, err := in.toStore()
-	if err != nil {
-		return err
-	}
-	t.CreatedBy = u.Username
-	ctx := c.Request().Context()
-	t, err = s.opts.DB.CreateTest(ctx, t)
-	if errors.Is(err, store.ErrConflict) {
-		return echo.NewHTTPError(http.StatusConflict, fmt.Sprintf("an assignment or test named %q already exists", in.Slug))
-	}
-	if err != nil {
-		return err
-	}
-	s.reloadAfterWrite(ctx, "")
-	if err := s.opts.Files.EnsureItemFolders(workspace.RootTests, t.Slug); err != nil {
-		return err
-	}
-	s.audit(ctx, u.Username, "course.test.create", t.Slug, map[string]any{"starts_at": t.StartsAt, "ends_at": t.EndsAt,
-		"duration_minutes": t.DurationMinutes, "publish_at": t.PublishAt})
-	now := s.now()
-	return c.JSON(http.StatusCreated, map[string]any{"now": stamp(now), "test": s.state.Load().testView(t, u.Username, now)})
-}
-
-func (s *Service) handleUpdateTest(c *echo.Context) error {
-	u, err := auth.MustUser(c)
-	if err != nil {
-		return err
-	}
-	slug := c.Param("slug")
-	var in TestInput
-	if err := httpapi.Bind(c, &in); err != nil {
-		return err
-	}
-	if in.Slug != "" && in.Slug != slug {
-		return badRequest("slug: cannot be changed")
-	}
-	in.Slug = slug
-	t, err := in.toStore()
-	if err != nil {
-		return err
-	}
-	old, known := s.state.Load().tests[slug]
-	ctx := c.Request().Context()
-	t, err = s.opts.DB.UpdateTest(ctx, t)
-	if errors.Is(err, store.ErrNotFound) {
-		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("no such test: %q", slug))
-	}
-	if err != nil {
-		return err
-	}
-	s.reloadAfterWrite(ctx, "")
-	// A test moved to a later end may need auto-submitting again later.
-	s.autoMu.Lock()
-	delete(s.autoDone, slug)
-	s.autoMu.Unlock()
-	s.audit(ctx, u.Username, "course.test.update", slug, map[string]any{"starts_at": t.StartsAt, "ends_at": t.EndsAt,
-		"duration_minutes": t.DurationMinutes, "publish_at": t.PublishAt,
-		"restrict_workspace": t.RestrictWorkspace, "restrict_repl": t.RestrictREPL})
-	if !known || !samePtrTime(old.PublishAt, t.PublishAt) {
-		s.audit(ctx, u.Username, "course.test.publish", slug, map[string]any{"publish_at": t.PublishAt})
-	}
-	now := s.now()
-	return c.JSON(http.StatusOK, map[string]any{"now": stamp(now), "test": s.state.Load().testView(t, u.Username, now)})
-}
-
-func (s *Service) handleDeleteTest(c *echo.Context) error { return s.deleteItem(c, store.KindTest) }
-
 // handleStartTest starts u's clock; starting again changes nothing.
 func (s *Service) handleStartTest(c *echo.Context) error {
 	u, err := auth.MustUser(c)
@@ -232,7 +143,7 @@ func (s *Service) handleStartTest(c *echo.Context) error {
 		return err
 	}
 	now := s.now()
-	t, err := s.visibleTest(u, c.Param("slug"), now)
+	t, err := visible(s, testKind, u, c.Param("slug"), now)
 	if err != nil {
 		return err
 	}
@@ -275,7 +186,7 @@ func (s *Service) handleSubmitTest(c *echo.Context) error {
 		return err
 	}
 	now := s.now()
-	t, err := s.visibleTest(u, c.Param("slug"), now)
+	t, err := visible(s, testKind, u, c.Param("slug"), now)
 	if err != nil {
 		return err
 	}
