@@ -5,6 +5,9 @@ import { getJSON, request, sendJSON } from './http'
 
 export type LatePolicy = 'none' | 'cutoff'
 
+/** The two kinds of course item; they share a namespace of slugs. */
+export type ItemKind = 'assignment' | 'test'
+
 export interface Assignment {
   slug: string
   title: string
@@ -65,6 +68,9 @@ export interface TestInput {
   restrict_repl: boolean
 }
 
+/** An item with its kind. */
+export type CourseItem = { kind: 'assignment'; item: Assignment } | { kind: 'test'; item: Test }
+
 export interface SubmissionFile {
   name: string
   size: number
@@ -73,7 +79,7 @@ export interface SubmissionFile {
 
 export interface Submission {
   item: string
-  kind: 'assignment' | 'test'
+  kind: ItemKind
   username: string
   n: number
   submitted_at: string
@@ -102,14 +108,14 @@ export interface RosterEntry {
 export interface Roster {
   now: string
   item: string
-  kind: 'assignment' | 'test'
+  kind: ItemKind
   title: string
   students: RosterEntry[]
 }
 
 export interface Grade {
   item: string
-  kind: 'assignment' | 'test' | ''
+  kind: ItemKind | ''
   title: string
   username: string
   score: number | null

@@ -142,6 +142,41 @@ describe('course store: server clock', () => {
   })
 })
 
+describe('course store: one path for both kinds', () => {
+  it('takes a test back to draft and keeps the list in the server’s order', async () => {
+    const final = test_({ slug: 'final', starts_at: new Date(serverNow + 5 * H).toISOString() })
+    serveCourse(() => serverNow, { tests: [test_(), final] })
+    srv.on('PUT', '/api/course/tests/midterm', async (req) => {
+      const body = (await req.json()) as Record<string, unknown>
+      // Moved after the final by another edit meanwhile: the answer is what counts.
+      const moved = test_({ publish_at: body.publish_at as null, published: false, starts_at: new Date(serverNow + 6 * H).toISOString() })
+      return json(200, { now: new Date(serverNow).toISOString(), test: moved })
+    })
+    const c = useCourseStore()
+    await c.load('prof', true)
+    await c.unpublish('test', 'midterm')
+    const sent = JSON.parse(srv.last('PUT', '/api/course/tests/midterm')!.body) as Record<string, unknown>
+    expect(sent).toEqual({
+      slug: 'midterm',
+      title: 'Midterm',
+      description_md: '',
+      publish_at: null,
+      starts_at: test_().starts_at,
+      ends_at: test_().ends_at,
+      duration_minutes: null,
+      restrict_workspace: false,
+      restrict_repl: false,
+    })
+    expect(c.tests.map((t) => [t.slug, t.published])).toEqual([
+      ['final', true],
+      ['midterm', false],
+    ])
+    expect(c.entry('test', 'midterm')).toEqual({ kind: 'test', item: c.test('midterm') })
+    expect(c.entry('assignment', 'midterm')).toBeUndefined()
+    await expect(c.publishNow('assignment', 'nope')).rejects.toThrow('no such assignment: nope')
+  })
+})
+
 describe('course store: loading and submitting', () => {
   it('loads a student’s own history of each item; staff load none', async () => {
     serveCourse(() => serverNow, { assignments: [assignment()], tests: [test_()] })

@@ -4,7 +4,7 @@
 // the server's answer; the states here only say what to show and offer.
 import { defineStore } from 'pinia'
 import * as api from '@/api/course'
-import type { Assignment, AssignmentInput, Grade, Submission, Test, TestInput } from '@/api/course'
+import type { Assignment, AssignmentInput, CourseItem, Grade, ItemKind, Submission, Test, TestInput } from '@/api/course'
 import { clockOffset } from '@/lib/time'
 
 export type AssignmentPhase = 'draft' | 'scheduled' | 'open' | 'late' | 'closed'
@@ -104,6 +104,17 @@ export const useCourseStore = defineStore('course', {
     serverNow: (s) => s.tickAt + s.offset,
     assignment: (s) => (slug: string) => s.assignments.find((a) => a.slug === slug),
     test: (s) => (slug: string) => s.tests.find((t) => t.slug === slug),
+    /** The item slug of a kind, with its kind: what the item panel shows. */
+    entry(): (kind: ItemKind, slug: string) => CourseItem | undefined {
+      return (kind, slug) => {
+        if (kind === 'assignment') {
+          const item = this.assignment(slug)
+          return item && { kind, item }
+        }
+        const item = this.test(slug)
+        return item && { kind, item }
+      }
+    },
     gradeOf: (s) => (slug: string) => s.grades.find((g) => g.item === slug),
   },
 
@@ -168,17 +179,11 @@ export const useCourseStore = defineStore('course', {
     },
 
     upsertAssignment(a: Assignment) {
-      const i = this.assignments.findIndex((x) => x.slug === a.slug)
-      if (i >= 0) this.assignments[i] = a
-      else this.assignments.push(a)
-      this.assignments.sort((x, y) => Date.parse(x.due_at) - Date.parse(y.due_at) || x.slug.localeCompare(y.slug))
+      this.assignments = upsert(this.assignments, a, (x) => x.due_at)
     },
 
     upsertTest(t: Test) {
-      const i = this.tests.findIndex((x) => x.slug === t.slug)
-      if (i >= 0) this.tests[i] = t
-      else this.tests.push(t)
-      this.tests.sort((x, y) => Date.parse(x.starts_at) - Date.parse(y.starts_at) || x.slug.localeCompare(y.slug))
+      this.tests = upsert(this.tests, t, (x) => x.starts_at)
     },
 
     async copyStarter(slug: string) {
@@ -227,29 +232,33 @@ export const useCourseStore = defineStore('course', {
     },
 
     /** Publishes at the server's now (not the browser's). */
-    async publishNow(kind: 'assignment' | 'test', slug: string) {
-      const publish_at = new Date(this.serverNow).toISOString()
-      if (kind === 'assignment') {
-        const a = this.assignment(slug)
-        if (!a) throw new Error(`no such assignment: ${slug}`)
-        return this.saveAssignment({ ...assignmentInput(a), publish_at }, true)
-      }
-      const t = this.test(slug)
-      if (!t) throw new Error(`no such test: ${slug}`)
-      return this.saveTest({ ...testInput(t), publish_at }, true)
+    async publishNow(kind: ItemKind, slug: string) {
+      return this.setPublishAt(kind, slug, new Date(this.serverNow).toISOString())
     },
 
-    async unpublish(kind: 'assignment' | 'test', slug: string) {
-      if (kind === 'assignment') {
-        const a = this.assignment(slug)
-        if (a) await this.saveAssignment({ ...assignmentInput(a), publish_at: null }, true)
-        return
-      }
-      const t = this.test(slug)
-      if (t) await this.saveTest({ ...testInput(t), publish_at: null }, true)
+    async unpublish(kind: ItemKind, slug: string) {
+      return this.setPublishAt(kind, slug, null)
+    },
+
+    /** Saves the item as it is with another publish time (null: a draft). */
+    async setPublishAt(kind: ItemKind, slug: string, publish_at: string | null) {
+      const it = this.entry(kind, slug)
+      if (!it) throw new Error(`no such ${kind}: ${slug}`)
+      if (it.kind === 'assignment') return this.saveAssignment({ ...assignmentInput(it.item), publish_at }, true)
+      return this.saveTest({ ...testInput(it.item), publish_at }, true)
     },
   },
 })
+
+/**
+ * The list with item in place of the one with its slug (or added), in the
+ * order the server lists them: by the kind's time `at`, then by slug.
+ */
+function upsert<T extends { slug: string }>(list: T[], item: T, at: (x: T) => string): T[] {
+  return [...list.filter((x) => x.slug !== item.slug), item].sort(
+    (x, y) => Date.parse(at(x)) - Date.parse(at(y)) || x.slug.localeCompare(y.slug),
+  )
+}
 
 export function assignmentInput(a: Assignment): AssignmentInput {
   return {
