@@ -111,7 +111,7 @@ func (c *conn) take() []frame {
 	return q
 }
 
-func (c *conn) event(v map[string]any) {
+func (c *conn) event(v event) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return
@@ -120,7 +120,7 @@ func (c *conn) event(v map[string]any) {
 }
 
 func (c *conn) errorf(format string, args ...any) {
-	c.event(map[string]any{"type": "error", "message": fmt.Sprintf(format, args...)})
+	c.event(errorEvent(fmt.Sprintf(format, args...)))
 }
 
 // close sends a close frame (code 0: none) and ends the connection; the
@@ -269,23 +269,23 @@ func jsonProblem(err error) string {
 
 func (c *conn) dispatch(m message) {
 	t := c.tab
-	if m.Type != "resize" {
+	if m.Type != MsgResize {
 		c.active.Store(true)
 	}
 	switch m.Type {
-	case "run":
+	case MsgRun:
 		if m.Path == "" {
 			c.errorf("run needs a path")
 			return
 		}
 		c.run(m.Path)
-	case "repl":
+	case MsgREPL:
 		if !c.user.IsStaff() && !c.h.opts.StudentREPL {
 			c.errorf("an empty REPL is not enabled for students in this course; run a file instead")
 			return
 		}
 		c.run("")
-	case "stdin":
+	case MsgStdin:
 		switch {
 		case m.Data == nil:
 			c.errorf("stdin needs data")
@@ -294,13 +294,13 @@ func (c *conn) dispatch(m message) {
 		case *m.Data != "":
 			t.stdin(c, []byte(*m.Data))
 		}
-	case "resize":
+	case MsgResize:
 		if m.Cols == nil || m.Rows == nil || *m.Cols < 1 || *m.Rows < 1 || *m.Cols > MaxTermSize || *m.Rows > MaxTermSize {
 			c.errorf("resize needs cols and rows between 1 and %d", MaxTermSize)
 			return
 		}
 		t.resize(c, uint(*m.Cols), uint(*m.Rows))
-	case "stop":
+	case MsgStop:
 		t.stop(c)
 	case "":
 		c.errorf("message has no type")

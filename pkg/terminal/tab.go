@@ -110,10 +110,10 @@ func (t *tab) attachLocked(c *conn, replay bool) {
 		c.push(frame{binary: true, data: b, gen: r.gen})
 	}
 	if r.sess != nil {
-		c.event(started(r))
+		c.event(startedEvent(r.sess.ID(), r.path))
 	}
 	if r.exit != nil {
-		c.event(exited(*r.exit))
+		c.event(exitedEvent(*r.exit))
 	}
 }
 
@@ -194,22 +194,14 @@ func (t *tab) recheck(grant func(auth.User) ([]sandbox.Mount, error)) {
 		return
 	}
 	t.h.opts.Logger.Info("terminal: run ended, the rules changed under it", "user", t.key.user, "tab", t.key.id, "path", r.path, "err", err)
-	t.eventLocked(r, map[string]any{"type": "error", "message": "Your program was stopped because the files it may use have changed " +
-		"(a test has started, or a deadline has passed). Run it again to continue with the files you may use now."})
+	t.eventLocked(r, errorEvent("Your program was stopped because the files it may use have changed "+
+		"(a test has started, or a deadline has passed). Run it again to continue with the files you may use now."))
 	t.endWithLocked(r, sandbox.ReasonReaped)
-}
-
-func started(r *run) map[string]any {
-	return map[string]any{"type": "started", "session": r.sess.ID(), "path": r.path}
-}
-
-func exited(e sandbox.Exit) map[string]any {
-	return map[string]any{"type": "exited", "code": e.Code, "reason": e.Reason}
 }
 
 // eventLocked sends an event about r to the attached socket, unless r was
 // replaced meanwhile.
-func (t *tab) eventLocked(r *run, ev map[string]any) {
+func (t *tab) eventLocked(r *run, ev event) {
 	if t.cur == r && t.attached != nil {
 		t.attached.event(ev)
 	}
@@ -248,7 +240,7 @@ func (t *tab) start(c *conn, treePath string, tg Target) {
 		sess, err := t.h.opts.Sandboxes.Start(ctx, spec, func(pos int) {
 			t.mu.Lock()
 			defer t.mu.Unlock()
-			t.eventLocked(r, map[string]any{"type": "queued", "position": pos})
+			t.eventLocked(r, queuedEvent(pos))
 		})
 		t.mu.Lock()
 		if err != nil {
@@ -263,7 +255,7 @@ func (t *tab) start(c *conn, treePath string, tg Target) {
 		}
 		r.sess = sess
 		cols, rows := t.cols, t.rows
-		t.eventLocked(r, started(r))
+		t.eventLocked(r, startedEvent(r.sess.ID(), r.path))
 		t.h.wg.Add(2)
 		go t.pump(r)
 		go t.feed(r)
@@ -283,7 +275,7 @@ func (t *tab) failedLocked(r *run, ctx context.Context, err error) {
 	}
 	if ctx.Err() != nil { // stopped while waiting in the queue
 		r.exit = &sandbox.Exit{Code: 0, Reason: sandbox.ReasonStopped}
-		t.eventLocked(r, exited(*r.exit))
+		t.eventLocked(r, exitedEvent(*r.exit))
 		return
 	}
 	r.exit = &sandbox.Exit{Code: -1, Reason: sandbox.ReasonError}
@@ -331,7 +323,7 @@ func (t *tab) pump(r *run) {
 			if r.since.Add(int64(n)) > capBytes {
 				if !r.limited.Swap(true) {
 					t.mu.Lock()
-					t.eventLocked(r, map[string]any{"type": "output_limited"})
+					t.eventLocked(r, outputLimitedEvent())
 					t.mu.Unlock()
 				}
 			} else {
@@ -359,9 +351,9 @@ func (t *tab) pump(r *run) {
 	defer t.mu.Unlock()
 	r.exit = &ex
 	if quotaMsg != "" {
-		t.eventLocked(r, map[string]any{"type": "error", "message": quotaMsg})
+		t.eventLocked(r, errorEvent(quotaMsg))
 	}
-	t.eventLocked(r, exited(ex))
+	t.eventLocked(r, exitedEvent(ex))
 }
 
 // trimToQuota takes back what a run stopped for the quota wrote past it,

@@ -1,6 +1,9 @@
-// The WebSocket protocol of /api/ws (DESIGN.md, "WebSocket protocol"): what the
-// browser may send and the JSON events the server sends in text frames. Binary
-// frames are raw TTY bytes and never pass through here.
+// The WebSocket protocol of /api/ws (docs/protocol.md): what the browser may
+// send and the JSON events the server sends in text frames. Binary frames are
+// raw TTY bytes and never pass through here. The Go side of these types is
+// pkg/terminal/protocol.go with pkg/sandbox's exit reasons, and
+// pkg/terminal/protocol_ts_test.go fails when the two differ: keep each union
+// member on one line, as the test reads them.
 
 export type ClientMessage =
   | { type: 'run'; path: string }
