@@ -1,6 +1,6 @@
 // Package terminal owns /api/ws: the WebSocket bridge between a browser tab
-// and the TTY of that user's sandbox. It speaks the protocol of DESIGN.md
-// ("WebSocket protocol"): JSON commands in text frames from the browser; TTY
+// and the TTY of that user's sandbox. It speaks the protocol of
+// docs/protocol.md: JSON commands in text frames from the browser; TTY
 // bytes in binary frames and JSON events in text frames back. It keeps a
 // tab's sandbox through short disconnects (grace period, bounded scrollback
 // replayed on reattach), throttles a flooding program through the TTY

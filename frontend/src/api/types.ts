@@ -1,4 +1,4 @@
-// Shapes of the HTTP API in /work/shared/DESIGN.md ("HTTP API"): the contract with the Go server.
+// Shapes of the HTTP API (docs/http-api.md): the contract with the Go server.
 
 export type Role = 'student' | 'professor' | 'admin'
 
