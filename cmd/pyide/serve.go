@@ -54,7 +54,7 @@ func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Wr
 		PublicURL: cfg.PublicURL, Logger: logger,
 	})
 	mx := metrics.New()
-	mx.DBPool(a.db.Pool.Stat)
+	mx.DBPool(a.db.Stat)
 	checks := []server.Check{{Name: "database", Required: true, Probe: func(ctx context.Context) (string, error) {
 		if err := a.db.Ping(ctx); err != nil {
 			return "", err

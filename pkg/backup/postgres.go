@@ -35,12 +35,10 @@ func inspectDB(ctx context.Context, url string) (dbInfo, error) {
 		return dbInfo{}, err
 	}
 	defer db.Close()
-	conn, err := db.Pool.Acquire(ctx)
+	v, err := db.ServerVersion(ctx)
 	if err != nil {
 		return dbInfo{}, err
 	}
-	v := conn.Conn().PgConn().ParameterStatus("server_version")
-	conn.Release()
 	info := dbInfo{serverVersion: v, serverMajor: majorOf(v)}
 	// A database that was never migrated has no goose table: version 0.
 	if sv, err := db.SchemaVersion(ctx); err == nil {
@@ -49,10 +47,8 @@ func inspectDB(ctx context.Context, url string) (dbInfo, error) {
 	return info, nil
 }
 
-// userRelations counts the tables, views and sequences outside the system
-// schemas: zero means the database is empty and safe to restore into. It is
-// a catalog question about a database pyide has not opened, so it lives here
-// rather than among the store's application queries.
+// userRelations counts what a database at url holds outside the system
+// schemas (see store.UserRelations): zero means it is safe to restore into.
 func userRelations(ctx context.Context, url string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -61,13 +57,7 @@ func userRelations(ctx context.Context, url string) (int, error) {
 		return 0, err
 	}
 	defer db.Close()
-	var n int
-	err = db.Pool.QueryRow(ctx, `
-		SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
-		  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-		  AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'`).Scan(&n)
-	return n, err
+	return db.UserRelations(ctx)
 }
 
 var versionRe = regexp.MustCompile(`(\d+)(?:\.(\d+))?`)

@@ -8,7 +8,6 @@ import (
 	"path"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v5"
 
 	"github.com/pythonide/pyide/pkg/auth"
@@ -220,9 +219,9 @@ func (s *Service) handleSubmitAssignment(c *echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	sub, err := s.snapshot(ctx, a.Slug, store.KindAssignment, u.Username, now, srcs, false, func(tx pgx.Tx) (bool, error) {
+	sub, err := s.snapshot(ctx, a.Slug, store.KindAssignment, u.Username, now, srcs, false, func(tx *store.DB) (bool, error) {
 		// The rules as the database has them now, not as cached.
-		cur, err := store.AssignmentBySlug(ctx, tx, a.Slug)
+		cur, err := tx.AssignmentBySlug(ctx, a.Slug)
 		if errors.Is(err, store.ErrNotFound) {
 			return false, notFoundItem(a.Slug)
 		}

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v5"
 
 	"github.com/pythonide/pyide/pkg/auth"
@@ -36,18 +35,18 @@ var errAlreadyAuto = errors.New("already auto-submitted")
 // submission is late), numbers it, copies the files into a sealed snapshot
 // folder and inserts the row. Nothing is kept if any step fails.
 func (s *Service) snapshot(ctx context.Context, item, kind, user string, now time.Time, srcs []source, auto bool,
-	check func(tx pgx.Tx) (late bool, err error)) (store.Submission, error) {
+	check func(tx *store.DB) (late bool, err error)) (store.Submission, error) {
 	var out store.Submission
 	written := ""
-	err := s.opts.DB.InTx(ctx, func(tx pgx.Tx) error {
-		if err := store.LockSubmissions(ctx, tx, item, user); err != nil {
+	err := s.opts.DB.WithTx(ctx, func(tx *store.DB) error {
+		if err := tx.LockSubmissions(ctx, item, user); err != nil {
 			return err
 		}
 		late, err := check(tx)
 		if err != nil {
 			return err
 		}
-		n, err := store.NextSubmissionN(ctx, tx, item, user)
+		n, err := tx.NextSubmissionN(ctx, item, user)
 		if err != nil {
 			return err
 		}
@@ -57,7 +56,7 @@ func (s *Service) snapshot(ctx context.Context, item, kind, user string, now tim
 			return err
 		}
 		written = dir
-		out, err = store.InsertSubmission(ctx, tx, store.Submission{Item: item, Kind: kind, Username: user, N: n,
+		out, err = tx.InsertSubmission(ctx, store.Submission{Item: item, Kind: kind, Username: user, N: n,
 			SubmittedAt: now, Late: late, Auto: auto, Files: files, Snapshot: dir})
 		return err
 	})
@@ -322,8 +321,8 @@ func (s *Service) autoSubmit(ctx context.Context, t store.Test, user string, now
 	if err != nil {
 		return err
 	}
-	sub, err := s.snapshot(ctx, t.Slug, store.KindTest, user, now, srcs, true, func(tx pgx.Tx) (bool, error) {
-		done, err := store.HasAutoSubmission(ctx, tx, t.Slug, user)
+	sub, err := s.snapshot(ctx, t.Slug, store.KindTest, user, now, srcs, true, func(tx *store.DB) (bool, error) {
+		done, err := tx.HasAutoSubmission(ctx, t.Slug, user)
 		if err == nil && done {
 			err = errAlreadyAuto
 		}
@@ -351,7 +350,7 @@ func (s *Service) autoSubmit(ctx context.Context, t store.Test, user string, now
 // audit records an action; a failure is logged, never shown to the user
 // whose action already happened.
 func (s *Service) audit(ctx context.Context, actor, action, target string, details map[string]any) {
-	if err := store.Audit(context.WithoutCancel(ctx), s.opts.DB.Pool, actor, action, target, details); err != nil {
+	if err := s.opts.DB.Audit(context.WithoutCancel(ctx), actor, action, target, details); err != nil {
 		s.opts.Logger.Error("course: audit failed", "action", action, "target", target, "error", err)
 	}
 }

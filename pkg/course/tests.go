@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v5"
 
 	"github.com/pythonide/pyide/pkg/auth"
@@ -201,7 +200,7 @@ func (s *Service) handleSubmitTest(c *echo.Context) error {
 		return badRequest(fmt.Sprintf("nothing to submit: %s/%s/%s is empty", workspace.RootSubmissions, t.Slug, u.Username))
 	}
 	ctx := c.Request().Context()
-	sub, err := s.snapshot(ctx, t.Slug, store.KindTest, u.Username, now, srcs, false, func(pgx.Tx) (bool, error) {
+	sub, err := s.snapshot(ctx, t.Slug, store.KindTest, u.Username, now, srcs, false, func(*store.DB) (bool, error) {
 		return false, s.testSubmitCheck(t, u.Username, now)
 	})
 	if err != nil {

@@ -13,13 +13,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pythonide/pyide/pkg/httpapi"
+	"github.com/pythonide/pyide/pkg/store"
 )
 
 // Metrics is the registry and the metrics recorded directly.
@@ -155,12 +155,12 @@ func fromLoopback(r *http.Request) bool {
 
 // poolCollector reports database pool statistics at scrape time.
 type poolCollector struct {
-	stat                                 func() *pgxpool.Stat
+	stat                                 func() store.PoolStat
 	total, idle, acquired, max, waitSecs *prometheus.Desc
 }
 
-// DBPool registers the statistics of a pgx pool.
-func (m *Metrics) DBPool(stat func() *pgxpool.Stat) {
+// DBPool registers the statistics of the database pool.
+func (m *Metrics) DBPool(stat func() store.PoolStat) {
 	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
 	m.Registry.MustRegister(&poolCollector{
 		stat:     stat,
@@ -182,9 +182,9 @@ func (p *poolCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (p *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	s := p.stat()
-	ch <- prometheus.MustNewConstMetric(p.total, prometheus.GaugeValue, float64(s.TotalConns()))
-	ch <- prometheus.MustNewConstMetric(p.idle, prometheus.GaugeValue, float64(s.IdleConns()))
-	ch <- prometheus.MustNewConstMetric(p.acquired, prometheus.GaugeValue, float64(s.AcquiredConns()))
-	ch <- prometheus.MustNewConstMetric(p.max, prometheus.GaugeValue, float64(s.MaxConns()))
-	ch <- prometheus.MustNewConstMetric(p.waitSecs, prometheus.CounterValue, s.AcquireDuration().Seconds())
+	ch <- prometheus.MustNewConstMetric(p.total, prometheus.GaugeValue, float64(s.Total))
+	ch <- prometheus.MustNewConstMetric(p.idle, prometheus.GaugeValue, float64(s.Idle))
+	ch <- prometheus.MustNewConstMetric(p.acquired, prometheus.GaugeValue, float64(s.Acquired))
+	ch <- prometheus.MustNewConstMetric(p.max, prometheus.GaugeValue, float64(s.Max))
+	ch <- prometheus.MustNewConstMetric(p.waitSecs, prometheus.CounterValue, s.AcquireWait.Seconds())
 }

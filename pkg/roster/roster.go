@@ -14,8 +14,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/pythonide/pyide/pkg/auth"
 	"github.com/pythonide/pyide/pkg/store"
 )
@@ -121,16 +119,16 @@ func Import(ctx context.Context, db *store.DB, hasher *auth.Hasher, entries []En
 			return Result{}, err
 		}
 	}
-	err := db.InTx(ctx, func(tx pgx.Tx) error {
+	err := db.WithTx(ctx, func(tx *store.DB) error {
 		for _, e := range entries {
-			u, err := store.UserByNameTx(ctx, tx, e.Username)
+			u, err := tx.UserByName(ctx, e.Username)
 			switch {
 			case errors.Is(err, store.ErrNotFound):
 				h, ok := hashes[e.Username]
 				if !ok {
 					return fmt.Errorf("roster line %d: %s appeared while importing; run the import again", e.Line, e.Username)
 				}
-				if _, err := store.CreateUser(ctx, tx, store.User{Username: e.Username, DisplayName: e.DisplayName, Email: e.Email, Role: e.Role, PasswordHash: h, MustChangePassword: true}); err != nil {
+				if _, err := tx.CreateUser(ctx, store.User{Username: e.Username, DisplayName: e.DisplayName, Email: e.Email, Role: e.Role, PasswordHash: h, MustChangePassword: true}); err != nil {
 					return fmt.Errorf("roster line %d: %w", e.Line, err)
 				}
 				res.Created = append(res.Created, e.Username)
@@ -139,13 +137,13 @@ func Import(ctx context.Context, db *store.DB, hasher *auth.Hasher, entries []En
 			case u.DisplayName == e.DisplayName && u.Role == e.Role && u.Email == e.Email:
 				res.Unchanged = append(res.Unchanged, e.Username)
 			default:
-				if err := store.UpdateProfile(ctx, tx, u.ID, e.DisplayName, e.Email, e.Role); err != nil {
+				if err := tx.UpdateProfile(ctx, u.ID, e.DisplayName, e.Email, e.Role); err != nil {
 					return err
 				}
 				res.Updated = append(res.Updated, e.Username)
 			}
 		}
-		return store.Audit(ctx, tx, "cli", "user.import", "", map[string]any{"created": len(res.Created), "updated": len(res.Updated)})
+		return tx.Audit(ctx, "cli", "user.import", "", map[string]any{"created": len(res.Created), "updated": len(res.Updated)})
 	})
 	if err != nil {
 		return Result{}, err

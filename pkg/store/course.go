@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -110,8 +111,8 @@ func scanTest(row pgx.Row) (Test, error) {
 	return t, notFound(err)
 }
 
-func claimSlug(ctx context.Context, tx pgx.Tx, slug, kind string) error {
-	_, err := tx.Exec(ctx, `INSERT INTO course_items (slug, kind) VALUES ($1, $2)`, slug, kind)
+func (db *DB) claimSlug(ctx context.Context, slug, kind string) error {
+	_, err := db.q.Exec(ctx, `INSERT INTO course_items (slug, kind) VALUES ($1, $2)`, slug, kind)
 	if isUniqueViolation(err) {
 		return ErrConflict
 	}
@@ -122,12 +123,12 @@ func claimSlug(ctx context.Context, tx pgx.Tx, slug, kind string) error {
 // already has its slug.
 func (db *DB) CreateAssignment(ctx context.Context, a Assignment) (Assignment, error) {
 	var out Assignment
-	err := db.InTx(ctx, func(tx pgx.Tx) error {
-		if err := claimSlug(ctx, tx, a.Slug, KindAssignment); err != nil {
+	err := db.WithTx(ctx, func(tx *DB) error {
+		if err := tx.claimSlug(ctx, a.Slug, KindAssignment); err != nil {
 			return err
 		}
 		var err error
-		out, err = scanAssignment(tx.QueryRow(ctx, `INSERT INTO assignments
+		out, err = scanAssignment(tx.q.QueryRow(ctx, `INSERT INTO assignments
 			(slug, title, description_md, publish_at, due_at, late_policy, late_cutoff_at, created_by)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING `+assignmentColumns,
 			a.Slug, a.Title, a.DescriptionMD, a.PublishAt, a.DueAt, a.LatePolicy, a.LateCutoffAt, a.CreatedBy))
@@ -138,35 +139,35 @@ func (db *DB) CreateAssignment(ctx context.Context, a Assignment) (Assignment, e
 
 // UpdateAssignment replaces the editable fields of the assignment a.Slug.
 func (db *DB) UpdateAssignment(ctx context.Context, a Assignment) (Assignment, error) {
-	return scanAssignment(db.Pool.QueryRow(ctx, `UPDATE assignments SET title = $2, description_md = $3, publish_at = $4,
+	return scanAssignment(db.q.QueryRow(ctx, `UPDATE assignments SET title = $2, description_md = $3, publish_at = $4,
 		due_at = $5, late_policy = $6, late_cutoff_at = $7, updated_at = now() WHERE slug = $1 RETURNING `+assignmentColumns,
 		a.Slug, a.Title, a.DescriptionMD, a.PublishAt, a.DueAt, a.LatePolicy, a.LateCutoffAt))
 }
 
 // Assignments returns every assignment, by due time.
 func (db *DB) Assignments(ctx context.Context) ([]Assignment, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT `+assignmentColumns+` FROM assignments ORDER BY due_at, slug`)
+	rows, err := db.q.Query(ctx, `SELECT `+assignmentColumns+` FROM assignments ORDER BY due_at, slug`)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Assignment, error) { return scanAssignment(r) })
 }
 
-// AssignmentBySlug finds one assignment inside tx.
-func AssignmentBySlug(ctx context.Context, tx pgx.Tx, slug string) (Assignment, error) {
-	return scanAssignment(tx.QueryRow(ctx, `SELECT `+assignmentColumns+` FROM assignments WHERE slug = $1`, slug))
+// AssignmentBySlug finds one assignment.
+func (db *DB) AssignmentBySlug(ctx context.Context, slug string) (Assignment, error) {
+	return scanAssignment(db.q.QueryRow(ctx, `SELECT `+assignmentColumns+` FROM assignments WHERE slug = $1`, slug))
 }
 
 // CreateTest inserts t; ErrConflict when an assignment or test already has
 // its slug.
 func (db *DB) CreateTest(ctx context.Context, t Test) (Test, error) {
 	var out Test
-	err := db.InTx(ctx, func(tx pgx.Tx) error {
-		if err := claimSlug(ctx, tx, t.Slug, KindTest); err != nil {
+	err := db.WithTx(ctx, func(tx *DB) error {
+		if err := tx.claimSlug(ctx, t.Slug, KindTest); err != nil {
 			return err
 		}
 		var err error
-		out, err = scanTest(tx.QueryRow(ctx, `INSERT INTO tests
+		out, err = scanTest(tx.q.QueryRow(ctx, `INSERT INTO tests
 			(slug, title, description_md, publish_at, starts_at, ends_at, duration_minutes, restrict_workspace, restrict_repl, created_by)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+testColumns,
 			t.Slug, t.Title, t.DescriptionMD, t.PublishAt, t.StartsAt, t.EndsAt, t.DurationMinutes,
@@ -178,7 +179,7 @@ func (db *DB) CreateTest(ctx context.Context, t Test) (Test, error) {
 
 // UpdateTest replaces the editable fields of the test t.Slug.
 func (db *DB) UpdateTest(ctx context.Context, t Test) (Test, error) {
-	return scanTest(db.Pool.QueryRow(ctx, `UPDATE tests SET title = $2, description_md = $3, publish_at = $4,
+	return scanTest(db.q.QueryRow(ctx, `UPDATE tests SET title = $2, description_md = $3, publish_at = $4,
 		starts_at = $5, ends_at = $6, duration_minutes = $7, restrict_workspace = $8, restrict_repl = $9, updated_at = now()
 		WHERE slug = $1 RETURNING `+testColumns,
 		t.Slug, t.Title, t.DescriptionMD, t.PublishAt, t.StartsAt, t.EndsAt, t.DurationMinutes, t.RestrictWorkspace, t.RestrictREPL))
@@ -186,22 +187,17 @@ func (db *DB) UpdateTest(ctx context.Context, t Test) (Test, error) {
 
 // Tests returns every test, by start time.
 func (db *DB) Tests(ctx context.Context) ([]Test, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT `+testColumns+` FROM tests ORDER BY starts_at, slug`)
+	rows, err := db.q.Query(ctx, `SELECT `+testColumns+` FROM tests ORDER BY starts_at, slug`)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Test, error) { return scanTest(r) })
 }
 
-// TestBySlug finds one test inside tx.
-func TestBySlug(ctx context.Context, tx pgx.Tx, slug string) (Test, error) {
-	return scanTest(tx.QueryRow(ctx, `SELECT `+testColumns+` FROM tests WHERE slug = $1`, slug))
-}
-
 // DeleteItem deletes an assignment or test with its starts, submissions
 // and grades; ErrNotFound when there is no such item of that kind.
 func (db *DB) DeleteItem(ctx context.Context, slug, kind string) error {
-	tag, err := db.Pool.Exec(ctx, `DELETE FROM course_items WHERE slug = $1 AND kind = $2`, slug, kind)
+	tag, err := db.q.Exec(ctx, `DELETE FROM course_items WHERE slug = $1 AND kind = $2`, slug, kind)
 	if err != nil {
 		return err
 	}
@@ -215,7 +211,7 @@ func (db *DB) DeleteItem(ctx context.Context, slug, kind string) error {
 // had: the first start stands. It returns the start that counts.
 func (db *DB) StartTest(ctx context.Context, test, username string, at time.Time) (TestStart, error) {
 	s := TestStart{Test: test, Username: username}
-	err := db.Pool.QueryRow(ctx, `WITH ins AS (
+	err := db.q.QueryRow(ctx, `WITH ins AS (
 			INSERT INTO test_starts (test, username, started_at) VALUES ($1, $2, $3)
 			ON CONFLICT (test, username) DO NOTHING RETURNING started_at)
 		SELECT started_at FROM ins UNION ALL SELECT started_at FROM test_starts WHERE test = $1 AND username = $2
@@ -225,7 +221,7 @@ func (db *DB) StartTest(ctx context.Context, test, username string, at time.Time
 
 // TestStarts returns every start of every test.
 func (db *DB) TestStarts(ctx context.Context) ([]TestStart, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT test, username, started_at FROM test_starts ORDER BY test, username`)
+	rows, err := db.q.Query(ctx, `SELECT test, username, started_at FROM test_starts ORDER BY test, username`)
 	if err != nil {
 		return nil, err
 	}
@@ -237,25 +233,29 @@ func (db *DB) TestStarts(ctx context.Context) ([]TestStart, error) {
 }
 
 // LockSubmissions serialises the submits of one student for one item until
-// tx ends, so numbering has no gaps and no races.
-func LockSubmissions(ctx context.Context, tx pgx.Tx, item, username string) error {
-	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('submissions/' || $1 || '/' || $2, 0))`, item, username)
+// the transaction ends, so numbering has no gaps and no races. Outside a
+// transaction the lock would end with the statement, so it is refused.
+func (db *DB) LockSubmissions(ctx context.Context, item, username string) error {
+	if _, ok := db.q.(pgx.Tx); !ok {
+		return errors.New("store: LockSubmissions outside a transaction locks nothing")
+	}
+	_, err := db.q.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('submissions/' || $1 || '/' || $2, 0))`, item, username)
 	return err
 }
 
 // NextSubmissionN is the number the next submission of username for item
 // gets; call it after LockSubmissions.
-func NextSubmissionN(ctx context.Context, tx pgx.Tx, item, username string) (int, error) {
+func (db *DB) NextSubmissionN(ctx context.Context, item, username string) (int, error) {
 	var n int
-	err := tx.QueryRow(ctx, `SELECT coalesce(max(n), 0) + 1 FROM submissions WHERE item = $1 AND username = $2`, item, username).Scan(&n)
+	err := db.q.QueryRow(ctx, `SELECT coalesce(max(n), 0) + 1 FROM submissions WHERE item = $1 AND username = $2`, item, username).Scan(&n)
 	return n, err
 }
 
 // HasAutoSubmission reports whether username's work for item was already
 // auto-submitted.
-func HasAutoSubmission(ctx context.Context, tx pgx.Tx, item, username string) (bool, error) {
+func (db *DB) HasAutoSubmission(ctx context.Context, item, username string) (bool, error) {
 	var ok bool
-	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM submissions WHERE item = $1 AND username = $2 AND auto)`, item, username).Scan(&ok)
+	err := db.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM submissions WHERE item = $1 AND username = $2 AND auto)`, item, username).Scan(&ok)
 	return ok, err
 }
 
@@ -270,13 +270,13 @@ func scanSubmission(row pgx.Row) (Submission, error) {
 	return s, notFound(err)
 }
 
-// InsertSubmission records s inside tx; ErrConflict when its number or its
+// InsertSubmission records s; ErrConflict when its number or its
 // auto-submit is already taken.
-func InsertSubmission(ctx context.Context, tx pgx.Tx, s Submission) (Submission, error) {
+func (db *DB) InsertSubmission(ctx context.Context, s Submission) (Submission, error) {
 	if s.Files == nil {
 		s.Files = []SubmissionFile{}
 	}
-	out, err := scanSubmission(tx.QueryRow(ctx, `INSERT INTO submissions (item, kind, username, n, submitted_at, late, auto, files, snapshot)
+	out, err := scanSubmission(db.q.QueryRow(ctx, `INSERT INTO submissions (item, kind, username, n, submitted_at, late, auto, files, snapshot)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+submissionColumns,
 		s.Item, s.Kind, s.Username, s.N, s.SubmittedAt, s.Late, s.Auto, s.Files, s.Snapshot))
 	if isUniqueViolation(err) {
@@ -288,7 +288,7 @@ func InsertSubmission(ctx context.Context, tx pgx.Tx, s Submission) (Submission,
 // SubmissionsOf returns every submission of username for item, oldest
 // first.
 func (db *DB) SubmissionsOf(ctx context.Context, item, username string) ([]Submission, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT `+submissionColumns+` FROM submissions WHERE item = $1 AND username = $2 ORDER BY n`, item, username)
+	rows, err := db.q.Query(ctx, `SELECT `+submissionColumns+` FROM submissions WHERE item = $1 AND username = $2 ORDER BY n`, item, username)
 	if err != nil {
 		return nil, err
 	}
@@ -297,20 +297,20 @@ func (db *DB) SubmissionsOf(ctx context.Context, item, username string) ([]Submi
 
 // SubmissionByN finds submission n of username for item.
 func (db *DB) SubmissionByN(ctx context.Context, item, username string, n int) (Submission, error) {
-	return scanSubmission(db.Pool.QueryRow(ctx, `SELECT `+submissionColumns+` FROM submissions
+	return scanSubmission(db.q.QueryRow(ctx, `SELECT `+submissionColumns+` FROM submissions
 		WHERE item = $1 AND username = $2 AND n = $3`, item, username, n))
 }
 
 // CountSubmissions counts the submissions of an item.
 func (db *DB) CountSubmissions(ctx context.Context, item string) (int, error) {
 	var n int
-	err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM submissions WHERE item = $1`, item).Scan(&n)
+	err := db.q.QueryRow(ctx, `SELECT count(*) FROM submissions WHERE item = $1`, item).Scan(&n)
 	return n, err
 }
 
 // AutoSubmitted lists the students whose work for item was auto-submitted.
 func (db *DB) AutoSubmitted(ctx context.Context, item string) (map[string]bool, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT username FROM submissions WHERE item = $1 AND auto`, item)
+	rows, err := db.q.Query(ctx, `SELECT username FROM submissions WHERE item = $1 AND auto`, item)
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +335,7 @@ func scanGrade(row pgx.Row) (Grade, error) {
 
 // SetGrade records g as the current grade of g.Username for g.Item.
 func (db *DB) SetGrade(ctx context.Context, g Grade) (Grade, error) {
-	return scanGrade(db.Pool.QueryRow(ctx, `INSERT INTO grades (item, username, score, max_score, feedback_md, graded_by, graded_at)
+	return scanGrade(db.q.QueryRow(ctx, `INSERT INTO grades (item, username, score, max_score, feedback_md, graded_by, graded_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (item, username) DO UPDATE SET score = EXCLUDED.score, max_score = EXCLUDED.max_score,
 			feedback_md = EXCLUDED.feedback_md, graded_by = EXCLUDED.graded_by, graded_at = EXCLUDED.graded_at
@@ -345,7 +345,7 @@ func (db *DB) SetGrade(ctx context.Context, g Grade) (Grade, error) {
 // Grades returns the grades of username, or everyone's when username is
 // "", by item and user.
 func (db *DB) Grades(ctx context.Context, username string) ([]Grade, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT `+gradeColumns+` FROM grades WHERE $1 = '' OR username = $1
+	rows, err := db.q.Query(ctx, `SELECT `+gradeColumns+` FROM grades WHERE $1 = '' OR username = $1
 		ORDER BY item, username`, username)
 	if err != nil {
 		return nil, err
@@ -356,7 +356,7 @@ func (db *DB) Grades(ctx context.Context, username string) ([]Grade, error) {
 // ItemRoster returns one row per student (every user with the student
 // role) for item: how many submissions, the latest one, the grade.
 func (db *DB) ItemRoster(ctx context.Context, item string) ([]RosterRow, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT u.username, u.display_name, u.disabled,
+	rows, err := db.q.Query(ctx, `SELECT u.username, u.display_name, u.disabled,
 			(SELECT count(*) FROM submissions s WHERE s.item = $1 AND s.username = u.username),
 			l.n, l.submitted_at, l.late, l.auto,
 			g.score::float8, g.max_score::float8, g.feedback_md, g.graded_by, g.graded_at

@@ -29,7 +29,7 @@ func scanFile(row pgx.Row) (FileMeta, error) {
 
 // UpsertFile records m, replacing what was known of its path.
 func (db *DB) UpsertFile(ctx context.Context, m FileMeta) error {
-	_, err := db.Pool.Exec(ctx, `INSERT INTO files (`+fileColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
+	_, err := db.q.Exec(ctx, `INSERT INTO files (`+fileColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (path) DO UPDATE SET parent = EXCLUDED.parent, owner = EXCLUDED.owner, size = EXCLUDED.size,
 			hash = EXCLUDED.hash, modified = EXCLUDED.modified, updated_by = EXCLUDED.updated_by`,
 		m.Path, m.Parent, m.Owner, m.Size, m.Hash, m.Modified, m.UpdatedBy)
@@ -38,12 +38,12 @@ func (db *DB) UpsertFile(ctx context.Context, m FileMeta) error {
 
 // FileByPath returns one file's metadata; ErrNotFound when unknown.
 func (db *DB) FileByPath(ctx context.Context, path string) (FileMeta, error) {
-	return scanFile(db.Pool.QueryRow(ctx, `SELECT `+fileColumns+` FROM files WHERE path = $1`, path))
+	return scanFile(db.q.QueryRow(ctx, `SELECT `+fileColumns+` FROM files WHERE path = $1`, path))
 }
 
 // FilesIn returns the files directly in the folder parent.
 func (db *DB) FilesIn(ctx context.Context, parent string) ([]FileMeta, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT `+fileColumns+` FROM files WHERE parent = $1`, parent)
+	rows, err := db.q.Query(ctx, `SELECT `+fileColumns+` FROM files WHERE parent = $1`, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +52,7 @@ func (db *DB) FilesIn(ctx context.Context, parent string) ([]FileMeta, error) {
 
 // FilesUnder returns every file at or below path ("" is everything).
 func (db *DB) FilesUnder(ctx context.Context, path string) ([]FileMeta, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT `+fileColumns+` FROM files
+	rows, err := db.q.Query(ctx, `SELECT `+fileColumns+` FROM files
 		WHERE $1 = '' OR path = $1 OR starts_with(path, $1 || '/')`, path)
 	if err != nil {
 		return nil, err
@@ -65,13 +65,13 @@ func (db *DB) DeleteFiles(ctx context.Context, paths []string) error {
 	if len(paths) == 0 {
 		return nil
 	}
-	_, err := db.Pool.Exec(ctx, `DELETE FROM files WHERE path = ANY($1)`, paths)
+	_, err := db.q.Exec(ctx, `DELETE FROM files WHERE path = ANY($1)`, paths)
 	return err
 }
 
 // DeleteFilesUnder forgets path and everything below it.
 func (db *DB) DeleteFilesUnder(ctx context.Context, path string) error {
-	_, err := db.Pool.Exec(ctx, `DELETE FROM files WHERE path = $1 OR starts_with(path, $1 || '/')`, path)
+	_, err := db.q.Exec(ctx, `DELETE FROM files WHERE path = $1 OR starts_with(path, $1 || '/')`, path)
 	return err
 }
 
@@ -79,13 +79,13 @@ func (db *DB) DeleteFilesUnder(ctx context.Context, path string) error {
 // metadata and in the revisions, so history follows a renamed file. owner
 // maps a new path to its owner.
 func (db *DB) MoveFiles(ctx context.Context, path, newPath string, owner func(string) string) error {
-	return db.InTx(ctx, func(tx pgx.Tx) error {
+	return db.WithTx(ctx, func(tx *DB) error {
 		// Anything recorded at the destination is stale: it did not exist
 		// on disk, or the move would have failed.
-		if _, err := tx.Exec(ctx, `DELETE FROM files WHERE path = $1 OR starts_with(path, $1 || '/')`, newPath); err != nil {
+		if _, err := tx.q.Exec(ctx, `DELETE FROM files WHERE path = $1 OR starts_with(path, $1 || '/')`, newPath); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT `+fileColumns+` FROM files WHERE path = $1 OR starts_with(path, $1 || '/')`, path)
+		rows, err := tx.q.Query(ctx, `SELECT `+fileColumns+` FROM files WHERE path = $1 OR starts_with(path, $1 || '/')`, path)
 		if err != nil {
 			return err
 		}
@@ -95,12 +95,12 @@ func (db *DB) MoveFiles(ctx context.Context, path, newPath string, owner func(st
 		}
 		for _, m := range metas {
 			np := newPath + m.Path[len(path):]
-			if _, err := tx.Exec(ctx, `UPDATE files SET path = $2, parent = $3, owner = $4 WHERE path = $1`,
+			if _, err := tx.q.Exec(ctx, `UPDATE files SET path = $2, parent = $3, owner = $4 WHERE path = $1`,
 				m.Path, np, parentOf(np), owner(np)); err != nil {
 				return err
 			}
 		}
-		_, err = tx.Exec(ctx, `UPDATE file_revisions SET path = $2 || substr(path, length($1) + 1)
+		_, err = tx.q.Exec(ctx, `UPDATE file_revisions SET path = $2 || substr(path, length($1) + 1)
 			WHERE path = $1 OR starts_with(path, $1 || '/')`, path, newPath)
 		return err
 	})
@@ -119,7 +119,7 @@ func parentOf(p string) string {
 // the trash.
 func (db *DB) QuotaUsed(ctx context.Context, owner string) (int64, error) {
 	var n int64
-	err := db.Pool.QueryRow(ctx, `SELECT
+	err := db.q.QueryRow(ctx, `SELECT
 		coalesce((SELECT sum(size) FROM files WHERE owner = $1), 0) +
 		coalesce((SELECT sum(size) FROM trash WHERE username = $1), 0)`, owner).Scan(&n)
 	return n, err
@@ -139,13 +139,13 @@ type Revision struct {
 
 // AddRevision records r and keeps only the newest keep revisions of its path.
 func (db *DB) AddRevision(ctx context.Context, r Revision, keep int) (Revision, error) {
-	err := db.InTx(ctx, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `INSERT INTO file_revisions (path, size, hash, author, created, content)
+	err := db.WithTx(ctx, func(tx *DB) error {
+		err := tx.q.QueryRow(ctx, `INSERT INTO file_revisions (path, size, hash, author, created, content)
 			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, r.Path, r.Size, r.Hash, r.Author, r.Created, r.Content).Scan(&r.ID)
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM file_revisions WHERE path = $1 AND id NOT IN
+		_, err = tx.q.Exec(ctx, `DELETE FROM file_revisions WHERE path = $1 AND id NOT IN
 			(SELECT id FROM file_revisions WHERE path = $1 ORDER BY id DESC LIMIT $2)`, r.Path, keep)
 		return err
 	})
@@ -154,7 +154,7 @@ func (db *DB) AddRevision(ctx context.Context, r Revision, keep int) (Revision, 
 
 // Revisions lists a path's revisions, newest first, without content.
 func (db *DB) Revisions(ctx context.Context, path string) ([]Revision, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT id, path, size, hash, author, created FROM file_revisions
+	rows, err := db.q.Query(ctx, `SELECT id, path, size, hash, author, created FROM file_revisions
 		WHERE path = $1 ORDER BY id DESC`, path)
 	if err != nil {
 		return nil, err
@@ -170,7 +170,7 @@ func (db *DB) Revisions(ctx context.Context, path string) ([]Revision, error) {
 // does not exist or belongs to another path.
 func (db *DB) RevisionByID(ctx context.Context, path string, id int64) (Revision, error) {
 	var v Revision
-	err := db.Pool.QueryRow(ctx, `SELECT id, path, size, hash, author, created, content FROM file_revisions
+	err := db.q.QueryRow(ctx, `SELECT id, path, size, hash, author, created, content FROM file_revisions
 		WHERE id = $1 AND path = $2`, id, path).Scan(&v.ID, &v.Path, &v.Size, &v.Hash, &v.Author, &v.Created, &v.Content)
 	return v, notFound(err)
 }
@@ -178,7 +178,7 @@ func (db *DB) RevisionByID(ctx context.Context, path string, id int64) (Revision
 // LatestRevisionHash is the hash of a path's newest revision, "" if none.
 func (db *DB) LatestRevisionHash(ctx context.Context, path string) (string, error) {
 	var h string
-	err := db.Pool.QueryRow(ctx, `SELECT hash FROM file_revisions WHERE path = $1 ORDER BY id DESC LIMIT 1`, path).Scan(&h)
+	err := db.q.QueryRow(ctx, `SELECT hash FROM file_revisions WHERE path = $1 ORDER BY id DESC LIMIT 1`, path).Scan(&h)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -207,12 +207,12 @@ func scanTrash(row pgx.Row) (TrashEntry, error) {
 // AddTrash records a deletion and, in the same transaction, forgets the
 // metadata of what was deleted.
 func (db *DB) AddTrash(ctx context.Context, e TrashEntry) (TrashEntry, error) {
-	err := db.InTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM files WHERE path = $1 OR starts_with(path, $1 || '/')`, e.OriginalPath); err != nil {
+	err := db.WithTx(ctx, func(tx *DB) error {
+		if _, err := tx.q.Exec(ctx, `DELETE FROM files WHERE path = $1 OR starts_with(path, $1 || '/')`, e.OriginalPath); err != nil {
 			return err
 		}
 		var err error
-		e, err = scanTrash(tx.QueryRow(ctx, `INSERT INTO trash (username, original_path, trash_name, is_dir, size, deleted_at)
+		e, err = scanTrash(tx.q.QueryRow(ctx, `INSERT INTO trash (username, original_path, trash_name, is_dir, size, deleted_at)
 			VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+trashColumns,
 			e.Username, e.OriginalPath, e.TrashName, e.IsDir, e.Size, e.DeletedAt))
 		return err
@@ -222,7 +222,7 @@ func (db *DB) AddTrash(ctx context.Context, e TrashEntry) (TrashEntry, error) {
 
 // TrashOf lists a user's trash, newest first.
 func (db *DB) TrashOf(ctx context.Context, username string) ([]TrashEntry, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT `+trashColumns+` FROM trash WHERE username = $1 ORDER BY id DESC`, username)
+	rows, err := db.q.Query(ctx, `SELECT `+trashColumns+` FROM trash WHERE username = $1 ORDER BY id DESC`, username)
 	if err != nil {
 		return nil, err
 	}
@@ -232,18 +232,18 @@ func (db *DB) TrashOf(ctx context.Context, username string) ([]TrashEntry, error
 // TrashByID returns one of username's trash entries; ErrNotFound for
 // another user's.
 func (db *DB) TrashByID(ctx context.Context, username string, id int64) (TrashEntry, error) {
-	return scanTrash(db.Pool.QueryRow(ctx, `SELECT `+trashColumns+` FROM trash WHERE id = $1 AND username = $2`, id, username))
+	return scanTrash(db.q.QueryRow(ctx, `SELECT `+trashColumns+` FROM trash WHERE id = $1 AND username = $2`, id, username))
 }
 
 // DeleteTrash forgets a trash entry.
 func (db *DB) DeleteTrash(ctx context.Context, id int64) error {
-	_, err := db.Pool.Exec(ctx, `DELETE FROM trash WHERE id = $1`, id)
+	_, err := db.q.Exec(ctx, `DELETE FROM trash WHERE id = $1`, id)
 	return err
 }
 
 // ExpiredTrash lists entries deleted before cutoff.
 func (db *DB) ExpiredTrash(ctx context.Context, cutoff time.Time) ([]TrashEntry, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT `+trashColumns+` FROM trash WHERE deleted_at < $1 ORDER BY id`, cutoff)
+	rows, err := db.q.Query(ctx, `SELECT `+trashColumns+` FROM trash WHERE deleted_at < $1 ORDER BY id`, cutoff)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,5 +68,56 @@ func TestUsersAndSessions(t *testing.T) {
 	log, err := db.AuditLog(ctx, "user.", 10)
 	if err != nil || len(log) != 1 || log[0].Details["why"] != "test" {
 		t.Fatalf("audit log = %v, %v", log, err)
+	}
+}
+
+// WithTx commits what its function did only when it returns nil, and the
+// queries on tx see what the transaction wrote before it commits.
+func TestWithTx(t *testing.T) {
+	t.Parallel()
+	db := storetest.New(t)
+	ctx := context.Background()
+	boom := errors.New("boom")
+	for _, tc := range []struct {
+		name    string
+		fail    bool
+		visible bool
+	}{
+		{name: "committed", fail: false, visible: true},
+		{name: "rolled back", fail: true, visible: false},
+	} {
+		user := strings.ReplaceAll(tc.name, " ", "")
+		err := db.WithTx(ctx, func(tx *store.DB) error {
+			if _, err := tx.CreateUser(ctx, store.User{Username: user, Role: "student", PasswordHash: "x"}); err != nil {
+				return err
+			}
+			if _, err := tx.UserByName(ctx, user); err != nil {
+				t.Errorf("%s: the transaction does not see its own insert: %v", tc.name, err)
+			}
+			if tc.fail {
+				return boom
+			}
+			return nil
+		})
+		if tc.fail != errors.Is(err, boom) {
+			t.Fatalf("%s: WithTx = %v", tc.name, err)
+		}
+		if _, err := db.UserByName(ctx, user); (err == nil) != tc.visible {
+			t.Errorf("%s: after WithTx, UserByName = %v", tc.name, err)
+		}
+	}
+}
+
+// The per-student submission lock means nothing outside a transaction, so
+// taking it there is an error rather than a lock that silently ends.
+func TestLockSubmissionsNeedsATransaction(t *testing.T) {
+	t.Parallel()
+	db := storetest.New(t)
+	ctx := context.Background()
+	if err := db.LockSubmissions(ctx, "hw1", "alice"); err == nil {
+		t.Fatal("LockSubmissions on the pool was accepted")
+	}
+	if err := db.WithTx(ctx, func(tx *store.DB) error { return tx.LockSubmissions(ctx, "hw1", "alice") }); err != nil {
+		t.Fatal(err)
 	}
 }

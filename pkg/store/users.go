@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // User is one account.
@@ -32,8 +31,8 @@ func scanUser(row pgx.Row) (User, error) {
 }
 
 // CreateUser inserts u; ErrConflict when the username is taken.
-func CreateUser(ctx context.Context, q pgx.Tx, u User) (User, error) {
-	row := q.QueryRow(ctx, `INSERT INTO users (username, display_name, email, role, password_hash, must_change_password)
+func (db *DB) CreateUser(ctx context.Context, u User) (User, error) {
+	row := db.q.QueryRow(ctx, `INSERT INTO users (username, display_name, email, role, password_hash, must_change_password)
 		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+userColumns,
 		u.Username, u.DisplayName, u.Email, u.Role, u.PasswordHash, u.MustChangePassword)
 	created, err := scanUser(row)
@@ -43,35 +42,19 @@ func CreateUser(ctx context.Context, q pgx.Tx, u User) (User, error) {
 	return created, err
 }
 
-// CreateUser inserts one user outside any other transaction.
-func (db *DB) CreateUser(ctx context.Context, u User) (User, error) {
-	var created User
-	err := db.InTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		created, err = CreateUser(ctx, tx, u)
-		return err
-	})
-	return created, err
-}
-
 // UserByName finds a user by username.
 func (db *DB) UserByName(ctx context.Context, username string) (User, error) {
-	return scanUser(db.Pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE username = $1`, username))
-}
-
-// UserByNameTx is UserByName inside tx.
-func UserByNameTx(ctx context.Context, tx pgx.Tx, username string) (User, error) {
-	return scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE username = $1`, username))
+	return scanUser(db.q.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE username = $1`, username))
 }
 
 // UserByID finds a user by id.
 func (db *DB) UserByID(ctx context.Context, id int64) (User, error) {
-	return scanUser(db.Pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	return scanUser(db.q.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 }
 
 // ListUsers returns every user, by username.
 func (db *DB) ListUsers(ctx context.Context) ([]User, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
+	rows, err := db.q.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
 	if err != nil {
 		return nil, err
 	}
@@ -81,30 +64,30 @@ func (db *DB) ListUsers(ctx context.Context) ([]User, error) {
 // CountAdmins counts enabled admins.
 func (db *DB) CountAdmins(ctx context.Context) (int, error) {
 	var n int
-	err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM users WHERE role = 'admin' AND NOT disabled`).Scan(&n)
+	err := db.q.QueryRow(ctx, `SELECT count(*) FROM users WHERE role = 'admin' AND NOT disabled`).Scan(&n)
 	return n, err
 }
 
 // SetPassword replaces a user's hash and ends every session of that user
 // but keep (nil: all of them).
 func (db *DB) SetPassword(ctx context.Context, userID int64, hash string, mustChange bool, keep []byte) error {
-	return db.InTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, must_change_password = $3, updated_at = now() WHERE id = $1`, userID, hash, mustChange)
+	return db.WithTx(ctx, func(tx *DB) error {
+		tag, err := tx.q.Exec(ctx, `UPDATE users SET password_hash = $2, must_change_password = $3, updated_at = now() WHERE id = $1`, userID, hash, mustChange)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
 			return ErrNotFound
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1 AND ($2::bytea IS NULL OR token_hash <> $2)`, userID, keep)
+		_, err = tx.q.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1 AND ($2::bytea IS NULL OR token_hash <> $2)`, userID, keep)
 		return err
 	})
 }
 
 // SetDisabled disables or enables a user; disabling ends their sessions.
 func (db *DB) SetDisabled(ctx context.Context, userID int64, disabled bool) error {
-	return db.InTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE users SET disabled = $2, updated_at = now() WHERE id = $1`, userID, disabled)
+	return db.WithTx(ctx, func(tx *DB) error {
+		tag, err := tx.q.Exec(ctx, `UPDATE users SET disabled = $2, updated_at = now() WHERE id = $1`, userID, disabled)
 		if err != nil {
 			return err
 		}
@@ -112,30 +95,20 @@ func (db *DB) SetDisabled(ctx context.Context, userID int64, disabled bool) erro
 			return ErrNotFound
 		}
 		if disabled {
-			_, err = tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID)
+			_, err = tx.q.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID)
 		}
 		return err
 	})
 }
 
 // UpdateProfile sets display name, email and role of an existing user.
-func UpdateProfile(ctx context.Context, tx pgx.Tx, id int64, displayName, email, role string) error {
-	_, err := tx.Exec(ctx, `UPDATE users SET display_name = $2, email = $3, role = $4, updated_at = now() WHERE id = $1`, id, displayName, email, role)
+func (db *DB) UpdateProfile(ctx context.Context, id int64, displayName, email, role string) error {
+	_, err := db.q.Exec(ctx, `UPDATE users SET display_name = $2, email = $3, role = $4, updated_at = now() WHERE id = $1`, id, displayName, email, role)
 	return err
 }
 
 // Audit writes one audit record.
 func (db *DB) Audit(ctx context.Context, actor, action, target string, details map[string]any) error {
-	return Audit(ctx, db.Pool, actor, action, target, details)
-}
-
-// Execer is satisfied by the pool and by a transaction.
-type Execer interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
-
-// Audit writes one audit record through q (a pool or a transaction).
-func Audit(ctx context.Context, q Execer, actor, action, target string, details map[string]any) error {
 	if details == nil {
 		details = map[string]any{}
 	}
@@ -143,7 +116,7 @@ func Audit(ctx context.Context, q Execer, actor, action, target string, details 
 	if err != nil {
 		return err
 	}
-	_, err = q.Exec(ctx, `INSERT INTO audit_log (actor, action, target, details) VALUES ($1, $2, $3, $4)`, actor, action, target, b)
+	_, err = db.q.Exec(ctx, `INSERT INTO audit_log (actor, action, target, details) VALUES ($1, $2, $3, $4)`, actor, action, target, b)
 	return err
 }
 
@@ -160,7 +133,7 @@ type AuditEntry struct {
 // AuditLog returns the newest entries first, at most limit, optionally only
 // those whose action starts with prefix.
 func (db *DB) AuditLog(ctx context.Context, prefix string, limit int) ([]AuditEntry, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT id, at, actor, action, target, details FROM audit_log
+	rows, err := db.q.Query(ctx, `SELECT id, at, actor, action, target, details FROM audit_log
 		WHERE action LIKE $1 || '%' ORDER BY id DESC LIMIT $2`, prefix, limit)
 	if err != nil {
 		return nil, err

@@ -201,7 +201,7 @@ func isText(b []byte) bool {
 // audit records an action; a failure is logged, never shown to the user
 // whose action already happened.
 func (w *Workspace) audit(ctx context.Context, u auth.User, action string, p Path, details map[string]any) {
-	if err := store.Audit(ctx, w.opts.DB.Pool, u.Username, action, p.String(), details); err != nil {
+	if err := w.opts.DB.Audit(ctx, u.Username, action, p.String(), details); err != nil {
 		w.opts.Logger.Error("workspace: audit failed", "action", action, "path", p.String(), "error", err)
 	}
 }
