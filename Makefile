@@ -11,7 +11,7 @@ PORT           ?= 8080
 GOLANGCI_LINT  ?= $(shell command -v golangci-lint || echo $(HOME)/go/bin/golangci-lint)
 export SANDBOX_IMAGE
 
-.PHONY: help run cli build frontend prereqs sandbox-image test test-go test-runner test-frontend e2e bench bench-class lint fmt generate clean
+.PHONY: help run cli build frontend prereqs sandbox-image test test-go test-runner test-frontend e2e bench bench-class lint fmt clean
 
 help:
 	@echo "make run            build and start on http://localhost:$(PORT) (embedded database)"

@@ -128,9 +128,6 @@ func New(opts Options) *Server {
 // Handler is the root handler, for tests with httptest.
 func (s *Server) Handler() http.Handler { return s.e }
 
-// Echo exposes the router to code that adds routes after New (tests).
-func (s *Server) Echo() *echo.Echo { return s.e }
-
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		start := time.Now()

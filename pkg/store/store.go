@@ -177,19 +177,6 @@ func (db *DB) UserRelations(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// LatestVersion is the version of the newest embedded migration.
-func LatestVersion() int64 {
-	entries, _ := migrations.ReadDir("migrations")
-	var v int64
-	for _, e := range entries {
-		var n int64
-		if _, err := fmt.Sscanf(e.Name(), "%d_", &n); err == nil && n > v {
-			v = n
-		}
-	}
-	return v
-}
-
 func isUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
