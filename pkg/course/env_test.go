@@ -45,7 +45,7 @@ var t0 = time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC)
 
 var hasher = auth.NewHasher(4, 4)
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quiet = slog.New(slog.DiscardHandler)
 
 type env struct {
 	t     testing.TB

@@ -58,7 +58,7 @@ func newEnv(t testing.TB, mod func(*Options)) *env {
 	dir := t.TempDir()
 	clock := &testClock{now: time.Now()}
 	opts := Options{DataPath: dir, DB: db, Clock: clock.Now, Course: course,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		Logger: slog.New(slog.DiscardHandler)}
 	if mod != nil {
 		mod(&opts)
 	}
