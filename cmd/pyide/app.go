@@ -115,8 +115,8 @@ func (a *app) hasher() *auth.Hasher {
 	return auth.NewHasher(a.cfg.BcryptCost, runtime.NumCPU())
 }
 
-func migrate(ctx context.Context, args []string, logger *slog.Logger, stdout io.Writer) error {
-	cfg, err := config.Load(args, config.Environ)
+func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, logger, err := loadConfig(args, stderr)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 
 // backupCmd is `pyide backup [--out DIR]`: one archive of the database and
 // the data folder, safe to run while the server serves.
-func backupCmd(ctx context.Context, args []string, logger *slog.Logger, stdout io.Writer) error {
+func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("pyide backup", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	out := fs.String("out", "", "folder for the archive; default BACKUP_DIR")
@@ -25,7 +25,7 @@ func backupCmd(ctx context.Context, args []string, logger *slog.Logger, stdout i
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("backup: unexpected argument %q", fs.Arg(0))}
 	}
-	cfg, err := config.Load(nil, config.Environ)
+	cfg, logger, err := loadConfig(nil, stderr)
 	if err != nil {
 		return err
 	}
@@ -61,7 +61,7 @@ func backupOptions(cfg config.Config, cluster *pgcluster.Cluster, logger *slog.L
 // restoreCmd is `pyide restore ARCHIVE [--force]`: into an empty data
 // folder and an empty database (DATABASE_URL, or the embedded cluster it
 // starts in the new data folder). The server must not be running.
-func restoreCmd(ctx context.Context, args []string, logger *slog.Logger, stdout io.Writer) error {
+func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("pyide restore", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	force := fs.Bool("force", false, "restore over existing files and database objects")
@@ -83,7 +83,7 @@ func restoreCmd(ctx context.Context, args []string, logger *slog.Logger, stdout 
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(nil, config.Environ)
+	cfg, logger, err := loadConfig(nil, stderr)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"golang.org/x/term"
+
+	"github.com/pythonide/pyide/pkg/config"
 )
 
 const usage = `pyide — a browser-based Python IDE for college courses
@@ -64,20 +66,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if len(args) == 0 {
 		return usageError{"no command given"}
 	}
-	logger := newLogger(stderr)
 	switch args[0] {
 	case "serve":
-		return serve(ctx, args[1:], logger, stdout)
+		return serve(ctx, args[1:], stdout, stderr)
 	case "migrate":
-		return migrate(ctx, args[1:], logger, stdout)
+		return migrate(ctx, args[1:], stdout, stderr)
 	case "user":
-		return userCmd(ctx, args[1:], logger, stdin, stdout)
+		return userCmd(ctx, args[1:], stdin, stdout, stderr)
 	case "sandbox":
-		return sandboxCmd(ctx, args[1:], logger, stdout)
+		return sandboxCmd(ctx, args[1:], stdout, stderr)
 	case "backup":
-		return backupCmd(ctx, args[1:], logger, stdout)
+		return backupCmd(ctx, args[1:], stdout, stderr)
 	case "restore":
-		return restoreCmd(ctx, args[1:], logger, stdout)
+		return restoreCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		_, err := io.WriteString(stdout, usage)
 		return err
@@ -85,13 +86,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return usageError{fmt.Sprintf("unknown command %q", args[0])}
 }
 
+// loadConfig reads a command's settings (args are serve's flags) and makes
+// the logger they ask for, so LOG_LEVEL is read where every setting is.
+func loadConfig(args []string, stderr io.Writer) (config.Config, *slog.Logger, error) {
+	cfg, err := config.Load(args, config.Environ)
+	if err != nil {
+		return cfg, nil, err
+	}
+	return cfg, newLogger(stderr, cfg.LogLevel), nil
+}
+
 // newLogger logs text to a terminal and JSON otherwise (to a journal or a
 // log collector).
-func newLogger(w io.Writer) *slog.Logger {
-	level := slog.LevelInfo
-	if os.Getenv("LOG_LEVEL") == "debug" {
-		level = slog.LevelDebug
-	}
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		return slog.New(slog.NewTextHandler(w, opts))

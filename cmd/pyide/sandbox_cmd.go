@@ -6,17 +6,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"text/tabwriter"
 	"time"
 
 	"github.com/pythonide/pyide/pkg/admin"
-	"github.com/pythonide/pyide/pkg/config"
 	"github.com/pythonide/pyide/pkg/sandbox"
 )
 
-func sandboxCmd(ctx context.Context, args []string, logger *slog.Logger, stdout io.Writer) error {
+func sandboxCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || (args[0] != "ls" && args[0] != "reap") {
 		return usageError{"sandbox: say ls or reap"}
 	}
@@ -43,7 +41,7 @@ func sandboxCmd(ctx context.Context, args []string, logger *slog.Logger, stdout 
 			return usageError{"sandbox reap: give exactly one of --idle DURATION, --user NAME, --all"}
 		}
 	}
-	cfg, err := config.Load(nil, config.Environ)
+	cfg, logger, err := loadConfig(nil, stderr)
 	if err != nil {
 		return err
 	}

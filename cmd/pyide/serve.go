@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"strconv"
 	"syscall"
@@ -27,8 +26,8 @@ import (
 	"github.com/pythonide/pyide/pkg/terminal"
 )
 
-func serve(ctx context.Context, args []string, logger *slog.Logger, stdout io.Writer) error {
-	cfg, err := config.Load(args, config.Environ)
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, logger, err := loadConfig(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, "pyide serve: every setting is an environment variable and a flag:\n\n"+config.Usage())
 		return nil

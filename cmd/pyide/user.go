@@ -23,7 +23,7 @@ import (
 	"github.com/pythonide/pyide/pkg/store"
 )
 
-func userCmd(ctx context.Context, args []string, logger *slog.Logger, stdin io.Reader, stdout io.Writer) error {
+func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usageError{"user: say add, import, passwd, disable, enable or ls"}
 	}
@@ -46,7 +46,7 @@ func userCmd(ctx context.Context, args []string, logger *slog.Logger, stdin io.R
 			args = args[1:]
 		}
 	}
-	cfg, err := config.Load(nil, config.Environ)
+	cfg, logger, err := loadConfig(nil, stderr)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -67,6 +68,8 @@ type Config struct {
 
 	RunsPerMinute   int
 	WritesPerMinute int
+
+	LogLevel slog.Level
 }
 
 // setting describes one variable: its environment name, flag name, help and
@@ -157,6 +160,21 @@ func (c *Config) settings() []setting {
 			return nil
 		}
 	}
+	logLevel := func(v string) error {
+		switch strings.ToLower(v) {
+		case "debug":
+			c.LogLevel = slog.LevelDebug
+		case "info":
+			c.LogLevel = slog.LevelInfo
+		case "warn":
+			c.LogLevel = slog.LevelWarn
+		case "error":
+			c.LogLevel = slog.LevelError
+		default:
+			return fmt.Errorf("not debug, info, warn or error: %q", v)
+		}
+		return nil
+	}
 	port := func(v string) error {
 		if strings.Contains(v, ":") {
 			c.Addr = v
@@ -208,6 +226,7 @@ func (c *Config) settings() []setting {
 		{"METRICS_TOKEN", "metrics-token", "bearer token for /metrics; empty: /metrics only from loopback", str(&c.MetricsToken), ""},
 		{"RUNS_PER_MINUTE", "runs-per-minute", "Run clicks per user per minute", num(&c.RunsPerMinute), "60"},
 		{"WRITES_PER_MINUTE", "writes-per-minute", "file writes per user per minute", num(&c.WritesPerMinute), "300"},
+		{"LOG_LEVEL", "log-level", "least severe log messages written: debug (also every HTTP health check), info, warn or error", logLevel, "info"},
 	}
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -22,6 +23,28 @@ func TestLoadDefaultsEnvAndFlags(t *testing.T) {
 	}
 }
 
+func TestLogLevel(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want slog.Level
+	}{
+		{"default", nil, nil, slog.LevelInfo},
+		{"environment", map[string]string{"LOG_LEVEL": "debug"}, nil, slog.LevelDebug},
+		{"any case", map[string]string{"LOG_LEVEL": "WARN"}, nil, slog.LevelWarn},
+		{"flag wins", map[string]string{"LOG_LEVEL": "debug"}, []string{"--log-level", "error"}, slog.LevelError},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(tc.args, env(tc.env))
+			if err != nil || c.LogLevel != tc.want {
+				t.Fatalf("LogLevel = %v, %v; want %v", c.LogLevel, err, tc.want)
+			}
+		})
+	}
+}
+
 func TestLoadRejects(t *testing.T) {
 	tests := []struct {
 		name string
@@ -40,6 +63,7 @@ func TestLoadRejects(t *testing.T) {
 		{"unknown flag", nil, []string{"--no-such-flag"}, "no-such-flag"},
 		{"retired flag", nil, []string{"--secret-key", "x"}, "secret-key"},
 		{"stray argument", nil, []string{"extra"}, "unexpected argument"},
+		{"unknown log level", map[string]string{"LOG_LEVEL": "verbose"}, nil, "LOG_LEVEL"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
