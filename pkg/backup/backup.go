@@ -124,26 +124,9 @@ const (
 func Create(ctx context.Context, opts Options) (Manifest, error) {
 	start := time.Now()
 	log := opts.logger()
-	if opts.DataPath == "" || opts.DatabaseURL == "" || opts.Dir == "" {
-		return Manifest{}, errors.New("backup: DataPath, DatabaseURL and Dir are required")
-	}
-	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
-		return Manifest{}, fmt.Errorf("backup folder: %w", err)
-	}
-	info, err := inspectDB(ctx, opts.DatabaseURL)
+	m, pgDump, err := begin(ctx, opts, start)
 	if err != nil {
-		return Manifest{}, fmt.Errorf("backup: %w", err)
-	}
-	pgDump, err := findTool(ctx, "pg_dump", opts.BinDir, info.serverMajor)
-	if err != nil {
-		return Manifest{}, fmt.Errorf("backup: %w", err)
-	}
-	m := Manifest{
-		Format: FormatVersion, PyideVersion: opts.Version, Created: start.UTC().Truncate(time.Second),
-		SchemaVersion: info.schemaVersion, PostgresVersion: info.serverVersion,
-	}
-	if m.PyideVersion == "" {
-		m.PyideVersion = buildVersion()
+		return Manifest{}, err
 	}
 	log.Info("backup started", "folder", opts.Dir)
 
@@ -162,57 +145,17 @@ func Create(ctx context.Context, opts Options) (Manifest, error) {
 	if err := tmp.Chmod(0o600); err != nil {
 		return Manifest{}, err
 	}
-
-	// The dump is written first, to a file beside the archive, because a
-	// tar entry needs its size up front.
-	dumpFile, err := os.CreateTemp(opts.Dir, ".pyide-backup-*.dump")
+	dump, err := dumpDatabase(ctx, pgDump, opts)
 	if err != nil {
 		return Manifest{}, err
 	}
-	dumpFile.Close()
-	defer os.Remove(dumpFile.Name())
-	if err := runTool(ctx, pgDump, opts.DatabaseURL, "--format=custom", "--no-password", "--file="+dumpFile.Name()); err != nil {
-		return Manifest{}, fmt.Errorf("backup: dumping the database: %w", err)
-	}
-
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	zw, _ := gzip.NewWriterLevel(bw, gzip.BestSpeed)
-	w := &archiveWriter{tw: tar.NewWriter(zw), m: &m}
-
-	if err := w.addDump(dumpFile.Name()); err != nil {
-		return Manifest{}, err
-	}
-	skipped, err := w.addDataFolder(ctx, opts)
+	defer os.Remove(dump)
+	skipped, err := writeArchive(ctx, tmp, dump, opts, &m)
 	if err != nil {
 		return Manifest{}, err
 	}
-	body, err := json.MarshalIndent(m, "", "  ")
+	size, err := syncAndClose(tmp)
 	if err != nil {
-		return Manifest{}, err
-	}
-	hdr := &tar.Header{Name: manifestName, Typeflag: tar.TypeReg, Mode: 0o600, Size: int64(len(body)), ModTime: m.Created, Format: tar.FormatPAX}
-	if err := w.tw.WriteHeader(hdr); err != nil {
-		return Manifest{}, err
-	}
-	if _, err := w.tw.Write(body); err != nil {
-		return Manifest{}, err
-	}
-	for _, c := range []io.Closer{w.tw, zw} {
-		if err := c.Close(); err != nil {
-			return Manifest{}, err
-		}
-	}
-	if err := bw.Flush(); err != nil {
-		return Manifest{}, err
-	}
-	if err := tmp.Sync(); err != nil {
-		return Manifest{}, err
-	}
-	st, err := tmp.Stat()
-	if err != nil {
-		return Manifest{}, err
-	}
-	if err := tmp.Close(); err != nil {
 		return Manifest{}, err
 	}
 	final, err := publish(tmp.Name(), opts.Dir, m.Created)
@@ -220,11 +163,91 @@ func Create(ctx context.Context, opts Options) (Manifest, error) {
 		return Manifest{}, err
 	}
 	done = true
-	m.Path, m.Size = final, st.Size()
+	m.Path, m.Size = final, size
 	files, fileBytes := m.Files()
 	log.Info("backup written", "archive", final, "bytes", m.Size, "files", files, "file_bytes", fileBytes,
 		"skipped", skipped, "duration", time.Since(start).Round(time.Millisecond).String())
 	return m, nil
+}
+
+// begin checks opts, makes the backup folder, and learns what the manifest
+// says of the database and which pg_dump can dump it; nothing is written
+// yet.
+func begin(ctx context.Context, opts Options, start time.Time) (Manifest, string, error) {
+	if opts.DataPath == "" || opts.DatabaseURL == "" || opts.Dir == "" {
+		return Manifest{}, "", errors.New("backup: DataPath, DatabaseURL and Dir are required")
+	}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return Manifest{}, "", fmt.Errorf("backup folder: %w", err)
+	}
+	info, err := inspectDB(ctx, opts.DatabaseURL)
+	if err != nil {
+		return Manifest{}, "", fmt.Errorf("backup: %w", err)
+	}
+	pgDump, err := findTool(ctx, "pg_dump", opts.BinDir, info.serverMajor)
+	if err != nil {
+		return Manifest{}, "", fmt.Errorf("backup: %w", err)
+	}
+	m := Manifest{
+		Format: FormatVersion, PyideVersion: opts.Version, Created: start.UTC().Truncate(time.Second),
+		SchemaVersion: info.schemaVersion, PostgresVersion: info.serverVersion,
+	}
+	if m.PyideVersion == "" {
+		m.PyideVersion = buildVersion()
+	}
+	return m, pgDump, nil
+}
+
+// dumpDatabase writes the database's dump to a file beside the archive and
+// returns its name: a tar entry needs its size up front, so the dump cannot
+// stream into the archive. The caller removes the file.
+func dumpDatabase(ctx context.Context, pgDump string, opts Options) (string, error) {
+	f, err := os.CreateTemp(opts.Dir, ".pyide-backup-*.dump")
+	if err != nil {
+		return "", err
+	}
+	f.Close()
+	if err := runTool(ctx, pgDump, opts.DatabaseURL, "--format=custom", "--no-password", "--file="+f.Name()); err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("backup: dumping the database: %w", err)
+	}
+	return f.Name(), nil
+}
+
+// writeArchive writes the whole archive into f: the dump, the data folder,
+// and last the manifest, which m becomes.
+func writeArchive(ctx context.Context, f *os.File, dump string, opts Options, m *Manifest) (skipped int, err error) {
+	bw := bufio.NewWriterSize(f, 1<<20)
+	zw, _ := gzip.NewWriterLevel(bw, gzip.BestSpeed)
+	w := &archiveWriter{tw: tar.NewWriter(zw), m: m}
+	if err := w.addDump(dump); err != nil {
+		return 0, err
+	}
+	skipped, err = w.addDataFolder(ctx, opts)
+	if err != nil {
+		return 0, err
+	}
+	if err := w.addManifest(); err != nil {
+		return 0, err
+	}
+	for _, c := range []io.Closer{w.tw, zw} {
+		if err := c.Close(); err != nil {
+			return 0, err
+		}
+	}
+	return skipped, bw.Flush()
+}
+
+// syncAndClose makes f durable, closes it and returns its size.
+func syncAndClose(f *os.File) (int64, error) {
+	if err := f.Sync(); err != nil {
+		return 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), f.Close()
 }
 
 // publish gives a finished archive its final name without replacing an
@@ -302,6 +325,20 @@ func (w *archiveWriter) addDump(name string) error {
 	}
 	w.m.Entries = append(w.m.Entries, Entry{Name: dumpName, Type: "file", Size: n, SHA256: hex.EncodeToString(h.Sum(nil))})
 	return nil
+}
+
+// addManifest writes the manifest as it stands: the archive's last entry.
+func (w *archiveWriter) addManifest() error {
+	body, err := json.MarshalIndent(w.m, "", "  ")
+	if err != nil {
+		return err
+	}
+	hdr := &tar.Header{Name: manifestName, Typeflag: tar.TypeReg, Mode: 0o600, Size: int64(len(body)), ModTime: w.m.Created, Format: tar.FormatPAX}
+	if err := w.tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	_, err = w.tw.Write(body)
+	return err
 }
 
 // excluded reports whether a path of the data folder stays out of the
