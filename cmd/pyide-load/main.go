@@ -114,118 +114,27 @@ func run(o options) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 
-	if err := loopbackDocker(os.Getenv("DOCKER_HOST")); err != nil {
+	docker, err := localDocker(ctx)
+	if err != nil {
 		return 1, err
 	}
-	docker, err := client.New(client.FromEnv)
-	if err != nil {
-		return 1, fmt.Errorf("docker: %w", err)
-	}
 	defer docker.Close()
-	if _, err := docker.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		return 1, fmt.Errorf("the Docker engine does not answer (bash .ci/docker-up.sh starts one here): %w", err)
+	r := newResult(o)
+	tag, names := studentNames(o.n)
+	cs, err := openClassServer(ctx, o, names, &r)
+	if errors.Is(err, errNoRoster) {
+		return 2, err
 	}
-
-	var r Result
-	r.Config.N, r.Config.Duration, r.Config.Seed, r.Config.Think = o.n, o.duration.String(), o.seed, o.think.String()
-	r.Config.Started, r.Config.Cores = time.Now(), runtime.NumCPU()
-	r.Config.MemTotal = statusKB("/proc/meminfo", "MemTotal") << 10
-	r.Config.ServerEnv = map[string]string{}
-	for _, k := range []string{"MAX_CONCURRENT_EXECUTIONS", "BCRYPT_COST", "MEMORY_LIMIT_MB", "DB_MAX_CONNS", "RUNS_PER_MINUTE", "DISCONNECT_GRACE", "IDLE_TIMEOUT"} {
-		if v := os.Getenv(k); v != "" {
-			r.Config.ServerEnv[k] = v
-		}
+	if err != nil {
+		return 1, err
 	}
-
-	// Names unique to this run, so a reused server never mixes runs.
-	tag := strconv.FormatInt(time.Now().Unix()%(36*36*36*36), 36)
-	names := make([]string, o.n)
-	for i := range names {
-		names[i] = fmt.Sprintf("load%s-s%03d", tag, i+1)
-	}
-
-	// The server: ours, or a running one on loopback.
-	var srv *localServer
-	var srvStopped bool
-	var accts []account
-	var filters client.Filters
-	serverURL := o.server
-	if o.server == "" {
-		r.Config.Server = "local"
-		work, err := os.MkdirTemp("", "pyide-load-work-")
-		if err != nil {
-			return 1, err
-		}
-		defer os.RemoveAll(work)
-		bin := o.bin
-		if bin == "" {
-			logf("building the server")
-			if bin, err = buildServer(ctx, work); err != nil {
-				return 1, err
-			}
-		}
-		data, err := newDataDir()
-		if err != nil {
-			return 1, err
-		}
-		defer os.RemoveAll(filepath.Dir(data))
-		env := serverEnv(data)
-		t0 := time.Now()
-		logf("creating %d students with pyide user import", o.n)
-		if accts, err = importRoster(ctx, bin, env, work, names); err != nil {
-			return 1, err
-		}
-		r.Config.RosterImport = time.Since(t0).Round(time.Millisecond).String()
-		logf("starting the server")
-		if srv, err = startServer(ctx, bin, env, data, filepath.Join(o.out, "server.log")); err != nil {
-			return 1, err
-		}
-		serverURL = srv.base
-		// On an early return the server still gets its clean shutdown.
-		defer func() {
-			if !srvStopped {
-				_ = srv.stop(2 * time.Minute)
-			}
-		}()
-		filters = make(client.Filters).Add("label", "pyide.managed=true").Add("label", "pyide.server="+serverID(data))
-	} else {
-		r.Config.Server = o.server
-		switch {
-		case o.passwords != "":
-			all, err := readPasswords(o.passwords)
-			if err != nil {
-				return 1, err
-			}
-			if len(all) < o.n {
-				return 1, fmt.Errorf("%s has %d accounts, -n wants %d", o.passwords, len(all), o.n)
-			}
-			accts = all[:o.n]
-			for i := range names {
-				names[i] = accts[i].username
-			}
-		case o.data != "" && o.bin != "":
-			env := append(os.Environ(), "IDE_DATA_PATH="+o.data)
-			work, err := os.MkdirTemp("", "pyide-load-work-")
-			if err != nil {
-				return 1, err
-			}
-			defer os.RemoveAll(work)
-			t0 := time.Now()
-			if accts, err = importRoster(ctx, o.bin, env, work, names); err != nil {
-				return 1, err
-			}
-			r.Config.RosterImport = time.Since(t0).Round(time.Millisecond).String()
-		default:
-			return 2, errors.New("with -server, say where the students come from: -passwords FILE, or -data DIR and -bin PYIDE")
-		}
-		filters = make(client.Filters).Add("label", "pyide.managed=true")
-	}
-	base, err := loopbackURL(serverURL)
+	defer cs.close()
+	base, err := loopbackURL(cs.url)
 	if err != nil {
 		return 1, err
 	}
 	logf("server at %s; results in %s", base, o.out)
-	if limit, err := strconv.Atoi(cmp.Or(os.Getenv("MAX_CONCURRENT_EXECUTIONS"), "150")); err == nil && srv != nil && o.n > limit {
+	if limit, err := strconv.Atoi(cmp.Or(os.Getenv("MAX_CONCURRENT_EXECUTIONS"), "150")); err == nil && cs.srv != nil && o.n > limit {
 		logf("warning: N=%d is above MAX_CONCURRENT_EXECUTIONS=%d: students past the cap wait in the queue for a REPL that never ends (run_no_started)", o.n, limit)
 	}
 
@@ -236,37 +145,132 @@ func run(o options) (int, error) {
 		hc: &http.Transport{MaxIdleConns: o.n + 16, MaxIdleConnsPerHost: o.n + 16, IdleConnTimeout: 90 * time.Second},
 	}
 	defer cl.hc.CloseIdleConnections()
-
 	// Sample the quiet machine for a few seconds, then begin the class.
 	cl.start = time.Now().Add(4 * time.Second)
 	smp := &sampler{start: cl.start, serverPID: func() int { return 0 }, pgPID: func() int { return 0 },
-		metricsURL: base.String() + "/metrics", docker: docker, filters: filters}
-	if srv != nil {
-		smp.serverPID, smp.pgPID = srv.pid, srv.postgresPID
+		metricsURL: base.String() + "/metrics", docker: docker, filters: cs.filters}
+	if cs.srv != nil {
+		smp.serverPID, smp.pgPID = cs.srv.pid, cs.srv.postgresPID
 	}
-	sctx, stopSampling := context.WithCancel(ctx)
-	samplingDone := make(chan struct{})
-	go func() { defer close(samplingDone); smp.run(sctx) }()
-	defer func() { stopSampling(); <-samplingDone }()
+	stopSampling := startSampling(ctx, smp)
+	defer stopSampling()
+
+	students, err := holdClass(ctx, o, cl, smp, cs, names, &r)
+	if err != nil {
+		return 1, err
+	}
+	dismiss(ctx, students, docker, cs, names, &r)
+	stopSampling()
+	r.Samples = smp.snapshot()
+	if m := smp.metrics(); m != nil {
+		r.Click.ServerWarm, r.Click.ServerCold = m[`pyide_sandbox_starts_total{path="warm"}`], m[`pyide_sandbox_starts_total{path="cold"}`]
+		r.REPL.ServerEcho = histogramSummary(m, "pyide_terminal_echo_seconds")
+	}
+	cs.stopServer(rec, &r)
+	r.Cleanup.LeftOurs, _ = countContainers(docker, cs.filters, names, cs.srv == nil)
+	r.Cleanup.LeftAllManaged, _ = countContainers(docker, make(client.Filters).Add("label", "pyide.managed=true"), nil, false)
+	if o.baseline && ctx.Err() == nil {
+		logf("baseline: %d docker runs at once", o.n)
+		b := runBaseline(ctx, docker, o.image, o.n, tag)
+		r.Baseline = &b
+	}
+
+	finish(&r, rec, cs.srv, o)
+	return publish(&r, o.out, ctx.Err())
+}
+
+// publish writes the results and prints the summary. Containers left
+// behind fail the run, whatever else happened.
+func publish(r *Result, dir string, runErr error) (int, error) {
+	if err := writeResults(r, dir); err != nil {
+		return 1, err
+	}
+	fmt.Println(r.summaryText())
+	fmt.Printf("results: %s\n", dir)
+	if r.Cleanup.LeftOurs != 0 || r.Cleanup.LeftAfterLogout != 0 {
+		return 1, fmt.Errorf("containers were left behind")
+	}
+	return 0, runErr
+}
+
+// localDocker connects to the Docker engine on this machine, and to no
+// other.
+func localDocker(ctx context.Context) (*client.Client, error) {
+	if err := loopbackDocker(os.Getenv("DOCKER_HOST")); err != nil {
+		return nil, err
+	}
+	docker, err := client.New(client.FromEnv)
+	if err != nil {
+		return nil, fmt.Errorf("docker: %w", err)
+	}
+	if _, err := docker.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		docker.Close()
+		return nil, fmt.Errorf("the Docker engine does not answer (bash .ci/docker-up.sh starts one here): %w", err)
+	}
+	return docker, nil
+}
+
+// newResult is a result with what the run was asked to do and on what
+// machine.
+func newResult(o options) Result {
+	var r Result
+	r.Config.N, r.Config.Duration, r.Config.Seed, r.Config.Think = o.n, o.duration.String(), o.seed, o.think.String()
+	r.Config.Started, r.Config.Cores = time.Now(), runtime.NumCPU()
+	r.Config.MemTotal = statusKB("/proc/meminfo", "MemTotal") << 10
+	r.Config.ServerEnv = map[string]string{}
+	for _, k := range []string{"MAX_CONCURRENT_EXECUTIONS", "BCRYPT_COST", "MEMORY_LIMIT_MB", "DB_MAX_CONNS", "RUNS_PER_MINUTE", "DISCONNECT_GRACE", "IDLE_TIMEOUT"} {
+		if v := os.Getenv(k); v != "" {
+			r.Config.ServerEnv[k] = v
+		}
+	}
+	return r
+}
+
+// studentNames are n usernames unique to this run, so a reused server never
+// mixes runs; tag is what they share.
+func studentNames(n int) (tag string, names []string) {
+	tag = strconv.FormatInt(time.Now().Unix()%(36*36*36*36), 36)
+	names = make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("load%s-s%03d", tag, i+1)
+	}
+	return tag, names
+}
+
+// startSampling samples in the background until the returned stop is
+// called; stop waits for the last sample and may be called again.
+func startSampling(ctx context.Context, smp *sampler) (stop func()) {
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); smp.run(sctx) }()
+	return func() { cancel(); <-done }
+}
+
+// holdClass waits for the start of class, logs everyone in at once and
+// teaches until the class ends.
+func holdClass(ctx context.Context, o options, cl *class, smp *sampler, cs *classServer, names []string, r *Result) ([]*student, error) {
 	select {
 	case <-time.After(time.Until(cl.start)):
 	case <-ctx.Done():
-		return 1, ctx.Err()
+		return nil, ctx.Err()
 	}
-
 	students := make([]*student, o.n)
-	for i, a := range accts {
+	for i, a := range cs.accts {
 		students[i] = newStudent(cl, a, o.seed*1_000_003+uint64(i))
 	}
 	classCtx, endClass := context.WithDeadline(ctx, cl.start.Add(o.duration))
 	defer endClass()
 	r.Logins.WallMS, r.Logins.Failed = loginAll(ctx, students)
 	logf("%d logins in %.2f s (%d failed)", o.n, r.Logins.WallMS/1000, r.Logins.Failed)
-	r.Click.ClassWarmMS = teach(ctx, classCtx, cl, students, smp, names, srv == nil)
-	rec.setCutoff(ctx)
+	r.Click.ClassWarmMS = teach(ctx, classCtx, cl, students, smp, names, cs.srv == nil)
+	cl.rec.setCutoff(ctx)
+	return students, nil
+}
 
-	// The class is over: tabs close and everyone logs out, which ends their
-	// sandboxes on the server.
+// dismiss ends the class: tabs close and everyone logs out, which ends
+// their sandboxes on the server; it records how long the server took to
+// remove them.
+func dismiss(ctx context.Context, students []*student, docker *client.Client, cs *classServer, names []string, r *Result) {
 	logf("class over; closing sockets and logging out")
 	t0 := time.Now()
 	forEach(students, 32, func(s *student) {
@@ -275,46 +279,9 @@ func run(o options) (int, error) {
 		defer c()
 		s.logout(lctx)
 	})
-	n, waited := waitContainers(ctx, docker, filters, names, srv == nil, 2*time.Minute)
+	n, waited := waitContainers(ctx, docker, cs.filters, names, cs.srv == nil, 2*time.Minute)
 	r.Cleanup.LeftAfterLogout, r.Cleanup.DrainMS = n, ms(waited)
 	logf("%d sandbox containers %.1f s after logout (closing took %.1f s)", n, waited.Seconds(), time.Since(t0).Seconds())
-	stopSampling()
-	<-samplingDone
-	r.Samples = smp.snapshot()
-	if m := smp.metrics(); m != nil {
-		r.Click.ServerWarm, r.Click.ServerCold = m[`pyide_sandbox_starts_total{path="warm"}`], m[`pyide_sandbox_starts_total{path="cold"}`]
-		r.REPL.ServerEcho = histogramSummary(m, "pyide_terminal_echo_seconds")
-	}
-
-	if srv != nil {
-		logf("stopping the server")
-		t1 := time.Now()
-		srvStopped = true
-		if err := srv.stop(3 * time.Minute); err != nil {
-			r.Cleanup.ServerStopErr = err.Error()
-			rec.fail("server_stop", err.Error())
-		}
-		r.Cleanup.ServerStopMS = ms(time.Since(t1))
-	}
-	r.Cleanup.LeftOurs, _ = countContainers(docker, filters, names, srv == nil)
-	r.Cleanup.LeftAllManaged, _ = countContainers(docker, make(client.Filters).Add("label", "pyide.managed=true"), nil, false)
-
-	if o.baseline && ctx.Err() == nil {
-		logf("baseline: %d docker runs at once", o.n)
-		b := runBaseline(ctx, docker, o.image, o.n, tag)
-		r.Baseline = &b
-	}
-
-	finish(&r, rec, srv, o)
-	if err := writeResults(&r, o.out); err != nil {
-		return 1, err
-	}
-	fmt.Println(r.summaryText())
-	fmt.Printf("results: %s\n", o.out)
-	if r.Cleanup.LeftOurs != 0 || r.Cleanup.LeftAfterLogout != 0 {
-		return 1, fmt.Errorf("containers were left behind")
-	}
-	return 0, ctx.Err()
 }
 
 // loginAll logs every student in at the same moment: the start of class.

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moby/moby/client"
+
 	"github.com/pythonide/pyide/pkg/datadir"
 )
 
@@ -271,4 +273,135 @@ func (s *localServer) stop(wait time.Duration) error {
 		_ = s.cmd.Process.Kill()
 		return fmt.Errorf("the server did not stop within %s of SIGTERM and was killed", wait)
 	}
+}
+
+// classServer is the server the class works against: one this run started
+// (srv), or one already running. filters find its sandbox containers.
+type classServer struct {
+	srv     *localServer // nil: a running server we did not start
+	url     string
+	accts   []account
+	filters client.Filters
+	stopped bool
+	undo    []func() // run newest first by close
+}
+
+// errNoRoster: a running server, and no say where its students come from.
+var errNoRoster = errors.New("with -server, say where the students come from: -passwords FILE, or -data DIR and -bin PYIDE")
+
+// openClassServer starts a server with a temporary data folder and the
+// embedded database, or, with -server, uses the running one; either way it
+// finds the class's accounts. It may rename the students (names) to the
+// accounts of a -passwords file.
+func openClassServer(ctx context.Context, o options, names []string, r *Result) (_ *classServer, err error) {
+	cs := &classServer{}
+	defer func() {
+		if err != nil {
+			cs.close()
+		}
+	}()
+	if o.server == "" {
+		return cs, cs.startLocal(ctx, o, names, r)
+	}
+	return cs, cs.useRunning(ctx, o, names, r)
+}
+
+func (cs *classServer) startLocal(ctx context.Context, o options, names []string, r *Result) error {
+	r.Config.Server = "local"
+	work, err := os.MkdirTemp("", "pyide-load-work-")
+	if err != nil {
+		return err
+	}
+	cs.undo = append(cs.undo, func() { os.RemoveAll(work) })
+	bin := o.bin
+	if bin == "" {
+		logf("building the server")
+		if bin, err = buildServer(ctx, work); err != nil {
+			return err
+		}
+	}
+	data, err := newDataDir()
+	if err != nil {
+		return err
+	}
+	cs.undo = append(cs.undo, func() { os.RemoveAll(filepath.Dir(data)) })
+	env := serverEnv(data)
+	t0 := time.Now()
+	logf("creating %d students with pyide user import", o.n)
+	if cs.accts, err = importRoster(ctx, bin, env, work, names); err != nil {
+		return err
+	}
+	r.Config.RosterImport = time.Since(t0).Round(time.Millisecond).String()
+	logf("starting the server")
+	if cs.srv, err = startServer(ctx, bin, env, data, filepath.Join(o.out, "server.log")); err != nil {
+		return err
+	}
+	cs.url = cs.srv.base
+	// On an early return the server still gets its clean shutdown.
+	cs.undo = append(cs.undo, func() {
+		if !cs.stopped {
+			_ = cs.srv.stop(2 * time.Minute)
+		}
+	})
+	cs.filters = make(client.Filters).Add("label", "pyide.managed=true").Add("label", "pyide.server="+serverID(data))
+	return nil
+}
+
+func (cs *classServer) useRunning(ctx context.Context, o options, names []string, r *Result) error {
+	r.Config.Server = o.server
+	cs.url = o.server
+	switch {
+	case o.passwords != "":
+		all, err := readPasswords(o.passwords)
+		if err != nil {
+			return err
+		}
+		if len(all) < o.n {
+			return fmt.Errorf("%s has %d accounts, -n wants %d", o.passwords, len(all), o.n)
+		}
+		cs.accts = all[:o.n]
+		for i := range names {
+			names[i] = cs.accts[i].username
+		}
+	case o.data != "" && o.bin != "":
+		env := append(os.Environ(), "IDE_DATA_PATH="+o.data)
+		work, err := os.MkdirTemp("", "pyide-load-work-")
+		if err != nil {
+			return err
+		}
+		cs.undo = append(cs.undo, func() { os.RemoveAll(work) })
+		t0 := time.Now()
+		if cs.accts, err = importRoster(ctx, o.bin, env, work, names); err != nil {
+			return err
+		}
+		r.Config.RosterImport = time.Since(t0).Round(time.Millisecond).String()
+	default:
+		return errNoRoster
+	}
+	cs.filters = make(client.Filters).Add("label", "pyide.managed=true")
+	return nil
+}
+
+// stopServer stops the server this run started, recording how that went.
+func (cs *classServer) stopServer(rec *recorder, r *Result) {
+	if cs.srv == nil {
+		return
+	}
+	logf("stopping the server")
+	t1 := time.Now()
+	cs.stopped = true
+	if err := cs.srv.stop(3 * time.Minute); err != nil {
+		r.Cleanup.ServerStopErr = err.Error()
+		rec.fail("server_stop", err.Error())
+	}
+	r.Cleanup.ServerStopMS = ms(time.Since(t1))
+}
+
+// close undoes what openClassServer did, newest first: the server stops
+// (unless stopServer did), then its folders go.
+func (cs *classServer) close() {
+	for i := len(cs.undo) - 1; i >= 0; i-- {
+		cs.undo[i]()
+	}
+	cs.undo = nil
 }
