@@ -24,6 +24,7 @@ import (
 	"github.com/pythonide/pyide/pkg/server"
 	"github.com/pythonide/pyide/pkg/store"
 	"github.com/pythonide/pyide/pkg/terminal"
+	"github.com/pythonide/pyide/pkg/workspace"
 )
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -46,110 +47,159 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := firstAdmin(ctx, a, stdout); err != nil {
 		return err
 	}
+	p, err := wire(ctx, a)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	return p.run(ctx)
+}
 
-	authSvc := auth.New(auth.Options{
+// parts are the pieces of a running server, wired to one another.
+type parts struct {
+	a    *app
+	mx   *metrics.Metrics
+	auth *auth.Service
+	sb   *sandboxes
+	ws   *workspace.Workspace
+	crs  *course.Service
+	hub  *terminal.Hub
+	adm  *admin.Handler
+	srv  *server.Server
+}
+
+// wire builds every part on the open database, in the order they need one
+// another; close releases what it built.
+func wire(ctx context.Context, a *app) (_ *parts, err error) {
+	cfg, logger := a.cfg, a.logger
+	p := &parts{a: a, mx: metrics.New()}
+	defer func() {
+		if err != nil {
+			p.close()
+		}
+	}()
+	p.auth = auth.New(auth.Options{
 		DB: a.db, Hasher: a.hasher(), IdleTimeout: cfg.SessionIdle, AbsoluteTimeout: cfg.SessionAbsolute,
 		MaxFailures: cfg.LoginMaxFailures, Window: cfg.LoginWindow, CookieSecure: cfg.CookieSecure,
 		PublicURL: cfg.PublicURL, Logger: logger,
 	})
-	mx := metrics.New()
-	mx.DBPool(a.db.Stat)
-	checks := []server.Check{{Name: "database", Required: true, Probe: func(ctx context.Context) (string, error) {
-		if err := a.db.Ping(ctx); err != nil {
-			return "", err
-		}
-		v, err := a.db.SchemaVersion(ctx)
-		return "schema version " + strconv.FormatInt(v, 10), err
-	}}}
-	sb := &sandboxes{cfg: cfg, logger: logger, mx: mx}
+	p.mx.DBPool(a.db.Stat)
+	p.sb = &sandboxes{cfg: cfg, logger: logger, mx: p.mx}
 	// The course tables first: the workspace's policy reads them, and the
 	// course service writes the tree through the workspace.
 	state, err := course.NewState(ctx, a.db)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ws, err := a.workspace(state)
-	if err != nil {
-		return err
+	if p.ws, err = a.workspace(state); err != nil {
+		return nil, err
 	}
-	defer ws.Close()
-	var hub *terminal.Hub
-	crs, err := course.New(ctx, course.Options{
-		DB: a.db, State: state, Files: ws, DataPath: cfg.DataPath, Logger: logger, MaxFileBytes: cfg.MaxFileBytes,
-		OnTestOver: sb.endTest,
+	p.crs, err = course.New(ctx, course.Options{
+		DB: a.db, State: state, Files: p.ws, DataPath: cfg.DataPath, Logger: logger, MaxFileBytes: cfg.MaxFileBytes,
+		OnTestOver: p.sb.endTest,
 		// A rule that begins (a test, a deadline) reaches running sandboxes.
-		OnChange: func(user string) { hub.Recheck(user) },
+		OnChange: func(user string) { p.hub.Recheck(user) },
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer crs.Close()
-	sb.overQuota = func(user, role string) bool {
-		return ws.OverQuota(context.Background(), auth.User{Username: user, Role: role})
+	p.sb.overQuota = func(user, role string) bool {
+		return p.ws.OverQuota(context.Background(), auth.User{Username: user, Role: role})
 	}
-	sb.connect(ctx)
-	hub = terminal.New(terminal.Options{
-		Auth: authSvc, Sandboxes: sb, Files: terminal.WorkspaceFiles{W: ws},
+	p.sb.connect(ctx)
+	p.hub = terminal.New(terminal.Options{
+		Auth: p.auth, Sandboxes: p.sb, Files: terminal.WorkspaceFiles{W: p.ws},
 		PublicURL: cfg.PublicURL, StudentREPL: cfg.StudentREPL, Grace: cfg.DisconnectGrace,
 		MaxSandboxesPerStudent: cfg.MaxSandboxesPerStudent,
 		OutputCapBytes:         cfg.OutputCapBytes, RunsPerMinute: cfg.RunsPerMinute, Logger: logger,
-		OnOutput: func(n int) { mx.OutputBytes.Add(float64(n)) },
-		OnEcho:   func(d time.Duration) { mx.EchoSeconds.Observe(d.Seconds()) },
+		OnOutput: func(n int) { p.mx.OutputBytes.Add(float64(n)) },
+		OnEcho:   func(d time.Duration) { p.mx.EchoSeconds.Observe(d.Seconds()) },
 	})
-	adm := admin.New(admin.Options{
-		DB: a.db, Auth: authSvc, Sandboxes: adminView{sb}.available, EnsureUserDirs: a.ensureUserDirs,
+	p.adm = admin.New(admin.Options{
+		DB: a.db, Auth: p.auth, Sandboxes: adminView{p.sb}.available, EnsureUserDirs: a.ensureUserDirs,
 		DataPath: cfg.DataPath, Logger: logger,
 	})
-	checks = append(checks, server.Check{Name: "docker", Probe: func(ctx context.Context) (string, error) {
-		if err := sb.Ping(ctx); err != nil {
-			return "runs are unavailable; files still work", err
-		}
-		st := adminView{sb}.Stats()
-		return fmt.Sprintf("%d running, %d queued, %d spare, cap %d", st.Running, st.Queued, st.Spares, st.Cap), nil
-	}})
-	registerGauges(mx, sb, hub, cfg.DataPath)
+	registerGauges(p.mx, p.sb, p.hub, cfg.DataPath)
 	if !frontend.Built() {
 		logger.Warn("the front end is not built; the IDE page says how to build it (make run does)")
 	}
-	srv := server.New(server.Options{
-		Addr: cfg.Addr, Auth: authSvc, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies,
-		Web: frontend.Dist, Checks: checks, Routes: []server.Routes{ws, crs, adm},
-		Raw:     map[string]echo.HandlerFunc{"/ws": hub.Handler()},
-		Metrics: mx, MetricsToken: cfg.MetricsToken, WritesPerMinute: cfg.WritesPerMinute,
+	p.srv = p.httpServer()
+	return p, nil
+}
+
+// httpServer serves every area's routes, the terminal's WebSocket, the
+// checks and the metrics.
+func (p *parts) httpServer() *server.Server {
+	cfg, logger := p.a.cfg, p.a.logger
+	return server.New(server.Options{
+		Addr: cfg.Addr, Auth: p.auth, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies,
+		Web: frontend.Dist, Checks: p.checks(), Routes: []server.Routes{p.ws, p.crs, p.adm},
+		Raw:     map[string]echo.HandlerFunc{"/ws": p.hub.Handler()},
+		Metrics: p.mx, MetricsToken: cfg.MetricsToken, WritesPerMinute: cfg.WritesPerMinute,
+		// The WebSockets are closed first, so that Shutdown does not wait
+		// on them.
 		BeforeShutdown: func(ctx context.Context) {
-			if err := hub.Close(ctx); err != nil {
+			if err := p.hub.Close(ctx); err != nil {
 				logger.Warn("closing terminals", "error", err)
 			}
 		},
 	})
-	addr, err := srv.Listen()
+}
+
+// close releases what wire built, the newest first.
+func (p *parts) close() {
+	if p.crs != nil {
+		p.crs.Close()
+	}
+	if p.ws != nil {
+		p.ws.Close()
+	}
+}
+
+// checks are what /readyz reports on: the database must answer; Docker
+// may be away, and then files still work.
+func (p *parts) checks() []server.Check {
+	return []server.Check{{Name: "database", Required: true, Probe: func(ctx context.Context) (string, error) {
+		if err := p.a.db.Ping(ctx); err != nil {
+			return "", err
+		}
+		v, err := p.a.db.SchemaVersion(ctx)
+		return "schema version " + strconv.FormatInt(v, 10), err
+	}}, {Name: "docker", Probe: func(ctx context.Context) (string, error) {
+		if err := p.sb.Ping(ctx); err != nil {
+			return "runs are unavailable; files still work", err
+		}
+		st := adminView{p.sb}.Stats()
+		return fmt.Sprintf("%d running, %d queued, %d spare, cap %d", st.Running, st.Queued, st.Spares, st.Cap), nil
+	}}}
+}
+
+// run serves until ctx ends or a part fails, with the background work
+// beside it, then removes every sandbox this server ran.
+func (p *parts) run(ctx context.Context) error {
+	cfg, logger := p.a.cfg, p.a.logger
+	addr, err := p.srv.Listen()
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
 	}
 	logger.Info("pyide is serving", "url", displayURL(addr.String()), "data", cfg.DataPath)
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return srv.Serve(gctx) })
-	g.Go(func() error { return serveAdminSocket(gctx, adminSocket(cfg), adm, logger) })
+	g.Go(func() error { return p.srv.Serve(gctx) })
+	g.Go(func() error { return serveAdminSocket(gctx, adminSocket(cfg), p.adm, logger) })
 	// Auto-submits tests that ended and keeps the course state fresh.
-	g.Go(func() error { return crs.Run(gctx) })
+	g.Go(func() error { return p.crs.Run(gctx) })
 	if cfg.BackupSchedule > 0 {
-		bs := &backup.Schedule{Options: backupOptions(cfg, a.cluster, logger), Every: cfg.BackupSchedule, Keep: cfg.BackupKeep}
-		mx.Gauge("pyide_backup_last_success_timestamp_seconds", "Unix time of the last successful backup (0: none yet).", func() float64 {
-			if t := bs.LastSuccess(); !t.IsZero() {
-				return float64(t.Unix())
-			}
-			return 0
-		})
+		bs := p.backupSchedule()
 		g.Go(func() error { return bs.Run(gctx) })
 	}
 	g.Go(func() error {
-		sb.keepConnected(gctx, 10*time.Second)
+		p.sb.keepConnected(gctx, 10*time.Second)
 		return nil
 	})
 	g.Go(func() error {
 		every(gctx, 10*time.Minute, func() {
-			if err := authSvc.Sweep(gctx); err != nil {
+			if err := p.auth.Sweep(gctx); err != nil {
 				logger.Warn("sweeping sessions", "error", err)
 			}
 		})
@@ -159,7 +209,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// Sandboxes change files behind the API's back; keep the metadata
 		// (and quotas) in step.
 		every(gctx, 5*time.Minute, func() {
-			if err := ws.Reconcile(gctx); err != nil && gctx.Err() == nil {
+			if err := p.ws.Reconcile(gctx); err != nil && gctx.Err() == nil {
 				logger.Warn("reconciling files", "error", err)
 			}
 		})
@@ -169,11 +219,24 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The terminals are closed; remove every sandbox this server ran.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if cerr := sb.close(cctx); cerr != nil {
+	if cerr := p.sb.close(cctx); cerr != nil {
 		logger.Warn("removing sandboxes", "error", cerr)
 	}
 	logger.Info("pyide stopped")
 	return err
+}
+
+// backupSchedule is the scheduled backup, with its metric.
+func (p *parts) backupSchedule() *backup.Schedule {
+	cfg := p.a.cfg
+	bs := &backup.Schedule{Options: backupOptions(cfg, p.a.cluster, p.a.logger), Every: cfg.BackupSchedule, Keep: cfg.BackupKeep}
+	p.mx.Gauge("pyide_backup_last_success_timestamp_seconds", "Unix time of the last successful backup (0: none yet).", func() float64 {
+		if t := bs.LastSuccess(); !t.IsZero() {
+			return float64(t.Unix())
+		}
+		return 0
+	})
+	return bs
 }
 
 // registerGauges exposes load read at scrape time.
