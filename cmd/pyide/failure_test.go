@@ -18,19 +18,8 @@ import (
 
 	"github.com/pythonide/pyide/pkg/pgcluster"
 	"github.com/pythonide/pyide/pkg/sandbox/sandboxtest"
+	"github.com/pythonide/pyide/pkg/servertest"
 )
-
-// waitFor polls cond every 200 ms until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
 
 // TestDatabaseRestart: PostgreSQL goes away under a running server;
 // requests fail cleanly and fast, and everything recovers without
@@ -72,11 +61,11 @@ func TestDatabaseRestart(t *testing.T) {
 	if err := c.Restart(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "readyz after the database came back", func() bool {
+	servertest.Eventually(t, 30*time.Second, "readyz after the database came back", func() bool {
 		code, _ := get(t, http.DefaultClient, s.base+"/readyz")
 		return code == 200
 	})
-	waitFor(t, 30*time.Second, "the old session after the database came back", func() bool {
+	servertest.Eventually(t, 30*time.Second, "the old session after the database came back", func() bool {
 		code, _ := get(t, client, s.base+"/api/auth/me")
 		return code == 200
 	})
@@ -182,7 +171,7 @@ func TestDockerAwayAndBack(t *testing.T) {
 	}
 	stop := dockerProxy(t, sock)
 	t.Cleanup(stop)
-	waitFor(t, 45*time.Second, "Docker seen as back", func() bool {
+	servertest.Eventually(t, 45*time.Second, "Docker seen as back", func() bool {
 		_, body := get(t, http.DefaultClient, s.base+"/readyz")
 		return strings.Contains(body, `"docker":{"status":"ok"`)
 	})
@@ -195,7 +184,7 @@ func TestDockerAwayAndBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the first scheduled backup", func() bool {
+	servertest.Eventually(t, 30*time.Second, "the first scheduled backup", func() bool {
 		_, body := get(t, http.DefaultClient, s.base+"/metrics")
 		return !strings.Contains(body, "pyide_backup_last_success_timestamp_seconds 0")
 	})

@@ -29,6 +29,7 @@ import (
 	"github.com/pythonide/pyide/pkg/datadir"
 	"github.com/pythonide/pyide/pkg/pgcluster"
 	"github.com/pythonide/pyide/pkg/sandbox/sandboxtest"
+	"github.com/pythonide/pyide/pkg/servertest"
 	"github.com/pythonide/pyide/pkg/store"
 )
 
@@ -180,7 +181,7 @@ func TestAdminSocketOwnersOnly(t *testing.T) {
 			t.Errorf("serveAdminSocket: %v", err)
 		}
 	})
-	waitFor(t, 10*time.Second, "the admin socket", func() bool {
+	servertest.Eventually(t, 10*time.Second, "the admin socket", func() bool {
 		st, err := os.Stat(path)
 		return err == nil && st.Mode().Perm() == 0o600
 	})
@@ -203,7 +204,7 @@ func TestAdminSocketOwnersOnly(t *testing.T) {
 		if err == nil || strings.Contains(out, "unavailable") {
 			t.Errorf("uid %d was answered: %q %v", uid, out, err)
 		}
-		waitFor(t, 5*time.Second, "the refusal in the log", func() bool {
+		servertest.Eventually(t, 5*time.Second, "the refusal in the log", func() bool {
 			return regexp.MustCompile(`refused a connection from another user.* uid=` + fmt.Sprint(uid)).MatchString(logs.String())
 		})
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pythonide/pyide/pkg/datadir"
+	"github.com/pythonide/pyide/pkg/servertest"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while serve writes to it.
@@ -203,11 +204,11 @@ func TestServeEmbeddedDefault(t *testing.T) {
 func TestServeScheduledBackup(t *testing.T) {
 	dir := t.TempDir()
 	s := startServe(t, map[string]string{"DATABASE_URL": "", "BACKUP_SCHEDULE": "1h", "BACKUP_DIR": dir, "DOCKER_HOST": "unix:///nonexistent/docker.sock"})
-	waitFor(t, 60*time.Second, "the first scheduled backup", func() bool {
+	servertest.Eventually(t, 60*time.Second, "the first scheduled backup", func() bool {
 		m, _ := filepath.Glob(filepath.Join(dir, "pyide-backup-*.tar.gz"))
 		return len(m) == 1
 	})
-	waitFor(t, 10*time.Second, "the backup metric", func() bool {
+	servertest.Eventually(t, 10*time.Second, "the backup metric", func() bool {
 		_, body := get(t, http.DefaultClient, s.base+"/metrics")
 		return regexp.MustCompile(`pyide_backup_last_success_timestamp_seconds [1-9]`).MatchString(body)
 	})

@@ -4,11 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +14,7 @@ import (
 	"github.com/pythonide/pyide/pkg/admin"
 	"github.com/pythonide/pyide/pkg/auth"
 	"github.com/pythonide/pyide/pkg/server"
+	"github.com/pythonide/pyide/pkg/servertest"
 	"github.com/pythonide/pyide/pkg/store"
 	"github.com/pythonide/pyide/pkg/store/storetest"
 )
@@ -25,10 +22,8 @@ import (
 func TestMain(m *testing.M) { storetest.Main(m) }
 
 type env struct {
-	t    *testing.T
-	db   *store.DB
-	url  string
-	auth *auth.Service
+	*servertest.Server
+	t *testing.T
 }
 
 var hasher = auth.NewHasher(10, 2)
@@ -38,51 +33,28 @@ func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
 // newEnvWith serves the handler with sb as the sandbox manager (nil: Docker
 // is away).
 func newEnvWith(t *testing.T, sb admin.Sandboxes) *env {
-	db := storetest.New(t)
-	svc := auth.New(auth.Options{DB: db, Hasher: hasher, IdleTimeout: time.Hour, AbsoluteTimeout: time.Hour, MaxFailures: 5, Window: time.Minute})
-	var made []string
 	var sandboxes func() admin.Sandboxes
 	if sb != nil {
 		sandboxes = func() admin.Sandboxes { return sb }
 	}
-	h := admin.New(admin.Options{DB: db, Auth: svc, DataPath: t.TempDir(), Sandboxes: sandboxes, EnsureUserDirs: func(u ...string) error { made = append(made, u...); return nil }})
-	ts := httptest.NewServer(server.New(server.Options{Logger: slog.New(slog.DiscardHandler), Auth: svc, MaxBodyBytes: 1 << 20, Routes: []server.Routes{h}}).Handler())
-	t.Cleanup(ts.Close)
+	s := servertest.New(t, servertest.Options{Hasher: hasher,
+		Auth: func(o *auth.Options) { o.AbsoluteTimeout = time.Hour },
+		HTTP: func(s *servertest.Server, o *server.Options) {
+			o.Routes = []server.Routes{admin.New(admin.Options{DB: s.DB, Auth: s.Auth, DataPath: t.TempDir(), Sandboxes: sandboxes,
+				EnsureUserDirs: func(...string) error { return nil }})}
+		}})
 	for _, u := range []struct{ name, role string }{{"root", "admin"}, {"prof", "professor"}, {"alice", "student"}} {
-		hash, _ := hasher.Hash(context.Background(), "password "+u.name)
-		if _, err := db.CreateUser(context.Background(), store.User{Username: u.name, Role: u.role, PasswordHash: hash}); err != nil {
-			t.Fatal(err)
-		}
+		s.AddUser(store.User{Username: u.name, Role: u.role}, "password "+u.name)
 	}
-	return &env{t: t, db: db, url: ts.URL, auth: svc}
+	return &env{Server: s, t: t}
 }
 
-func (e *env) as(name string) *http.Client {
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
-	resp, err := c.Post(e.url+"/api/auth/login", "application/json", strings.NewReader(`{"username":"`+name+`","password":"password `+name+`"}`))
-	if err != nil || resp.StatusCode != 200 {
-		e.t.Fatalf("login %s: %v %v", name, resp, err)
-	}
-	resp.Body.Close()
-	return c
-}
+func (e *env) as(name string) *servertest.Client { return e.Login(name, "password "+name) }
 
-func (e *env) do(c *http.Client, method, path, ctype, body string) (int, map[string]any) {
+func (e *env) do(c *servertest.Client, method, path, ctype, body string) (int, map[string]any) {
 	e.t.Helper()
-	req, _ := http.NewRequest(method, e.url+path, strings.NewReader(body))
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var m map[string]any
-	_ = json.Unmarshal(b, &m)
-	return resp.StatusCode, m
+	r := c.Do(method, path, body, "Content-Type", ctype)
+	return r.Status, r.Body
 }
 
 func TestRoleChecks(t *testing.T) {
@@ -104,7 +76,7 @@ func TestRoleChecks(t *testing.T) {
 		if code, _ := e.do(student, r.method, r.path, "application/json", r.body); code != 403 {
 			t.Errorf("student %s %s: %d, want 403", r.method, r.path, code)
 		}
-		if code, _ := e.do(&http.Client{}, r.method, r.path, "application/json", r.body); code != 401 {
+		if code, _ := e.do(e.Client(), r.method, r.path, "application/json", r.body); code != 401 {
 			t.Errorf("anonymous %s %s: %d, want 401", r.method, r.path, code)
 		}
 	}
@@ -152,7 +124,7 @@ func TestUserManagement(t *testing.T) {
 	if code, body := e.do(root, "POST", "/api/admin/users/import", "text/csv", "erin,Erin,student\nbad line\n"); code != 400 || !strings.Contains(body["error"].(string), "line 2") {
 		t.Fatalf("bad roster: %d %v", code, body)
 	}
-	if _, err := e.db.UserByName(context.Background(), "erin"); err == nil {
+	if _, err := e.DB.UserByName(context.Background(), "erin"); err == nil {
 		t.Fatal("a failed roster import created a user")
 	}
 	// Reset: the old password stops working, the one-time one works.
@@ -161,12 +133,12 @@ func TestUserManagement(t *testing.T) {
 		t.Fatalf("reset: %d %v", code, body)
 	}
 	newPW := body["password"].(string)
-	resp, _ := http.Post(e.url+"/api/auth/login", "application/json", strings.NewReader(`{"username":"alice","password":"password alice"}`))
+	resp, _ := http.Post(e.URL+"/api/auth/login", "application/json", strings.NewReader(`{"username":"alice","password":"password alice"}`))
 	if resp.StatusCode != 401 {
 		t.Fatalf("old password after reset: %d", resp.StatusCode)
 	}
 	resp.Body.Close()
-	resp, _ = http.Post(e.url+"/api/auth/login", "application/json", strings.NewReader(`{"username":"alice","password":"`+newPW+`"}`))
+	resp, _ = http.Post(e.URL+"/api/auth/login", "application/json", strings.NewReader(`{"username":"alice","password":"`+newPW+`"}`))
 	if resp.StatusCode != 200 {
 		t.Fatalf("one-time password: %d", resp.StatusCode)
 	}
@@ -218,7 +190,7 @@ func TestDisableEndsEverything(t *testing.T) {
 	sb := &fakeSandboxes{}
 	e := newEnvWith(t, sb)
 	var events []auth.Event
-	e.auth.OnSessionEnd(func(ev auth.Event) { events = append(events, ev) })
+	e.Auth.OnSessionEnd(func(ev auth.Event) { events = append(events, ev) })
 	root := e.as("root")
 	if code, body := e.do(root, "POST", "/api/admin/users/alice/disable", "", ""); code != 204 {
 		t.Fatalf("disable: %d %v", code, body)
@@ -251,7 +223,7 @@ func TestResetPasswordGiven(t *testing.T) {
 	if code != 200 || body["password"] != "a chosen password" {
 		t.Fatalf("reset with a password: %d %v", code, body)
 	}
-	resp, err := http.Post(e.url+"/api/auth/login", "application/json", strings.NewReader(`{"username":"alice","password":"a chosen password"}`))
+	resp, err := http.Post(e.URL+"/api/auth/login", "application/json", strings.NewReader(`{"username":"alice","password":"a chosen password"}`))
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("login with the chosen password: %v %v", resp, err)
 	}

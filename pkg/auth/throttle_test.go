@@ -9,15 +9,12 @@ import (
 	"time"
 
 	"github.com/pythonide/pyide/pkg/auth"
+	"github.com/pythonide/pyide/pkg/servertest"
 	"github.com/pythonide/pyide/pkg/store"
 	"github.com/pythonide/pyide/pkg/store/storetest"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
-
-// waitShort bounds every wait for something the code under test does by
-// itself; CI runs all packages at once on two cores.
-const waitShort = 30 * time.Second
 
 const limit = 5 // LOGIN_MAX_FAILURES' default
 
@@ -43,7 +40,7 @@ func (tm *timers) nextPenalty(t *testing.T) time.Duration {
 	select {
 	case d := <-tm.started:
 		return d
-	case <-time.After(waitShort):
+	case <-time.After(servertest.WaitShort):
 		t.Fatal("no penalty started")
 		return 0
 	}
@@ -54,7 +51,7 @@ type env struct {
 	hasher *auth.Hasher
 	svc    *auth.Service
 	timers *timers
-	now    time.Time
+	clock  *servertest.Clock
 }
 
 // newEnv is a Service on a fresh database with a cheap bcrypt (cost 4: the
@@ -63,11 +60,11 @@ type env struct {
 func newEnv(t *testing.T, users map[string]string) *env {
 	t.Helper()
 	e := &env{db: storetest.New(t), hasher: auth.NewHasher(4, 4), timers: newTimers(),
-		now: time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC)}
+		clock: servertest.NewClock(time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC))}
 	e.svc = auth.New(auth.Options{
 		DB: e.db, Hasher: e.hasher, IdleTimeout: time.Hour, AbsoluteTimeout: 8 * time.Hour,
 		MaxFailures: limit, Window: 15 * time.Minute, AddressPenalty: time.Second,
-		Clock: func() time.Time { return e.now }, After: e.timers.After,
+		Clock: e.clock.Now, After: e.timers.After,
 	})
 	ctx := context.Background()
 	for name, pw := range users {
@@ -133,7 +130,7 @@ func TestParallelGuessesReachBcryptAtMostLimit(t *testing.T) {
 	if got := outcome(e.login("alice", "correct horse", "203.0.113.1")); got != "throttled" {
 		t.Errorf("right password on a locked account: %s, want throttled", got)
 	}
-	e.now = e.now.Add(15*time.Minute + time.Second)
+	e.clock.Advance(15*time.Minute + time.Second)
 	if got := outcome(e.login("alice", "correct horse", "203.0.113.1")); got != "ok" {
 		t.Errorf("right password after the window: %s", got)
 	}
@@ -224,7 +221,7 @@ func TestSprayFromOneAddressIsSlowed(t *testing.T) {
 		if got := e.hasher.Compares() - base; got != int64(i) {
 			t.Fatalf("during penalty %d: %d comparisons, want %d (one at a time)", i, got, i)
 		}
-		e.timers.fire <- e.now
+		e.timers.fire <- e.clock.Now()
 	}
 	wg.Wait()
 	close(results)
@@ -244,13 +241,13 @@ func TestSprayFromOneAddressIsSlowed(t *testing.T) {
 	// ...and a right password from the lab waits for the turn, then gets in.
 	done := make(chan string, 1)
 	go func() { done <- outcome(e.login("bob", "battery staple", lab)) }()
-	e.timers.fire <- e.now
+	e.timers.fire <- e.clock.Now()
 	select {
 	case got := <-done:
 		if got != "ok" {
 			t.Fatalf("right password from a slowed address: %s", got)
 		}
-	case <-time.After(waitShort):
+	case <-time.After(servertest.WaitShort):
 		t.Fatal("right password from a slowed address never answered")
 	}
 }

@@ -73,7 +73,7 @@ func TestRoundTrip(t *testing.T) {
 
 	// Restore into a folder that does not exist yet and an empty database.
 	dst := filepath.Join(t.TempDir(), "data")
-	dstURL := emptyDB(t)
+	dstURL := storetest.NewEmptyURL(t)
 	start := time.Now()
 	got, err := Restore(context.Background(), m.Path, Options{DataPath: dst, DatabaseURL: dstURL, BinDir: storetest.Cluster(t).BinDir()})
 	if err != nil {
@@ -116,7 +116,7 @@ func TestRestoreRefusesNonEmptyTargets(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		dstURL := emptyDB(t)
+		dstURL := storetest.NewEmptyURL(t)
 		_, err := Restore(ctx, m.Path, Options{DataPath: dst, DatabaseURL: dstURL, BinDir: bin})
 		if !errors.Is(err, ErrNotEmpty) || !strings.Contains(err.Error(), "notes.txt") {
 			t.Fatalf("want ErrNotEmpty naming notes.txt, got %v", err)

@@ -99,7 +99,7 @@ func BenchmarkBackupRestore(b *testing.B) {
 		b.SetBytes(total)
 		for b.Loop() {
 			b.StopTimer()
-			dst, dstURL := filepath.Join(b.TempDir(), "data"), emptyDB(b)
+			dst, dstURL := filepath.Join(b.TempDir(), "data"), storetest.NewEmptyURL(b)
 			b.StartTimer()
 			if _, err := Restore(context.Background(), m.Path, Options{DataPath: dst, DatabaseURL: dstURL, BinDir: bin}); err != nil {
 				b.Fatal(err)

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -24,33 +23,6 @@ import (
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
-
-var emptyDBs atomic.Int64
-
-// emptyDB creates a database with nothing in it (template0), as a restore
-// target; it is dropped when the test ends.
-func emptyDB(t testing.TB) string {
-	t.Helper()
-	c := storetest.Cluster(t)
-	name := fmt.Sprintf("restore%d_%d", os.Getpid(), emptyDBs.Add(1))
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, c.URL("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE template0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, c.URL("postgres"))
-		if err == nil {
-			defer conn.Close(ctx)
-			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		}
-	})
-	return c.URL(name)
-}
 
 func connect(t testing.TB, url string) *pgx.Conn {
 	t.Helper()

@@ -13,20 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pythonide/pyide/pkg/servertest"
 	"github.com/pythonide/pyide/pkg/store/storetest"
 )
-
-// waitFor polls cond until it holds or the (generous) deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // TestConsistentWhileFilesChange takes backups while a writer replaces
 // files the way the workspace does (temporary file, then rename), with
@@ -96,7 +85,7 @@ func TestConsistentWhileFilesChange(t *testing.T) {
 			t.Errorf("writer: %v", err)
 		}
 	}()
-	waitFor(t, "the writer to start", func() bool { return writes.Load() > 100 })
+	servertest.Eventually(t, servertest.WaitLong, "the writer to start", func() bool { return writes.Load() > 100 })
 
 	opts := Options{DataPath: src, DatabaseURL: url, Dir: filepath.Join(src, "backups"), BinDir: storetest.Cluster(t).BinDir()}
 	for round := 0; round < 3; round++ {
@@ -190,7 +179,7 @@ func TestSchedule(t *testing.T) {
 		go func() { done <- s.Run(ctx) }()
 		seen := map[string]bool{}
 		var last time.Time
-		waitFor(t, "three scheduled backups", func() bool {
+		servertest.Eventually(t, servertest.WaitLong, "three scheduled backups", func() bool {
 			all, _ := List(opts.Dir)
 			for _, a := range all {
 				seen[a.Path] = true
@@ -226,7 +215,7 @@ func TestSchedule(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- s.Run(ctx) }()
-		waitFor(t, "the last success to be read", func() bool { return !s.LastSuccess().IsZero() })
+		servertest.Eventually(t, servertest.WaitLong, "the last success to be read", func() bool { return !s.LastSuccess().IsZero() })
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatal(err)

@@ -129,7 +129,7 @@ func TestTamperedArchiveRefused(t *testing.T) {
 			if _, err := Verify(context.Background(), bad); !errors.Is(err, ErrBadArchive) {
 				t.Fatalf("Verify: want ErrBadArchive, got %v", err)
 			}
-			dst, dstURL := t.TempDir(), emptyDB(t)
+			dst, dstURL := t.TempDir(), storetest.NewEmptyURL(t)
 			_, err := Restore(context.Background(), bad, Options{DataPath: dst, DatabaseURL: dstURL, BinDir: bin})
 			if !errors.Is(err, ErrBadArchive) {
 				t.Fatalf("Restore: want ErrBadArchive, got %v", err)
@@ -242,7 +242,7 @@ func TestUnsafeEntriesRefused(t *testing.T) {
 			if err := os.Mkdir(dst, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			url := emptyDB(t)
+			url := storetest.NewEmptyURL(t)
 			_, err := Restore(context.Background(), archive, Options{DataPath: dst, DatabaseURL: url, BinDir: storetest.Cluster(t).BinDir()})
 			if !errors.Is(err, ErrBadArchive) {
 				t.Fatalf("Restore: want ErrBadArchive, got %v", err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pythonide/pyide/pkg/servertest"
 	"github.com/pythonide/pyide/pkg/store"
 )
 
@@ -416,20 +417,13 @@ func TestPerStudentDuration(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- e.svc.Run(runCtx) }()
 	e.clock.Set(end)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	servertest.Eventually(t, servertest.WaitShort, "Run auto-submitting bob's test", func() bool {
 		subs, err := e.db.SubmissionsOf(ctx, "quiz", "bob")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(subs) == 1 && subs[0].Auto {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("Run did not auto-submit bob's test")
-		}
-		time.Sleep(20 * time.Millisecond) // polling, with a deadline
-	}
+		return len(subs) == 1 && subs[0].Auto
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -588,7 +582,7 @@ func TestStudentForbiddenOnStaffRoutes(t *testing.T) {
 		t.Fatalf("a refused edit changed the assignment: %s", r.raw)
 	}
 	// And without a session: 401.
-	anon := &client{e: e, http: e.srv.Client()}
+	anon := &client{Client: e.Client(), e: e}
 	anon.do("GET", "/api/course/assignments", nil).must(t, 401)
 }
 

@@ -3,12 +3,8 @@ package course
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"io/fs"
-	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,6 +15,7 @@ import (
 
 	"github.com/pythonide/pyide/pkg/auth"
 	"github.com/pythonide/pyide/pkg/server"
+	"github.com/pythonide/pyide/pkg/servertest"
 	"github.com/pythonide/pyide/pkg/store"
 	"github.com/pythonide/pyide/pkg/store/storetest"
 	"github.com/pythonide/pyide/pkg/workspace"
@@ -26,37 +23,23 @@ import (
 
 func TestMain(m *testing.M) { storetest.Main(m) }
 
-// clock is the course's settable time. Sessions use the real clock, so
-// moving the course a week ahead does not log anyone out.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // t0 is the start of every scenario.
 var t0 = time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC)
 
-var hasher = auth.NewHasher(4, 4)
-
-var quiet = slog.New(slog.DiscardHandler)
+var quiet = servertest.Quiet()
 
 type env struct {
-	t     testing.TB
-	db    *store.DB
-	clock *clock
+	*servertest.Server
+	t  testing.TB
+	db *store.DB
+	// clock is the course's time. Sessions use the real clock, so moving
+	// the course a week ahead does not log anyone out.
+	clock *servertest.Clock
 	svc   *Service
 	ws    *workspace.Workspace
 	dir   string
 	// changes records what OnChange was told.
 	changes *changeLog
-	srv     *httptest.Server
 	users   map[string]*client
 }
 
@@ -77,7 +60,7 @@ func newEnv(t testing.TB) *env {
 			return nil
 		})
 	})
-	ck := &clock{now: t0}
+	ck := servertest.NewClock(t0)
 	st, err := NewState(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
@@ -94,13 +77,10 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { svc.Close() })
-	authSvc := auth.New(auth.Options{DB: db, Hasher: hasher, IdleTimeout: time.Hour, AbsoluteTimeout: 8 * time.Hour,
-		MaxFailures: 100, Window: time.Minute, Logger: quiet})
-	s := server.New(server.Options{Logger: quiet, Auth: authSvc, MaxBodyBytes: 1 << 20,
-		Routes: []server.Routes{ws, svc}})
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(ts.Close)
-	e := &env{t: t, db: db, clock: ck, svc: svc, ws: ws, dir: dir, srv: ts, users: map[string]*client{}, changes: changes}
+	s := servertest.New(t, servertest.Options{DB: db,
+		Auth: func(o *auth.Options) { o.MaxFailures = 100 },
+		HTTP: func(_ *servertest.Server, o *server.Options) { o.Routes = []server.Routes{ws, svc} }})
+	e := &env{Server: s, t: t, db: db, clock: ck, svc: svc, ws: ws, dir: dir, users: map[string]*client{}, changes: changes}
 	for _, u := range []struct{ name, display, role string }{
 		{"prof", "Professor P", auth.RoleProfessor},
 		{"admin", "Admin A", auth.RoleAdmin},
@@ -108,13 +88,7 @@ func newEnv(t testing.TB) *env {
 		{"bob", "Bob B", auth.RoleStudent},
 		{"carol", "=HYPERLINK(\"http://evil\")", auth.RoleStudent},
 	} {
-		h, err := hasher.Hash(context.Background(), "pw-"+u.name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.CreateUser(context.Background(), store.User{Username: u.name, DisplayName: u.display, Role: u.role, PasswordHash: h}); err != nil {
-			t.Fatal(err)
-		}
+		s.AddUser(store.User{Username: u.name, DisplayName: u.display, Role: u.role}, "pw-"+u.name)
 		if err := ws.EnsureUserDirs(u.name); err != nil {
 			t.Fatal(err)
 		}
@@ -141,9 +115,9 @@ func (l *changeLog) take() []string {
 
 // client is one logged-in user.
 type client struct {
+	*servertest.Client
 	e    *env
 	name string
-	http *http.Client
 }
 
 // as logs name in (once) and returns their client.
@@ -152,11 +126,7 @@ func (e *env) as(name string) *client {
 	if c, ok := e.users[name]; ok {
 		return c
 	}
-	jar, _ := cookiejar.New(nil)
-	c := &client{e: e, name: name, http: &http.Client{Jar: jar}}
-	if r := c.do("POST", "/api/auth/login", map[string]string{"username": name, "password": "pw-" + name}); r.status != 200 {
-		e.t.Fatalf("login %s: %d %s", name, r.status, r.raw)
-	}
+	c := &client{Client: e.Login(name, "pw-"+name), e: e, name: name}
 	e.users[name] = c
 	return c
 }
@@ -168,39 +138,30 @@ type reply struct {
 	body   map[string]any
 }
 
-// do sends body as JSON (a string is sent as it is).
+// do sends body as JSON (a string or []byte is sent as it is, and to the
+// file API without a JSON content type: it is a file's bytes).
 func (c *client) do(method, path string, body any) reply {
 	c.e.t.Helper()
-	var rd io.Reader
+	var s string
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd = strings.NewReader(b)
+		s = b
 	case []byte:
-		rd = strings.NewReader(string(b))
+		s = string(b)
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
 			c.e.t.Fatal(err)
 		}
-		rd = strings.NewReader(string(j))
+		s = string(j)
 	}
-	req, err := http.NewRequest(method, c.e.srv.URL+path, rd)
-	if err != nil {
-		c.e.t.Fatal(err)
+	var hdr []string
+	if strings.HasPrefix(path, "/api/files/content") {
+		hdr = []string{"Content-Type", ""}
 	}
-	if rd != nil && !strings.HasPrefix(path, "/api/files/content") {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		c.e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	r := reply{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
-	_ = json.Unmarshal(raw, &r.body)
-	return r
+	r := c.Do(method, path, s, hdr...)
+	return reply{status: r.Status, header: r.Header, raw: r.Raw, body: r.Body}
 }
 
 // must fails the test unless the reply has status want.

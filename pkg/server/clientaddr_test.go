@@ -76,12 +76,12 @@ func TestLoginSeesClientAddr(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnvWith(t, func(o *server.Options) { o.TrustedProxies = tc.trusted })
-			r := e.do(e.client(), "POST", "/api/auth/login", `{"username":"alice","password":"correct horse"}`, "X-Forwarded-For", tc.xff)
-			if r.status != 200 {
-				t.Fatalf("login: %d %s", r.status, r.raw)
+			r := e.Client().Do("POST", "/api/auth/login", `{"username":"alice","password":"correct horse"}`, "X-Forwarded-For", tc.xff)
+			if r.Status != 200 {
+				t.Fatalf("login: %d %s", r.Status, r.Raw)
 			}
-			token := strings.TrimPrefix(strings.SplitN(r.header.Get("Set-Cookie"), ";", 2)[0], auth.CookieName+"=")
-			s, _, err := e.db.SessionUser(context.Background(), auth.HashToken(token))
+			token := strings.TrimPrefix(strings.SplitN(r.Header.Get("Set-Cookie"), ";", 2)[0], auth.CookieName+"=")
+			s, _, err := e.DB.SessionUser(context.Background(), auth.HashToken(token))
 			if err != nil {
 				t.Fatal(err)
 			}

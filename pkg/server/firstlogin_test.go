@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/pythonide/pyide/pkg/server"
+	"github.com/pythonide/pyide/pkg/servertest"
 	"github.com/pythonide/pyide/pkg/store"
 )
 
@@ -29,23 +30,23 @@ func TestFirstLoginMustChangePassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.db.CreateUser(ctx, store.User{Username: "newbie", Role: "student", PasswordHash: h, MustChangePassword: true}); err != nil {
+	if _, err := e.DB.CreateUser(ctx, store.User{Username: "newbie", Role: "student", PasswordHash: h, MustChangePassword: true}); err != nil {
 		t.Fatal(err)
 	}
-	c := e.client()
-	r := e.login(c, "newbie", "from the roster")
-	if r.status != 200 {
-		t.Fatalf("login: %d %s", r.status, r.raw)
+	c := e.Client()
+	r := c.Login("newbie", "from the roster")
+	if r.Status != 200 {
+		t.Fatalf("login: %d %s", r.Status, r.Raw)
 	}
-	flagged := func(r reply) bool {
-		u, _ := r.body["user"].(map[string]any)
-		return r.body["must_change_password"] == true && u["must_change_password"] == true
+	flagged := func(r servertest.Reply) bool {
+		u, _ := r.Body["user"].(map[string]any)
+		return r.Body["must_change_password"] == true && u["must_change_password"] == true
 	}
 	if !flagged(r) {
-		t.Fatalf("the login must say the password has to be changed: %s", r.raw)
+		t.Fatalf("the login must say the password has to be changed: %s", r.Raw)
 	}
-	if r := e.do(c, "GET", "/api/auth/me", ""); r.status != 200 || !flagged(r) {
-		t.Fatalf("me: %d %s", r.status, r.raw)
+	if r := c.Do("GET", "/api/auth/me", ""); r.Status != 200 || !flagged(r) {
+		t.Fatalf("me: %d %s", r.Status, r.Raw)
 	}
 	for _, tc := range []struct{ name, method, path, body string }{
 		{"a read", "GET", "/api/anyone", ""},
@@ -53,12 +54,12 @@ func TestFirstLoginMustChangePassword(t *testing.T) {
 		{"a staff route", "GET", "/api/staff-only", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := e.do(c, tc.method, tc.path, tc.body)
-			if r.status != 403 || r.body["code"] != "password_change_required" {
-				t.Fatalf("%s %s: %d %s, want 403 with code password_change_required", tc.method, tc.path, r.status, r.raw)
+			r := c.Do(tc.method, tc.path, tc.body)
+			if r.Status != 403 || r.Body["code"] != "password_change_required" {
+				t.Fatalf("%s %s: %d %s, want 403 with code password_change_required", tc.method, tc.path, r.Status, r.Raw)
 			}
-			if msg, _ := r.body["error"].(string); len(msg) < 20 {
-				t.Fatalf("the refusal must say in words what to do: %s", r.raw)
+			if msg, _ := r.Body["error"].(string); len(msg) < 20 {
+				t.Fatalf("the refusal must say in words what to do: %s", r.Raw)
 			}
 		})
 	}
@@ -71,28 +72,28 @@ func TestFirstLoginMustChangePassword(t *testing.T) {
 		{"too short", `{"current_password":"from the roster","new_password":"short"}`, 400},
 		{"ok", `{"current_password":"from the roster","new_password":"my own secret"}`, 204},
 	} {
-		if r := e.do(c, "POST", "/api/auth/password", tc.body); r.status != tc.want {
-			t.Fatalf("%s: %d %s, want %d", tc.name, r.status, r.raw, tc.want)
+		if r := c.Do("POST", "/api/auth/password", tc.body); r.Status != tc.want {
+			t.Fatalf("%s: %d %s, want %d", tc.name, r.Status, r.Raw, tc.want)
 		}
 	}
-	if r := e.do(c, "GET", "/api/auth/me", ""); r.status != 200 || r.body["must_change_password"] != false {
-		t.Fatalf("me after the change: %d %s", r.status, r.raw)
+	if r := c.Do("GET", "/api/auth/me", ""); r.Status != 200 || r.Body["must_change_password"] != false {
+		t.Fatalf("me after the change: %d %s", r.Status, r.Raw)
 	}
-	if r := e.do(c, "GET", "/api/anyone", ""); r.status != 200 {
-		t.Fatalf("after the change the API is open: %d %s", r.status, r.raw)
+	if r := c.Do("GET", "/api/anyone", ""); r.Status != 200 {
+		t.Fatalf("after the change the API is open: %d %s", r.Status, r.Raw)
 	}
-	u, err := e.db.UserByName(ctx, "newbie")
+	u, err := e.DB.UserByName(ctx, "newbie")
 	if err != nil || u.MustChangePassword {
 		t.Fatalf("the flag is still stored: %+v %v", u, err)
 	}
 	// Logging out is allowed before the change too.
-	other := e.client()
-	e.login(other, "newbie", "my own secret")
-	if err := e.db.SetPassword(ctx, u.ID, h, true, nil); err != nil {
+	other := e.Client()
+	other.Login("newbie", "my own secret")
+	if err := e.DB.SetPassword(ctx, u.ID, h, true, nil); err != nil {
 		t.Fatal(err)
 	}
-	e.login(other, "newbie", "from the roster")
-	if r := e.do(other, "POST", "/api/auth/logout", ""); r.status != 204 {
-		t.Fatalf("logout while the change is required: %d %s", r.status, r.raw)
+	other.Login("newbie", "from the roster")
+	if r := other.Do("POST", "/api/auth/logout", ""); r.Status != 204 {
+		t.Fatalf("logout while the change is required: %d %s", r.Status, r.Raw)
 	}
 }

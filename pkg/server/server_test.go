@@ -2,14 +2,10 @@ package server_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -21,31 +17,17 @@ import (
 	"github.com/pythonide/pyide/pkg/auth"
 	"github.com/pythonide/pyide/pkg/metrics"
 	"github.com/pythonide/pyide/pkg/server"
+	"github.com/pythonide/pyide/pkg/servertest"
 	"github.com/pythonide/pyide/pkg/store"
 	"github.com/pythonide/pyide/pkg/store/storetest"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
 
-// clock is a settable time for expiry and throttling tests.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type env struct {
+	*servertest.Server
 	t     *testing.T
-	db    *store.DB
-	clock *clock
-	srv   *httptest.Server
-	auth  *auth.Service
+	clock *servertest.Clock
 }
 
 // staffOnly is an area whose one endpoint only professors and admins may call.
@@ -63,25 +45,21 @@ func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
 // newEnvWith is newEnv with the server's options changed by opt.
 func newEnvWith(t *testing.T, opt func(*server.Options)) *env {
 	t.Helper()
-	db := storetest.New(t)
-	ck := &clock{now: time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC)}
-	svc := auth.New(auth.Options{
-		DB: db, Hasher: hasher, IdleTimeout: time.Hour, AbsoluteTimeout: 8 * time.Hour,
-		MaxFailures: 3, Window: 10 * time.Minute, Clock: ck.Now,
-	})
+	ck := servertest.NewClock(time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC))
 	web := fstest.MapFS{
 		"index.html":      {Data: []byte("<html>app</html>")},
 		"assets/app-1.js": {Data: []byte("console.log(1)")},
 	}
-	so := server.Options{Logger: quiet, Auth: svc, MaxBodyBytes: 1 << 20, Web: web, Routes: []server.Routes{staffOnly{}},
-		Checks: []server.Check{{Name: "database", Required: true, Probe: func(ctx context.Context) (string, error) { return "", db.Ping(ctx) }}}}
-	if opt != nil {
-		opt(&so)
-	}
-	s := server.New(so)
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(ts.Close)
-	e := &env{t: t, db: db, clock: ck, srv: ts, auth: svc}
+	s := servertest.New(t, servertest.Options{Hasher: hasher, Clock: ck,
+		Auth: func(o *auth.Options) { o.MaxFailures, o.Window = 3, 10*time.Minute },
+		HTTP: func(s *servertest.Server, o *server.Options) {
+			o.Web, o.Routes = web, []server.Routes{staffOnly{}}
+			o.Checks = []server.Check{{Name: "database", Required: true, Probe: func(ctx context.Context) (string, error) { return "", s.DB.Ping(ctx) }}}
+			if opt != nil {
+				opt(o)
+			}
+		}})
+	e := &env{Server: s, t: t, clock: ck}
 	e.addUser("alice", "student", "correct horse", false)
 	e.addUser("prof", "professor", "lecture notes", false)
 	e.addUser("gone", "student", "left the course", true)
@@ -89,57 +67,12 @@ func newEnvWith(t *testing.T, opt func(*server.Options)) *env {
 }
 
 func (e *env) addUser(name, role, pw string, disabled bool) {
-	h, err := hasher.Hash(context.Background(), pw)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	u, err := e.db.CreateUser(context.Background(), store.User{Username: name, Role: role, PasswordHash: h})
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	u := e.AddUser(store.User{Username: name, Role: role}, pw)
 	if disabled {
-		if err := e.db.SetDisabled(context.Background(), u.ID, true); err != nil {
+		if err := e.DB.SetDisabled(context.Background(), u.ID, true); err != nil {
 			e.t.Fatal(err)
 		}
 	}
-}
-
-func (e *env) client() *http.Client {
-	jar, _ := cookiejar.New(nil)
-	return &http.Client{Jar: jar}
-}
-
-type reply struct {
-	status int
-	header http.Header
-	body   map[string]any
-	raw    string
-}
-
-func (e *env) do(c *http.Client, method, path string, body string, hdr ...string) reply {
-	e.t.Helper()
-	req, _ := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	r := reply{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
-	_ = json.Unmarshal(raw, &r.body)
-	return r
-}
-
-func (e *env) login(c *http.Client, user, pw string) reply {
-	e.t.Helper()
-	b, _ := json.Marshal(map[string]string{"username": user, "password": pw})
-	return e.do(c, "POST", "/api/auth/login", string(b))
 }
 
 func TestLogin(t *testing.T) {
@@ -159,27 +92,27 @@ func TestLogin(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := e.login(e.client(), tc.user, tc.pw)
-			if r.status != tc.want {
-				t.Fatalf("status %d, want %d: %s", r.status, tc.want, r.raw)
+			r := e.Client().Login(tc.user, tc.pw)
+			if r.Status != tc.want {
+				t.Fatalf("status %d, want %d: %s", r.Status, tc.want, r.Raw)
 			}
 			if tc.want != 200 {
-				if _, ok := r.body["error"].(string); !ok {
-					t.Fatalf("error body must be {\"error\": ...}, got %s", r.raw)
+				if _, ok := r.Body["error"].(string); !ok {
+					t.Fatalf("error body must be {\"error\": ...}, got %s", r.Raw)
 				}
 				return
 			}
-			user := r.body["user"].(map[string]any)
+			user := r.Body["user"].(map[string]any)
 			if user["username"] != "alice" || user["role"] != "student" {
 				t.Fatalf("user = %v", user)
 			}
 		})
 	}
 	// Unknown user and wrong password: the same message.
-	a := e.login(e.client(), "alice", "nope nope")
-	b := e.login(e.client(), "nobody", "nope nope")
-	if a.body["error"] != b.body["error"] {
-		t.Fatalf("unknown user and wrong password must read the same: %q vs %q", a.body["error"], b.body["error"])
+	a := e.Client().Login("alice", "nope nope")
+	b := e.Client().Login("nobody", "nope nope")
+	if a.Body["error"] != b.Body["error"] {
+		t.Fatalf("unknown user and wrong password must read the same: %q vs %q", a.Body["error"], b.Body["error"])
 	}
 }
 
@@ -190,7 +123,7 @@ func TestLoginTimingDoesNotRevealUsers(t *testing.T) {
 		var total time.Duration
 		for i := 0; i < 5; i++ {
 			start := time.Now()
-			e.login(e.client(), user, fmt.Sprintf("wrong-%d", i))
+			e.Client().Login(user, fmt.Sprintf("wrong-%d", i))
 			total += time.Since(start)
 		}
 		return total / 5
@@ -206,9 +139,9 @@ func TestLoginTimingDoesNotRevealUsers(t *testing.T) {
 func TestSessionCookieAndLogout(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	c := e.client()
-	r := e.login(c, "alice", "correct horse")
-	ck := r.header.Get("Set-Cookie")
+	c := e.Client()
+	r := c.Login("alice", "correct horse")
+	ck := r.Header.Get("Set-Cookie")
 	for _, want := range []string{"pyide_session=", "HttpOnly", "SameSite=Strict", "Path=/"} {
 		if !strings.Contains(ck, want) {
 			t.Errorf("cookie %q lacks %s", ck, want)
@@ -219,23 +152,23 @@ func TestSessionCookieAndLogout(t *testing.T) {
 	}
 	// The token is stored only as its hash.
 	token := strings.TrimPrefix(strings.SplitN(ck, ";", 2)[0], "pyide_session=")
-	if _, _, err := e.db.SessionUser(context.Background(), auth.HashToken(token)); err != nil {
+	if _, _, err := e.DB.SessionUser(context.Background(), auth.HashToken(token)); err != nil {
 		t.Fatalf("no session with the token's hash: %v", err)
 	}
-	if _, _, err := e.db.SessionUser(context.Background(), []byte(token)); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := e.DB.SessionUser(context.Background(), []byte(token)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the raw token must not be stored")
 	}
-	if r := e.do(c, "GET", "/api/auth/me", ""); r.status != 200 {
-		t.Fatalf("me: %d %s", r.status, r.raw)
+	if r := c.Do("GET", "/api/auth/me", ""); r.Status != 200 {
+		t.Fatalf("me: %d %s", r.Status, r.Raw)
 	}
-	if r := e.do(c, "POST", "/api/auth/logout", ""); r.status != 204 {
-		t.Fatalf("logout: %d %s", r.status, r.raw)
+	if r := c.Do("POST", "/api/auth/logout", ""); r.Status != 204 {
+		t.Fatalf("logout: %d %s", r.Status, r.Raw)
 	}
 	// The old token no longer works, even if a client kept it.
-	old := e.client()
-	req, _ := http.NewRequest("GET", e.srv.URL+"/api/auth/me", nil)
+	old := e.Client()
+	req, _ := http.NewRequest("GET", e.URL+"/api/auth/me", nil)
 	req.AddCookie(&http.Cookie{Name: "pyide_session", Value: token})
-	resp, err := old.Do(req)
+	resp, err := old.HTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,8 +177,8 @@ func TestSessionCookieAndLogout(t *testing.T) {
 		t.Fatalf("token after logout: %d, want 401", resp.StatusCode)
 	}
 	// A new login gets a new token.
-	r2 := e.login(e.client(), "alice", "correct horse")
-	if strings.Contains(r2.header.Get("Set-Cookie"), token) {
+	r2 := e.Client().Login("alice", "correct horse")
+	if strings.Contains(r2.Header.Get("Set-Cookie"), token) {
 		t.Fatal("a new login must get a new token")
 	}
 }
@@ -253,30 +186,30 @@ func TestSessionCookieAndLogout(t *testing.T) {
 func TestSessionExpiry(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	c := e.client()
-	e.login(c, "alice", "correct horse")
+	c := e.Client()
+	c.Login("alice", "correct horse")
 	// Idle: used every 50 minutes, the session lives past the 1 h idle limit.
 	for i := 0; i < 4; i++ {
 		e.clock.Advance(50 * time.Minute)
-		if r := e.do(c, "GET", "/api/auth/me", ""); r.status != 200 {
-			t.Fatalf("after %d×50 min of use: %d", i+1, r.status)
+		if r := c.Do("GET", "/api/auth/me", ""); r.Status != 200 {
+			t.Fatalf("after %d×50 min of use: %d", i+1, r.Status)
 		}
 	}
 	e.clock.Advance(61 * time.Minute)
-	if r := e.do(c, "GET", "/api/auth/me", ""); r.status != 401 {
-		t.Fatalf("idle 61 min: %d, want 401", r.status)
+	if r := c.Do("GET", "/api/auth/me", ""); r.Status != 401 {
+		t.Fatalf("idle 61 min: %d, want 401", r.Status)
 	}
 	// Absolute: 8 h even when used all the time.
-	c2 := e.client()
-	e.login(c2, "alice", "correct horse")
+	c2 := e.Client()
+	c2.Login("alice", "correct horse")
 	for i := 0; i < 9; i++ {
 		e.clock.Advance(55 * time.Minute)
-		r := e.do(c2, "GET", "/api/auth/me", "")
-		if i < 8 && r.status != 200 {
-			t.Fatalf("in use at %d min: %d", (i+1)*55, r.status)
+		r := c2.Do("GET", "/api/auth/me", "")
+		if i < 8 && r.Status != 200 {
+			t.Fatalf("in use at %d min: %d", (i+1)*55, r.Status)
 		}
-		if i == 8 && r.status != 401 {
-			t.Fatalf("past the 8 h absolute limit: %d, want 401", r.status)
+		if i == 8 && r.Status != 401 {
+			t.Fatalf("past the 8 h absolute limit: %d, want 401", r.Status)
 		}
 	}
 }
@@ -287,26 +220,26 @@ func TestCheckIsNotActivity(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	idle, _, err := e.auth.Login(ctx, "alice", "correct horse", "127.0.0.1", "test")
+	idle, _, err := e.Auth.Login(ctx, "alice", "correct horse", "127.0.0.1", "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	used, _, err := e.auth.Login(ctx, "alice", "correct horse", "127.0.0.1", "test")
+	used, _, err := e.Auth.Login(ctx, "alice", "correct horse", "127.0.0.1", "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(50 * time.Minute)
-	if _, err := e.auth.Check(ctx, idle); err != nil {
+	if _, err := e.Auth.Check(ctx, idle); err != nil {
 		t.Fatalf("Check within the idle limit: %v", err)
 	}
-	if _, err := e.auth.Authenticate(ctx, used); err != nil {
+	if _, err := e.Auth.Authenticate(ctx, used); err != nil {
 		t.Fatalf("Authenticate within the idle limit: %v", err)
 	}
 	e.clock.Advance(11 * time.Minute) // 61 min after the login, 11 after the use
-	if _, err := e.auth.Check(ctx, idle); !errors.Is(err, auth.ErrNoSession) {
+	if _, err := e.Auth.Check(ctx, idle); !errors.Is(err, auth.ErrNoSession) {
 		t.Errorf("Check of a session only ever checked, 61 min idle = %v, want ErrNoSession", err)
 	}
-	if _, err := e.auth.Check(ctx, used); err != nil {
+	if _, err := e.Auth.Check(ctx, used); err != nil {
 		t.Errorf("Check of a session used 11 min ago: %v", err)
 	}
 }
@@ -315,78 +248,78 @@ func TestThrottle(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	for i := 0; i < 3; i++ {
-		if r := e.login(e.client(), "alice", "bad guess"); r.status != 401 {
-			t.Fatalf("failure %d: %d", i+1, r.status)
+		if r := e.Client().Login("alice", "bad guess"); r.Status != 401 {
+			t.Fatalf("failure %d: %d", i+1, r.Status)
 		}
 	}
-	r := e.login(e.client(), "alice", "correct horse")
-	if r.status != 429 {
-		t.Fatalf("after 3 failures even the right password must wait: %d", r.status)
+	r := e.Client().Login("alice", "correct horse")
+	if r.Status != 429 {
+		t.Fatalf("after 3 failures even the right password must wait: %d", r.Status)
 	}
-	if ra := r.header.Get("Retry-After"); ra != "600" {
+	if ra := r.Header.Get("Retry-After"); ra != "600" {
 		t.Fatalf("Retry-After = %q, want 600", ra)
 	}
-	if !strings.Contains(r.body["error"].(string), "try again in") {
-		t.Fatalf("429 message: %v", r.body)
+	if !strings.Contains(r.Body["error"].(string), "try again in") {
+		t.Fatalf("429 message: %v", r.Body)
 	}
 	// Another user is not locked by alice's failures.
-	if r := e.login(e.client(), "prof", "lecture notes"); r.status != 200 {
-		t.Fatalf("other user: %d", r.status)
+	if r := e.Client().Login("prof", "lecture notes"); r.Status != 200 {
+		t.Fatalf("other user: %d", r.Status)
 	}
 	e.clock.Advance(10*time.Minute + time.Second)
-	if r := e.login(e.client(), "alice", "correct horse"); r.status != 200 {
-		t.Fatalf("after the window: %d %s", r.status, r.raw)
+	if r := e.Client().Login("alice", "correct horse"); r.Status != 200 {
+		t.Fatalf("after the window: %d %s", r.Status, r.Raw)
 	}
 }
 
 func TestCrossSiteWritesRefused(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	c := e.client()
-	e.login(c, "alice", "correct horse")
+	c := e.Client()
+	c.Login("alice", "correct horse")
 	tests := []struct {
 		name string
 		hdr  []string
 		want int
 	}{
 		{"foreign Origin", []string{"Origin", "https://evil.example"}, 403},
-		{"Origin with another port", []string{"Origin", strings.Replace(e.srv.URL, "127.0.0.1:", "127.0.0.1:1", 1)}, 403},
+		{"Origin with another port", []string{"Origin", strings.Replace(e.URL, "127.0.0.1:", "127.0.0.1:1", 1)}, 403},
 		{"null Origin", []string{"Origin", "null"}, 403},
 		{"cross-site fetch without Origin", []string{"Sec-Fetch-Site", "cross-site"}, 403},
-		{"own Origin", []string{"Origin", e.srv.URL}, 204},
+		{"own Origin", []string{"Origin", e.URL}, 204},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			body := `{"current_password":"x","new_password":"y"}`
-			r := e.do(c, "POST", "/api/auth/password", body, tc.hdr...)
-			if tc.want == 403 && r.status != 403 {
-				t.Fatalf("status %d, want 403", r.status)
+			r := c.Do("POST", "/api/auth/password", body, tc.hdr...)
+			if tc.want == 403 && r.Status != 403 {
+				t.Fatalf("status %d, want 403", r.Status)
 			}
-			if tc.want != 403 && r.status == 403 && r.body["error"] == "cross-site request refused" {
+			if tc.want != 403 && r.Status == 403 && r.Body["error"] == "cross-site request refused" {
 				t.Fatalf("same-origin request refused")
 			}
 		})
 	}
 	// A foreign login form cannot log a victim in either.
-	r := e.do(e.client(), "POST", "/api/auth/login", `{"username":"alice","password":"correct horse"}`, "Origin", "https://evil.example")
-	if r.status != 403 {
-		t.Fatalf("cross-site login: %d", r.status)
+	r := e.Client().Do("POST", "/api/auth/login", `{"username":"alice","password":"correct horse"}`, "Origin", "https://evil.example")
+	if r.Status != 403 {
+		t.Fatalf("cross-site login: %d", r.Status)
 	}
 }
 
 func TestRoles(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	anon, student, prof := e.client(), e.client(), e.client()
-	e.login(student, "alice", "correct horse")
-	e.login(prof, "prof", "lecture notes")
+	anon, student, prof := e.Client(), e.Client(), e.Client()
+	student.Login("alice", "correct horse")
+	prof.Login("prof", "lecture notes")
 	for _, tc := range []struct {
 		name string
-		c    *http.Client
+		c    *servertest.Client
 		want int
 	}{{"anonymous", anon, 401}, {"student", student, 403}, {"professor", prof, 200}} {
-		if r := e.do(tc.c, "GET", "/api/staff-only", ""); r.status != tc.want {
-			t.Errorf("%s: %d, want %d", tc.name, r.status, tc.want)
+		if r := tc.c.Do("GET", "/api/staff-only", ""); r.Status != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, r.Status, tc.want)
 		}
 	}
 }
@@ -410,33 +343,33 @@ func TestBadRequests(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := e.do(e.client(), "POST", "/api/auth/login", tc.body, tc.hdr...)
-			if r.status != tc.want {
-				t.Fatalf("status %d, want %d: %.200s", r.status, tc.want, r.raw)
+			r := e.Client().Do("POST", "/api/auth/login", tc.body, tc.hdr...)
+			if r.Status != tc.want {
+				t.Fatalf("status %d, want %d: %.200s", r.Status, tc.want, r.Raw)
 			}
-			if _, ok := r.body["error"].(string); !ok {
-				t.Fatalf("want a JSON error, got %.200s", r.raw)
+			if _, ok := r.Body["error"].(string); !ok {
+				t.Fatalf("want a JSON error, got %.200s", r.Raw)
 			}
 		})
 	}
 	// A panic is a 500 with no detail, and the server keeps serving.
-	c := e.client()
-	e.login(c, "alice", "correct horse")
-	r := e.do(c, "GET", "/api/panic", "")
-	if r.status != 500 || strings.Contains(r.raw, "secret detail") || strings.Contains(r.raw, "goroutine") {
-		t.Fatalf("panic reply: %d %s", r.status, r.raw)
+	c := e.Client()
+	c.Login("alice", "correct horse")
+	r := c.Do("GET", "/api/panic", "")
+	if r.Status != 500 || strings.Contains(r.Raw, "secret detail") || strings.Contains(r.Raw, "goroutine") {
+		t.Fatalf("panic servertest.Reply: %d %s", r.Status, r.Raw)
 	}
-	if r := e.do(c, "GET", "/api/nothing-here", ""); r.status != 404 || r.body["error"] == nil {
-		t.Fatalf("unknown endpoint: %d %s", r.status, r.raw)
+	if r := c.Do("GET", "/api/nothing-here", ""); r.Status != 404 || r.Body["error"] == nil {
+		t.Fatalf("unknown endpoint: %d %s", r.Status, r.Raw)
 	}
 }
 
 func TestPasswordChange(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	c, other := e.client(), e.client()
-	e.login(c, "alice", "correct horse")
-	e.login(other, "alice", "correct horse")
+	c, other := e.Client(), e.Client()
+	c.Login("alice", "correct horse")
+	other.Login("alice", "correct horse")
 	for _, tc := range []struct {
 		name, body string
 		want       int
@@ -446,48 +379,48 @@ func TestPasswordChange(t *testing.T) {
 		{"past 72 bytes", `{"current_password":"correct horse","new_password":"` + strings.Repeat("é", 40) + `"}`, 400},
 		{"ok", `{"current_password":"correct horse","new_password":"battery staple"}`, 204},
 	} {
-		if r := e.do(c, "POST", "/api/auth/password", tc.body); r.status != tc.want {
-			t.Fatalf("%s: %d, want %d: %s", tc.name, r.status, tc.want, r.raw)
+		if r := c.Do("POST", "/api/auth/password", tc.body); r.Status != tc.want {
+			t.Fatalf("%s: %d, want %d: %s", tc.name, r.Status, tc.want, r.Raw)
 		}
 	}
-	if r := e.do(c, "GET", "/api/auth/me", ""); r.status != 200 {
-		t.Fatalf("the session that changed the password must stay: %d", r.status)
+	if r := c.Do("GET", "/api/auth/me", ""); r.Status != 200 {
+		t.Fatalf("the session that changed the password must stay: %d", r.Status)
 	}
-	if r := e.do(other, "GET", "/api/auth/me", ""); r.status != 401 {
-		t.Fatalf("other sessions must end on a password change: %d", r.status)
+	if r := other.Do("GET", "/api/auth/me", ""); r.Status != 401 {
+		t.Fatalf("other sessions must end on a password change: %d", r.Status)
 	}
-	if r := e.login(e.client(), "alice", "battery staple"); r.status != 200 {
-		t.Fatalf("new password: %d", r.status)
+	if r := e.Client().Login("alice", "battery staple"); r.Status != 200 {
+		t.Fatalf("new password: %d", r.Status)
 	}
 }
 
 func TestHealthSecurityHeadersAndWeb(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	c := e.client()
-	if r := e.do(c, "GET", "/healthz", ""); r.status != 200 {
-		t.Fatalf("healthz: %d", r.status)
+	c := e.Client()
+	if r := c.Do("GET", "/healthz", ""); r.Status != 200 {
+		t.Fatalf("healthz: %d", r.Status)
 	}
-	r := e.do(c, "GET", "/readyz", "")
-	if r.status != 200 || r.body["status"] != "ready" {
-		t.Fatalf("readyz: %d %s", r.status, r.raw)
+	r := c.Do("GET", "/readyz", "")
+	if r.Status != 200 || r.Body["status"] != "ready" {
+		t.Fatalf("readyz: %d %s", r.Status, r.Raw)
 	}
 	for path, cache := range map[string]string{"/": "no-cache", "/ide/some/route": "no-cache", "/assets/app-1.js": "immutable"} {
-		r := e.do(c, "GET", path, "")
-		if r.status != 200 || !strings.Contains(r.header.Get("Cache-Control"), cache) {
-			t.Errorf("%s: %d, Cache-Control %q", path, r.status, r.header.Get("Cache-Control"))
+		r := c.Do("GET", path, "")
+		if r.Status != 200 || !strings.Contains(r.Header.Get("Cache-Control"), cache) {
+			t.Errorf("%s: %d, Cache-Control %q", path, r.Status, r.Header.Get("Cache-Control"))
 		}
-		if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "script-src 'self'") {
+		if csp := r.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "script-src 'self'") {
 			t.Errorf("%s: CSP %q", path, csp)
 		}
 		for _, h := range []string{"X-Content-Type-Options", "Referrer-Policy", "X-Request-Id"} {
-			if r.header.Get(h) == "" {
+			if r.Header.Get(h) == "" {
 				t.Errorf("%s: no %s", path, h)
 			}
 		}
 	}
-	if r := e.do(c, "GET", "/missing.js", ""); r.status != 404 {
-		t.Errorf("a missing asset must be 404, not the app: %d", r.status)
+	if r := c.Do("GET", "/missing.js", ""); r.Status != 404 {
+		t.Errorf("a missing asset must be 404, not the app: %d", r.Status)
 	}
 }
 
@@ -498,12 +431,12 @@ func TestLoginStormIsBounded(t *testing.T) {
 	var wg sync.WaitGroup
 	codes := make(chan int, n)
 	for i := 0; i < n; i++ {
-		wg.Go(func() { codes <- e.login(e.client(), "prof", "lecture notes").status })
+		wg.Go(func() { codes <- e.Client().Login("prof", "lecture notes").Status })
 	}
 	// While the storm runs, a cheap request still answers.
 	start := time.Now()
-	if r := e.do(e.client(), "GET", "/healthz", ""); r.status != 200 {
-		t.Fatal(r.status)
+	if r := e.Client().Do("GET", "/healthz", ""); r.Status != 200 {
+		t.Fatal(r.Status)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("healthz took %v during a login storm", d)
@@ -519,11 +452,11 @@ func TestLoginStormIsBounded(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	db := storetest.New(t)
-	svc := auth.New(auth.Options{DB: db, Hasher: hasher, IdleTimeout: time.Hour, AbsoluteTimeout: time.Hour, MaxFailures: 2, Window: time.Minute})
-	m := metrics.New()
-	ts := httptest.NewServer(server.New(server.Options{Logger: quiet, Auth: svc, MaxBodyBytes: 1 << 20, Metrics: m, MetricsToken: "s3cret-token"}).Handler())
-	t.Cleanup(ts.Close)
+	ts := servertest.New(t, servertest.Options{Hasher: hasher,
+		Auth: func(o *auth.Options) { o.AbsoluteTimeout, o.MaxFailures = time.Hour, 2 },
+		HTTP: func(_ *servertest.Server, o *server.Options) {
+			o.Metrics, o.MetricsToken = metrics.New(), "s3cret-token"
+		}})
 	post := func(body string) {
 		resp, err := http.Post(ts.URL+"/api/auth/login", "application/json", strings.NewReader(body))
 		if err != nil {
@@ -571,31 +504,31 @@ func TestMetrics(t *testing.T) {
 
 func TestWriteRateLimit(t *testing.T) {
 	t.Parallel()
-	db := storetest.New(t)
-	svc := auth.New(auth.Options{DB: db, Hasher: hasher, IdleTimeout: time.Hour, AbsoluteTimeout: time.Hour, MaxFailures: 5, Window: time.Minute})
-	ts := httptest.NewServer(server.New(server.Options{Logger: quiet, Auth: svc, MaxBodyBytes: 1 << 20, WritesPerMinute: 3, Routes: []server.Routes{writer{}}}).Handler())
-	t.Cleanup(ts.Close)
-	e := &env{t: t, db: db, srv: ts}
+	e := &env{t: t, Server: servertest.New(t, servertest.Options{Hasher: hasher,
+		Auth: func(o *auth.Options) { o.AbsoluteTimeout = time.Hour },
+		HTTP: func(_ *servertest.Server, o *server.Options) {
+			o.WritesPerMinute, o.Routes = 3, []server.Routes{writer{}}
+		}})}
 	e.addUser("alice", "student", "correct horse", false)
 	e.addUser("bob", "student", "battery staple", false)
-	alice, bob := e.client(), e.client()
-	e.login(alice, "alice", "correct horse")
-	e.login(bob, "bob", "battery staple")
+	alice, bob := e.Client(), e.Client()
+	alice.Login("alice", "correct horse")
+	bob.Login("bob", "battery staple")
 	for i := 0; i < 3; i++ {
-		if r := e.do(alice, "POST", "/api/write", ""); r.status != 204 {
-			t.Fatalf("write %d: %d %s", i+1, r.status, r.raw)
+		if r := alice.Do("POST", "/api/write", ""); r.Status != 204 {
+			t.Fatalf("write %d: %d %s", i+1, r.Status, r.Raw)
 		}
 	}
-	r := e.do(alice, "POST", "/api/write", "")
-	if r.status != 429 || r.header.Get("Retry-After") == "" || !strings.Contains(r.body["error"].(string), "too many changes") {
-		t.Fatalf("4th write in a minute: %d %q %s", r.status, r.header.Get("Retry-After"), r.raw)
+	r := alice.Do("POST", "/api/write", "")
+	if r.Status != 429 || r.Header.Get("Retry-After") == "" || !strings.Contains(r.Body["error"].(string), "too many changes") {
+		t.Fatalf("4th write in a minute: %d %q %s", r.Status, r.Header.Get("Retry-After"), r.Raw)
 	}
 	// Reads are not limited, and another user has their own allowance.
-	if r := e.do(alice, "GET", "/api/auth/me", ""); r.status != 200 {
-		t.Fatalf("read after the limit: %d", r.status)
+	if r := alice.Do("GET", "/api/auth/me", ""); r.Status != 200 {
+		t.Fatalf("read after the limit: %d", r.Status)
 	}
-	if r := e.do(bob, "POST", "/api/write", ""); r.status != 204 {
-		t.Fatalf("another user's write: %d", r.status)
+	if r := bob.Do("POST", "/api/write", ""); r.Status != 204 {
+		t.Fatalf("another user's write: %d", r.Status)
 	}
 }
 
@@ -605,5 +538,3 @@ type writer struct{}
 func (writer) Register(g *echo.Group) {
 	g.POST("/write", func(c *echo.Context) error { return c.NoContent(204) })
 }
-
-var quiet = slog.New(slog.DiscardHandler)

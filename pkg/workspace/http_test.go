@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -25,22 +24,10 @@ import (
 	"github.com/pythonide/pyide/pkg/auth"
 	"github.com/pythonide/pyide/pkg/fstree"
 	"github.com/pythonide/pyide/pkg/httpapi"
+	"github.com/pythonide/pyide/pkg/servertest"
 	"github.com/pythonide/pyide/pkg/store"
 	"github.com/pythonide/pyide/pkg/store/storetest"
 )
-
-// testClock is a settable clock.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 type env struct {
 	t     testing.TB
@@ -48,7 +35,7 @@ type env struct {
 	db    *store.DB
 	dir   string
 	e     *echo.Echo
-	clock *testClock
+	clock *servertest.Clock
 	users map[string]auth.User
 }
 
@@ -56,9 +43,9 @@ func newEnv(t testing.TB, mod func(*Options)) *env {
 	t.Helper()
 	db := storetest.New(t)
 	dir := t.TempDir()
-	clock := &testClock{now: time.Now()}
+	clock := servertest.NewClock(time.Now())
 	opts := Options{DataPath: dir, DB: db, Clock: clock.Now, Course: course,
-		Logger: slog.New(slog.DiscardHandler)}
+		Logger: servertest.Quiet()}
 	if mod != nil {
 		mod(&opts)
 	}
@@ -487,7 +474,7 @@ func TestCreateMoveCopyDeleteTrash(t *testing.T) {
 	}
 	// Trash past its retention is emptied by Reconcile.
 	expect(t, ev.do("alice", "DELETE", q("/api/files", "Local/alice/hw1"), nil), 200)
-	ev.clock.Add(DefaultTrashRetention + time.Hour)
+	ev.clock.Advance(DefaultTrashRetention + time.Hour)
 	if err := ev.ws.Reconcile(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -76,6 +76,19 @@ func Cluster(t testing.TB) *pgcluster.Cluster {
 // dropped when the test ends.
 func NewURL(t testing.TB) string {
 	t.Helper()
+	return newDatabase(t, template)
+}
+
+// NewEmptyURL creates a database with nothing in it (from template0: not
+// even migrated), as a restore target, and returns its URL; it is dropped
+// when the test ends.
+func NewEmptyURL(t testing.TB) string {
+	t.Helper()
+	return newDatabase(t, "template0")
+}
+
+func newDatabase(t testing.TB, from string) string {
+	t.Helper()
 	c := Cluster(t)
 	name := fmt.Sprintf("t%d_%d", os.Getpid(), counter.Add(1))
 	ctx := context.Background()
@@ -84,7 +97,7 @@ func NewURL(t testing.TB) string {
 		t.Fatalf("test PostgreSQL: %v", err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, template)); err != nil {
+	if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, from)); err != nil {
 		t.Fatalf("creating test database: %v", err)
 	}
 	t.Cleanup(func() {
