@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/csv"
@@ -10,9 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -301,9 +305,82 @@ func openClassServer(ctx context.Context, o options, names []string, r *Result) 
 		}
 	}()
 	if o.server == "" {
-		return cs, cs.startLocal(ctx, o, names, r)
+		err = cs.startLocal(ctx, o, names, r)
+	} else {
+		err = cs.useRunning(ctx, o, names, r)
 	}
-	return cs, cs.useRunning(ctx, o, names, r)
+	if err != nil {
+		return cs, err
+	}
+	return cs, cs.chooseOwnPasswords(ctx)
+}
+
+// chooseOwnPasswords does, before class, what each student does at their
+// first login with a handed-out password: log in and choose their own (the
+// server lets them do nothing else until then). The class then logs in
+// with the passwords they chose. Two at a time per CPU: bcrypt is the work.
+func (cs *classServer) chooseOwnPasswords(ctx context.Context) error {
+	logf("each student chooses their own password (first login)")
+	sem := make(chan struct{}, 2*runtime.NumCPU())
+	errs := make([]error, len(cs.accts))
+	var wg sync.WaitGroup
+	for i := range cs.accts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = firstLogin(ctx, cs.url, &cs.accts[i])
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// firstLogin logs a in and, if the server asks for it, changes a's password
+// to one of its own.
+func firstLogin(ctx context.Context, base string, a *account) error {
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, Timeout: time.Minute}
+	post := func(path string, v any) (*http.Response, error) {
+		b, _ := json.Marshal(v)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(b))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", base)
+		return hc.Do(req)
+	}
+	resp, err := post("/api/auth/login", map[string]string{"username": a.username, "password": a.password})
+	if err != nil {
+		return err
+	}
+	var login struct {
+		MustChange bool `json:"must_change_password"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&login)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("first login of %s: %d", a.username, resp.StatusCode)
+	}
+	if login.MustChange {
+		own := a.password + "-own"
+		resp, err := post("/api/auth/password", map[string]string{"current_password": a.password, "new_password": own})
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			return fmt.Errorf("%s choosing a password: %d", a.username, resp.StatusCode)
+		}
+		a.password = own
+	}
+	resp, err = post("/api/auth/logout", nil)
+	if err == nil {
+		resp.Body.Close()
+	}
+	return err
 }
 
 func (cs *classServer) startLocal(ctx context.Context, o options, names []string, r *Result) error {
