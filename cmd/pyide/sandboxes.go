@@ -233,7 +233,7 @@ func (s *sandboxes) endTest(test, user string) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if _, err := (adminView{s}).Reap(ctx, 0, user, false); err != nil {
-			s.logger.Warn("ending sandboxes after a test", "test", test, "user", user, "err", err)
+			s.logger.Warn("ending sandboxes after a test", "test", test, "user", user, "error", err)
 		}
 	}()
 }

@@ -201,7 +201,7 @@ func (b *box) destroy() {
 	b.destroyOnce.Do(func() {
 		if b.id != "" {
 			if err := b.m.removeContainer(context.Background(), b.id); err != nil {
-				b.m.log.Warn("sandbox: remove failed", "container", b.name, "err", err)
+				b.m.log.Warn("sandbox: remove failed", "container", b.name, "error", err)
 			}
 			b.awaitExit()
 		}

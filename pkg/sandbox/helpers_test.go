@@ -202,7 +202,7 @@ func containersOf(t testing.TB, m *sandbox.Manager, server string) []container.S
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitShort)
 	defer cancel()
-	res, err := m.Client().ContainerList(ctx, client.ContainerListOptions{
+	res, err := sandboxtest.RequireDocker(t).ContainerList(ctx, client.ContainerListOptions{
 		All: true, Filters: make(client.Filters).Add("label", sandbox.LabelServer+"="+server),
 	})
 	if err != nil {
@@ -215,7 +215,7 @@ func assertGone(t testing.TB, m *sandbox.Manager, name string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitShort)
 	defer cancel()
-	_, err := m.Client().ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	_, err := sandboxtest.RequireDocker(t).ContainerInspect(ctx, name, client.ContainerInspectOptions{})
 	if !cerrdefs.IsNotFound(err) {
 		t.Errorf("container %s still exists (inspect err %v)", name, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -115,7 +114,7 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 		return m, nil
 	}
 	if n, err := m.Reconcile(ctx); err != nil {
-		m.log.Warn("sandbox: reconcile at start", "err", err)
+		m.log.Warn("sandbox: reconcile at start", "error", err)
 	} else if n > 0 {
 		m.log.Info("sandbox: removed leftover containers", "count", n)
 	}
@@ -136,9 +135,6 @@ func (m *Manager) Ping(ctx context.Context) error {
 	}
 	return nil
 }
-
-// Client exposes the engine client (for tests and the CLI).
-func (m *Manager) Client() *client.Client { return m.cli }
 
 // Options returns the effective options, defaults filled in.
 func (m *Manager) Options() Options { return m.opts }
@@ -272,7 +268,7 @@ func (m *Manager) start(ctx context.Context, spec Spec) (*Session, error) {
 				return
 			}
 			if err := m.prepare(m.ctx, spec, s.ID()); err != nil && !errors.Is(err, ErrClosed) && m.ctx.Err() == nil {
-				m.log.Warn("sandbox: spare", "user", spec.User, "err", err)
+				m.log.Warn("sandbox: spare", "user", spec.User, "error", err)
 			}
 		}()
 	}
@@ -627,8 +623,8 @@ func (m *Manager) Reap(ctx context.Context, f Filter) (int, error) {
 	return n, nil
 }
 
-// Reconcile removes every managed container (of this server id, or of any
-// with ReconcileForeign) that no session or spare of this Manager owns:
+// Reconcile removes every managed container of this server id that no
+// session or spare of this Manager owns:
 // leftovers of a crashed or killed server. Unlabelled containers are never
 // touched.
 func (m *Manager) Reconcile(ctx context.Context) (int, error) {
@@ -636,7 +632,7 @@ func (m *Manager) Reconcile(ctx context.Context) (int, error) {
 }
 
 func (m *Manager) removeUnowned(ctx context.Context, match func(container.Summary) bool) (int, error) {
-	items, err := m.listManaged(ctx, m.opts.ReconcileForeign)
+	items, err := m.listManaged(ctx, false)
 	if err != nil {
 		return 0, err
 	}
@@ -678,7 +674,7 @@ func (m *Manager) maintain() {
 		case <-t.C:
 		}
 		if _, err := m.Reconcile(m.ctx); err != nil && m.ctx.Err() == nil {
-			m.log.Warn("sandbox: reconcile", "err", err)
+			m.log.Warn("sandbox: reconcile", "error", err)
 		}
 		now := m.opts.Clock.Now()
 		m.mu.Lock()
@@ -741,20 +737,4 @@ func (m *Manager) Close(ctx context.Context) error {
 		errs = append(errs, m.cli.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// EnsureOwned gives path to the sandbox uid and gid when the server runs as
-// root, so files the server creates stay writable from the container. It
-// never follows a symlink. As non-root it does nothing: then the server and
-// the sandbox should share the uid.
-func (m *Manager) EnsureOwned(path string) error {
-	return EnsureOwned(path, m.opts.SandboxUID, m.opts.SandboxGID)
-}
-
-// EnsureOwned is Manager.EnsureOwned without a Manager.
-func EnsureOwned(path string, uid, gid int) error {
-	if os.Geteuid() != 0 {
-		return nil
-	}
-	return os.Lchown(path, uid, gid)
 }

@@ -54,11 +54,10 @@ type Options struct {
 	// files tree). Without it no folder may be mounted.
 	MountRoot string
 
-	ServerID string // label pyide.server; default "pyide"
-	// ReconcileForeign makes Reconcile also remove managed containers labelled
-	// with another server id. Off by default so that two servers (or parallel
-	// tests) sharing one engine do not remove each other's sandboxes.
-	ReconcileForeign bool
+	// ServerID is the label pyide.server (default "pyide"): Reconcile
+	// removes only this server's leftovers, so two servers (or parallel
+	// tests) sharing one engine never remove each other's sandboxes.
+	ServerID string
 
 	Logger *slog.Logger
 	Clock  Clock

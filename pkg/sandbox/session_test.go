@@ -289,7 +289,7 @@ func creates(t *testing.T, m *sandbox.Manager, user string, since time.Time) int
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitShort)
 	defer cancel()
-	ev := m.Client().Events(ctx, client.EventsListOptions{
+	ev := sandboxtest.RequireDocker(t).Events(ctx, client.EventsListOptions{
 		Since: strconv.FormatInt(since.Add(-time.Second).Unix(), 10), Until: strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10),
 		Filters: make(client.Filters).Add("type", "container").Add("event", "create").Add("label", sandbox.LabelUser+"="+user).Add("label", sandbox.LabelServer+"="+m.Options().ServerID),
 	})

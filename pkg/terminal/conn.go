@@ -317,7 +317,7 @@ func (c *conn) run(treePath string) {
 	if err != nil {
 		msg, internal := forUser(err)
 		if internal {
-			h.opts.Logger.Error("terminal: preparing a run", "user", c.user.Username, "path", treePath, "err", err)
+			h.opts.Logger.Error("terminal: preparing a run", "user", c.user.Username, "path", treePath, "error", err)
 		}
 		if treePath != "" {
 			msg = fmt.Sprintf("cannot run %s: %s", treePath, msg)

@@ -162,7 +162,7 @@ func (e *env) writeFile(treePath, body string) {
 	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := sandbox.EnsureOwned(p, 1000, 1000); err != nil {
+	if err := sandboxtest.GiveToSandbox(p); err != nil {
 		e.t.Fatal(err)
 	}
 }

@@ -223,7 +223,7 @@ func (h *Hub) warm(u auth.User) {
 		defer h.wg.Done()
 		mounts, err := h.opts.Files.Mounts(u)
 		if err != nil {
-			h.opts.Logger.Warn("terminal: mounts for the spare", "user", u.Username, "err", err)
+			h.opts.Logger.Warn("terminal: mounts for the spare", "user", u.Username, "error", err)
 			return
 		}
 		h.mu.Lock()
@@ -235,7 +235,7 @@ func (h *Hub) warm(u auth.User) {
 		defer cancel()
 		err = h.opts.Sandboxes.Prepare(ctx, sandbox.Spec{User: u.Username, Role: u.Role, Mounts: mounts})
 		if err != nil && h.ctx.Err() == nil && !errors.Is(err, sandbox.ErrClosed) {
-			h.opts.Logger.Warn("terminal: spare", "user", u.Username, "err", err)
+			h.opts.Logger.Warn("terminal: spare", "user", u.Username, "error", err)
 		}
 	}()
 }

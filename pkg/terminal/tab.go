@@ -193,7 +193,7 @@ func (t *tab) recheck(grant func(auth.User) ([]sandbox.Mount, error)) {
 	if t.cur != r || r.exit != nil || t.dead {
 		return
 	}
-	t.h.opts.Logger.Info("terminal: run ended, the rules changed under it", "user", t.key.user, "tab", t.key.id, "path", r.path, "err", err)
+	t.h.opts.Logger.Info("terminal: run ended, the rules changed under it", "user", t.key.user, "tab", t.key.id, "path", r.path, "error", err)
 	t.eventLocked(r, errorEvent("Your program was stopped because the files it may use have changed "+
 		"(a test has started, or a deadline has passed). Run it again to continue with the files you may use now."))
 	t.endWithLocked(r, sandbox.ReasonReaped)
@@ -297,7 +297,7 @@ func (t *tab) failedLocked(r *run, ctx context.Context, err error) {
 	if unavailable {
 		msg = "execution is unavailable: " + err.Error()
 	}
-	t.h.opts.Logger.Warn("terminal: start failed", "user", t.key.user, "err", err)
+	t.h.opts.Logger.Warn("terminal: start failed", "user", t.key.user, "error", err)
 	t.attached.errorf("%s", msg)
 }
 
@@ -363,7 +363,7 @@ func (t *tab) trimToQuota(r *run) string {
 	trimmed, err := t.h.opts.Files.TrimToQuota(r.user, r.began)
 	switch {
 	case err != nil:
-		t.h.opts.Logger.Error("terminal: taking back what went over the quota", "user", r.user.Username, "err", err)
+		t.h.opts.Logger.Error("terminal: taking back what went over the quota", "user", r.user.Username, "error", err)
 		msg += " Delete files and empty your trash to get back under it; until then your programs can read your files but not change them."
 	case len(trimmed) > 0:
 		names := trimmed
@@ -433,7 +433,7 @@ func (t *tab) resize(c *conn, cols, rows uint) {
 	ctx, cancel := context.WithTimeout(t.h.ctx, controlWait)
 	defer cancel()
 	if err := sess.Resize(ctx, cols, rows); err != nil && !errors.Is(err, context.Canceled) {
-		t.h.opts.Logger.Debug("terminal: resize", "user", t.key.user, "err", err)
+		t.h.opts.Logger.Debug("terminal: resize", "user", t.key.user, "error", err)
 	}
 }
 

@@ -132,7 +132,7 @@ func Workspace(t testing.TB, files map[string]string) string {
 		if err != nil {
 			return err
 		}
-		return sandbox.EnsureOwned(p, 1000, 1000)
+		return GiveToSandbox(p)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -143,6 +143,17 @@ func Workspace(t testing.TB, files map[string]string) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// GiveToSandbox makes path (never following a link) owned by the sandbox
+// user, uid and gid 1000, when the test runs as root, so that programs in
+// a sandbox can write what the test put there. As non-root it does
+// nothing: the test's own uid then is the sandbox's.
+func GiveToSandbox(path string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	return os.Lchown(path, 1000, 1000)
 }
 
 // Bind approves a folder made by Workspace (or any real folder under the
