@@ -147,6 +147,9 @@ func (b *box) waitExit(wr client.ContainerWaitResult) {
 	close(b.exited)
 }
 
+// gone is closed once the container has exited (for the spare pool).
+func (b *box) gone() <-chan struct{} { return b.exited }
+
 // awaitExit waits for the exit with a bound, so a lost wait call cannot
 // keep a session alive forever.
 func (b *box) awaitExit() {

@@ -2,11 +2,13 @@ package sandbox_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -261,6 +263,39 @@ func gatedClient(t *testing.T, user string) (cli *client.Client, open func()) {
 	open = func() { once.Do(func() { close(gate) }) }
 	t.Cleanup(func() { open(); _ = cli.Close() })
 	return cli, open
+}
+
+// sickClient is an engine client that works until sick is called; then
+// every create fails at once, and with pingFails so does every ping (an
+// engine gone), otherwise pings still answer.
+func sickClient(t *testing.T, pingFails bool) (cli *client.Client, sick func()) {
+	t.Helper()
+	sandboxtest.RequireDocker(t)
+	host := client.DefaultDockerHost
+	if h := os.Getenv("DOCKER_HOST"); h != "" {
+		host = h
+	}
+	sock, ok := strings.CutPrefix(host, "unix://")
+	if !ok {
+		t.Skipf("skipping: the sick client needs a unix socket engine, not %s", host)
+	}
+	var ill atomic.Bool
+	inner := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}
+	rt := roundTripper(func(r *http.Request) (*http.Response, error) {
+		if ill.Load() && (strings.HasSuffix(r.URL.Path, "/containers/create") || pingFails && strings.HasSuffix(r.URL.Path, "/_ping")) {
+			return nil, errors.New("the engine is sick")
+		}
+		return inner.RoundTrip(r)
+	})
+	cli, err := client.New(client.WithHost(host), client.WithHTTPClient(&http.Client{Transport: rt}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ill.Store(false); _ = cli.Close() })
+	return cli, func() { ill.Store(true) }
 }
 
 type roundTripper func(*http.Request) (*http.Response, error)

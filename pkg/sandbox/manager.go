@@ -27,9 +27,7 @@ type Manager struct {
 	ownsCli bool
 	log     *slog.Logger
 	q       *queue
-	// spareSlots bounds the spares starting at once; cold starts for a
-	// waiting student never take a slot.
-	spareSlots chan struct{}
+	spares  *sparePool[*box]
 
 	ctx    context.Context // lives until Close; parents waits and background work
 	cancel context.CancelFunc
@@ -41,12 +39,10 @@ type Manager struct {
 	mu       sync.Mutex
 	closed   bool
 	sessions map[string]*Session // by session id
-	byKey    map[string]*Session // by user + key
-	spares   map[string]*spare   // by user
-	owned    map[string]bool     // session ids of containers we created or are creating
-	// nextSpare names each user's latest session: the delayed spare after a
-	// Start copies its mounts, and Release cancels it.
-	nextSpare map[string]string
+	// byKey is the one place that keeps "one session per user and key"
+	// (a browser tab): see Start.
+	byKey map[string]*Session
+	owned map[string]bool // session ids of containers we created or are creating
 	// starting counts each user's Starts in progress, so that concurrent
 	// Starts cannot pass MaxSessions together.
 	starting map[string]int
@@ -59,19 +55,6 @@ func (e *LimitError) Error() string {
 	return fmt.Sprintf("you already have %d programs running, the most one student may have at once: stop one (in another tab or window) and run again", e.Max)
 }
 
-type spare struct {
-	key     string
-	spec    Spec
-	ready   chan struct{} // closed when launch finished; then b or err is set
-	settled chan struct{} // closed when its runner sits idle at the control line
-	b       *box
-	err     error
-	taken   chan struct{} // closed when promoted to a session
-	discard chan struct{} // closed when no longer wanted
-	hurry   chan struct{} // closed when a Run claimed it: start without waiting for a slot
-	touched time.Time
-}
-
 // New connects to the engine, removes what a previous run left behind and
 // starts the periodic reconcile.
 func New(ctx context.Context, opts Options) (*Manager, error) {
@@ -80,17 +63,14 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{
-		opts:       opts,
-		cli:        opts.Client,
-		log:        opts.Logger,
-		q:          newQueue(opts.MaxConcurrent),
-		spareSlots: make(chan struct{}, opts.SpareLaunches),
-		sessions:   map[string]*Session{},
-		byKey:      map[string]*Session{},
-		spares:     map[string]*spare{},
-		owned:      map[string]bool{},
-		nextSpare:  map[string]string{},
-		starting:   map[string]int{},
+		opts:     opts,
+		cli:      opts.Client,
+		log:      opts.Logger,
+		q:        newQueue(opts.MaxConcurrent),
+		sessions: map[string]*Session{},
+		byKey:    map[string]*Session{},
+		owned:    map[string]bool{},
+		starting: map[string]int{},
 	}
 	if m.cli == nil {
 		copts := []client.Opt{client.FromEnv}
@@ -103,7 +83,10 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 		m.ownsCli = true
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.spares = newSparePool(func(ctx context.Context, spec Spec) (*box, error) { return m.launch(ctx, spec, true) },
+		poolOptions{Launches: opts.SpareLaunches, Delay: opts.SpareDelay, Idle: opts.IdleTimeout, Clock: opts.Clock, Logger: m.log})
 	if err := m.Ping(ctx); err != nil {
+		m.spares.close()
 		m.cancel()
 		if m.ownsCli {
 			_ = m.cli.Close()
@@ -162,9 +145,31 @@ func (m *Manager) disown(id string) {
 
 // Start runs spec.File (or an empty REPL) in a fresh container. When the
 // server is at MaxConcurrent, it waits in a FIFO line and reports the
-// position through onQueue; cancelling ctx leaves the line. A session
-// already running for the same user and key is ended first.
+// position through onQueue; cancelling ctx leaves the line.
+//
+// A user has at most one session per Key (a browser tab), and this is the
+// one place that keeps it so: Start first ends the session spec's User and
+// Key have, whatever becomes of this Start and even when ctx has ended
+// already, so that a run withdrawn at once still ends the one it replaced.
+// Calls for one key must therefore come one after another.
 func (m *Manager) Start(ctx context.Context, spec Spec, onQueue func(pos int)) (*Session, error) {
+	k := sessionKey(spec.User, spec.Key)
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	prev := m.byKey[k]
+	delete(m.byKey, k)
+	m.mu.Unlock()
+	if prev != nil {
+		// Its teardown runs in the background, off the click path; its
+		// queue slot is free when Stop returns.
+		prev.Stop(ReasonStopped)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := spec.validate(m.opts.MountRoot); err != nil {
 		return nil, err
 	}
@@ -173,7 +178,6 @@ func (m *Manager) Start(ctx context.Context, spec Spec, onQueue func(pos int)) (
 		m.mu.Unlock()
 		return nil, ErrClosed
 	}
-	prev := m.byKey[sessionKey(spec.User, spec.Key)]
 	if spec.MaxSessions > 0 && m.liveLocked(spec) >= spec.MaxSessions {
 		m.mu.Unlock()
 		return nil, &LimitError{Max: spec.MaxSessions}
@@ -187,11 +191,6 @@ func (m *Manager) Start(ctx context.Context, spec Spec, onQueue func(pos int)) (
 		}
 		m.mu.Unlock()
 	}()
-	if prev != nil {
-		// Its teardown runs in the background, off the click path; its
-		// queue slot frees once it is gone.
-		prev.Stop(ReasonStopped)
-	}
 	if err := m.q.acquire(ctx, onQueue); err != nil {
 		return nil, err
 	}
@@ -216,17 +215,20 @@ func (m *Manager) liveLocked(spec Spec) int {
 	return n
 }
 
+// failurePing bounds the look at the engine after a failed start.
+const failurePing = 5 * time.Second
+
 // start runs a session once the queue has granted a slot.
 func (m *Manager) start(ctx context.Context, spec Spec) (*Session, error) {
 	var once sync.Once
 	release := func() { once.Do(m.q.release) }
 
-	b, warm := m.useSpare(ctx, spec)
-	if b == nil {
+	b, warm, ok := m.spares.claim(ctx, spec)
+	if !ok {
 		var err error
 		if b, err = m.launch(ctx, spec, false); err != nil {
 			release()
-			return nil, err
+			return nil, m.explain(ctx, err)
 		}
 	}
 	now := m.opts.Clock.Now()
@@ -238,6 +240,7 @@ func (m *Manager) start(ctx context.Context, spec Spec) (*Session, error) {
 		release()
 		return nil, fmt.Errorf("sandbox: control line: %w", err)
 	}
+	k := sessionKey(spec.User, spec.Key)
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -246,34 +249,36 @@ func (m *Manager) start(ctx context.Context, spec Spec) (*Session, error) {
 		return nil, ErrClosed
 	}
 	m.sessions[s.ID()] = s
-	// A concurrent Start for the same key may have won the race: the newest wins.
-	if old := m.byKey[sessionKey(spec.User, spec.Key)]; old != nil {
+	// Calls for one key come one after another; should two overlap
+	// anyway, the one that finishes last holds the key.
+	if old := m.byKey[k]; old != nil {
 		old.Stop(ReasonStopped)
 	}
-	m.byKey[sessionKey(spec.User, spec.Key)] = s
-	m.nextSpare[spec.User] = s.ID()
+	m.byKey[k] = s
 	m.mu.Unlock()
 	go s.run()
 	if m.opts.SpareEnabled {
-		m.bg.Add(1)
-		go func() {
-			defer m.bg.Done()
-			// Creating the next spare costs the engine more CPU than the
-			// click itself; wait until this Run has been served.
-			t := time.NewTimer(m.opts.SpareDelay)
-			defer t.Stop()
-			select {
-			case <-t.C:
-			case <-m.ctx.Done():
-				return
-			}
-			if err := m.prepare(m.ctx, spec, s.ID()); err != nil && !errors.Is(err, ErrClosed) && m.ctx.Err() == nil {
-				m.log.Warn("sandbox: spare", "user", spec.User, "error", err)
-			}
-		}()
+		m.spares.started(spec, s.ID())
 	}
 	m.log.Info("sandbox: session started", "session", s.ID(), "user", spec.User, "file", spec.File, "warm", warm)
 	return s, nil
+}
+
+// explain tells a failure of the engine from one of this request: when a
+// create failed and the engine does not answer (or the image is gone), the
+// error is the engine's, ErrUnavailable, for the caller to word as
+// "execution is unavailable". The look is bounded and holds no lock.
+func (m *Manager) explain(ctx context.Context, err error) error {
+	if ctx.Err() != nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrMountChanged) {
+		return err
+	}
+	pctx, cancel := context.WithTimeout(m.ctx, failurePing)
+	defer cancel()
+	if perr := m.Ping(pctx); perr != nil {
+		m.log.Warn("sandbox: a start failed and the engine does not answer", "error", err, "ping", perr)
+		return perr
+	}
+	return err
 }
 
 func (m *Manager) forget(s *Session) {
@@ -291,181 +296,18 @@ func (m *Manager) forget(s *Session) {
 // control line (or ctx ends; the spare keeps starting in the background).
 // It is a no-op unless SpareEnabled.
 func (m *Manager) Prepare(ctx context.Context, spec Spec) error {
-	return m.prepare(ctx, spec, "")
-}
-
-// prepare with a session id only acts if that session is still the user's
-// latest Start and the user has not been released since: a spare created
-// after the user left would idle until the maintenance sweep.
-func (m *Manager) prepare(ctx context.Context, spec Spec, after string) error {
 	if !m.opts.SpareEnabled {
 		return nil
 	}
-	spec.File, spec.Key = "", ""
+	spec.File, spec.Key, spec.MaxSessions = "", "", 0
 	if err := spec.validate(m.opts.MountRoot); err != nil {
 		return err
 	}
-	key := spec.mountKey()
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return ErrClosed
-	}
-	if after != "" && m.nextSpare[spec.User] != after {
-		m.mu.Unlock()
-		return nil
-	}
-	sp := m.spares[spec.User]
-	if sp != nil && sp.key != key {
-		delete(m.spares, spec.User)
-		close(sp.discard)
-		sp = nil
-	}
-	if sp == nil {
-		sp = &spare{key: key, spec: spec, ready: make(chan struct{}), settled: make(chan struct{}), taken: make(chan struct{}), discard: make(chan struct{}), hurry: make(chan struct{})}
-		m.spares[spec.User] = sp
-		m.bg.Add(1)
-		go m.runSpare(sp)
-	}
-	sp.touched = m.opts.Clock.Now()
-	m.mu.Unlock()
-	select {
-	case <-sp.settled:
-		if errors.Is(sp.err, errSpareDropped) {
-			return nil // the user left or asked for other mounts meanwhile
-		}
-		return sp.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// errSpareDropped ends a spare that was no longer wanted before its turn
-// to start came: nothing was created.
-var errSpareDropped = errors.New("sandbox: spare dropped before it started")
-
-// runSpare starts a spare and owns its teardown until it is promoted.
-func (m *Manager) runSpare(sp *spare) {
-	defer m.bg.Done()
-	slot, err := m.spareTurn(sp)
-	if err != nil {
-		sp.err = err
-		close(sp.ready)
-		close(sp.settled)
-		m.dropSpare(sp)
-		return
-	}
-	b, err := m.launch(m.ctx, sp.spec, true)
-	if slot {
-		<-m.spareSlots // the engine's part is done; Python starting up is not its work
-	}
-	sp.b, sp.err = b, err
-	close(sp.ready)
-	if err == nil {
-		b.settle(m.ctx)
-	}
-	close(sp.settled)
-	if err != nil {
-		m.dropSpare(sp)
-		return
-	}
-	select {
-	case <-sp.taken:
-		return
-	case <-sp.discard:
-	case <-b.exited:
-		// Taken, then its script ended at once: the session owns it now.
-		select {
-		case <-sp.taken:
-			return
-		default:
-		}
-		m.dropSpare(sp)
-	}
-	b.destroy()
-}
-
-// spareTurn waits for a spare slot (slot true: the caller gives it back
-// once the engine has started the container). A spare claimed by a Run goes
-// at once, without a slot; one dropped while waiting never starts.
-func (m *Manager) spareTurn(sp *spare) (slot bool, err error) {
-	select {
-	case m.spareSlots <- struct{}{}:
-	case <-sp.hurry:
-		return false, nil
-	case <-sp.discard:
-		return false, errSpareDropped
-	case <-m.ctx.Done():
-		return false, ErrClosed
-	}
-	select {
-	case <-sp.discard: // both were ready and the slot won the draw
-		<-m.spareSlots
-		return false, errSpareDropped
-	default:
-		return true, nil
-	}
-}
-
-func (m *Manager) dropSpare(sp *spare) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.spares[sp.spec.User] == sp {
-		delete(m.spares, sp.spec.User)
-	}
-}
-
-// useSpare hands over the user's spare for spec. A ready one is taken at
-// once (warm). One still waiting for its turn or being created is claimed
-// and waited for: it is further along than a new cold container would be,
-// and the engine makes one container instead of two. nil when there is
-// none, or it failed or died; the caller then starts cold.
-func (m *Manager) useSpare(ctx context.Context, spec Spec) (b *box, warm bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	sp := m.spares[spec.User]
-	if sp == nil || sp.key != spec.mountKey() {
-		return nil, false
-	}
-	delete(m.spares, spec.User)
-	warm = isClosed(sp.ready)
-	if !warm {
-		close(sp.hurry)
-		m.mu.Unlock()
-		select {
-		case <-sp.ready:
-		case <-ctx.Done():
-		}
-		m.mu.Lock()
-	}
-	if isClosed(sp.ready) && sp.err == nil && !isClosed(sp.b.exited) {
-		close(sp.taken)
-		return sp.b, warm
-	}
-	// Given up, failed or dead: whatever was started goes away with it.
-	close(sp.discard)
-	return nil, false
-}
-
-func isClosed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
+	return m.spares.prepare(ctx, spec, "")
 }
 
 // Release removes the user's spare (call it when the user disconnects).
-func (m *Manager) Release(user string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.nextSpare, user)
-	if sp := m.spares[user]; sp != nil {
-		delete(m.spares, user)
-		close(sp.discard)
-	}
-}
+func (m *Manager) Release(user string) { m.spares.release(user) }
 
 // Info describes one sandbox container.
 type Info struct {
@@ -486,20 +328,6 @@ type Info struct {
 	Memory    int64         // bytes, when cheap to read
 }
 
-func (m *Manager) listManaged(ctx context.Context, allServers bool) ([]container.Summary, error) {
-	f := make(client.Filters).Add("label", LabelManaged+"=true")
-	if !allServers {
-		f.Add("label", LabelServer+"="+m.opts.ServerID)
-	}
-	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
-	defer cancel()
-	res, err := m.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
-	if err != nil {
-		return nil, err
-	}
-	return res.Items, nil
-}
-
 // List returns every managed container on the engine, this server's first.
 func (m *Manager) List(ctx context.Context) ([]Info, error) {
 	items, err := m.listManaged(ctx, true)
@@ -507,9 +335,8 @@ func (m *Manager) List(ctx context.Context) ([]Info, error) {
 		return nil, err
 	}
 	now := m.opts.Clock.Now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	out := make([]Info, 0, len(items))
+	m.mu.Lock()
 	for _, c := range items {
 		l := c.Labels
 		in := Info{
@@ -526,11 +353,15 @@ func (m *Manager) List(ctx context.Context) ([]Info, error) {
 			in.Started = s.started
 			in.Idle = now.Sub(time.Unix(0, s.lastInput.Load()))
 		}
-		if cg, ok := findCgroup(c.ID, 0); ok {
-			in.CPU, _ = cg.cpuUsage()
-			in.Memory, _ = cg.memoryUsage()
-		}
 		out = append(out, in)
+	}
+	m.mu.Unlock()
+	// The cgroup files are read without the lock: a Start waits for none.
+	for i := range out {
+		if cg, ok := findCgroup(out[i].Container, 0); ok {
+			out[i].CPU, _ = cg.cpuUsage()
+			out[i].Memory, _ = cg.memoryUsage()
+		}
 	}
 	slices.SortFunc(out, func(a, b Info) int {
 		if a.Server != b.Server {
@@ -563,10 +394,7 @@ type Stats struct {
 // Stats reports the current load.
 func (m *Manager) Stats() Stats {
 	running, waiting := m.q.stats()
-	m.mu.Lock()
-	spares := len(m.spares)
-	m.mu.Unlock()
-	return Stats{Running: running, Queued: waiting, Spares: spares, Cap: m.opts.MaxConcurrent}
+	return Stats{Running: running, Queued: waiting, Spares: m.spares.count(), Cap: m.opts.MaxConcurrent}
 }
 
 // Reap ends the selected sessions (reason reaped) and waits for them. With
@@ -579,7 +407,6 @@ func (m *Manager) Reap(ctx context.Context, f Filter) (int, error) {
 	}
 	now := m.opts.Clock.Now()
 	var victims []*Session
-	n := 0
 	m.mu.Lock()
 	for _, s := range m.sessions {
 		idle := now.Sub(time.Unix(0, s.lastInput.Load()))
@@ -587,19 +414,8 @@ func (m *Manager) Reap(ctx context.Context, f Filter) (int, error) {
 			victims = append(victims, s)
 		}
 	}
-	for user, sp := range m.spares {
-		if f.All || user == f.User {
-			delete(m.spares, user)
-			close(sp.discard)
-			n++
-		}
-	}
-	for user := range m.nextSpare {
-		if f.All || user == f.User {
-			delete(m.nextSpare, user)
-		}
-	}
 	m.mu.Unlock()
+	n := m.spares.drop(func(user string) bool { return f.All || user == f.User })
 	for _, s := range victims {
 		s.Stop(ReasonReaped)
 	}
@@ -623,45 +439,6 @@ func (m *Manager) Reap(ctx context.Context, f Filter) (int, error) {
 	return n, nil
 }
 
-// Reconcile removes every managed container of this server id that no
-// session or spare of this Manager owns:
-// leftovers of a crashed or killed server. Unlabelled containers are never
-// touched.
-func (m *Manager) Reconcile(ctx context.Context) (int, error) {
-	return m.removeUnowned(ctx, func(container.Summary) bool { return true })
-}
-
-func (m *Manager) removeUnowned(ctx context.Context, match func(container.Summary) bool) (int, error) {
-	items, err := m.listManaged(ctx, false)
-	if err != nil {
-		return 0, err
-	}
-	var errs []error
-	n := 0
-	for _, c := range items {
-		if c.Labels[LabelManaged] != "true" || !match(c) {
-			continue
-		}
-		m.mu.Lock()
-		owned := m.owned[c.Labels[LabelSession]]
-		m.mu.Unlock()
-		if owned {
-			continue
-		}
-		removed, err := m.removeIfPresent(ctx, c.ID)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if !removed {
-			continue
-		}
-		m.log.Info("sandbox: removed unowned container", "container", c.ID[:12], "user", c.Labels[LabelUser])
-		n++
-	}
-	return n, errors.Join(errs...)
-}
-
 // maintain reconciles and drops spares nobody asked for in a while.
 func (m *Manager) maintain() {
 	defer m.bg.Done()
@@ -676,15 +453,7 @@ func (m *Manager) maintain() {
 		if _, err := m.Reconcile(m.ctx); err != nil && m.ctx.Err() == nil {
 			m.log.Warn("sandbox: reconcile", "error", err)
 		}
-		now := m.opts.Clock.Now()
-		m.mu.Lock()
-		for user, sp := range m.spares {
-			if now.Sub(sp.touched) > m.opts.IdleTimeout {
-				delete(m.spares, user)
-				close(sp.discard)
-			}
-		}
-		m.mu.Unlock()
+		m.spares.sweep()
 	}
 }
 
@@ -701,11 +470,8 @@ func (m *Manager) Close(ctx context.Context) error {
 	for _, s := range m.sessions {
 		all = append(all, s)
 	}
-	for user, sp := range m.spares {
-		delete(m.spares, user)
-		close(sp.discard)
-	}
 	m.mu.Unlock()
+	m.spares.close()
 	for _, s := range all {
 		s.Stop(ReasonStopped)
 	}
@@ -717,9 +483,9 @@ func (m *Manager) Close(ctx context.Context) error {
 			errs = append(errs, ctx.Err())
 		}
 	}
-	m.cancel() // ends waits of spares still starting
+	m.cancel()
 	waited := make(chan struct{})
-	go func() { m.bg.Wait(); m.launches.Wait(); close(waited) }()
+	go func() { m.bg.Wait(); m.spares.wait(); m.launches.Wait(); close(waited) }()
 	select {
 	case <-waited:
 	case <-ctx.Done():

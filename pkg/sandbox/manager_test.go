@@ -2,6 +2,7 @@ package sandbox_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"testing"
 	"time"
@@ -192,5 +193,41 @@ func TestWallBackstop(t *testing.T) {
 	clock.Advance(11 * time.Minute)
 	if ex := waitExit(t, s, waitShort); ex.Reason != sandbox.ReasonTimeout {
 		t.Errorf("exit = %+v, want timeout", ex)
+	}
+}
+
+// TestUnavailableAfterConnect: when a create fails, the Manager looks at
+// the engine: if it no longer answers the error is ErrUnavailable (Run
+// says execution is unavailable); if it answers, the create's own error.
+func TestUnavailableAfterConnect(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		pingFails   bool
+		unavailable bool
+	}{
+		{"create fails, the engine answers", false, false},
+		{"create fails, the engine is gone", true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cli, sick := sickClient(t, tt.pingFails)
+			m := sandboxtest.NewManager(t, sandbox.Options{Client: cli})
+			sick()
+			ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+			defer cancel()
+			s, err := m.Start(ctx, homeSpec(t, "vic", sandboxtest.Workspace(t, nil), ""), nil)
+			if err == nil {
+				s.Stop(sandbox.ReasonStopped)
+				t.Fatal("Start succeeded on an engine that fails every create")
+			}
+			if got := errors.Is(err, sandbox.ErrUnavailable); got != tt.unavailable {
+				t.Errorf("Start error %q: unavailable %v, want %v", err, got, tt.unavailable)
+			}
+			if st := m.Stats(); st.Running != 0 {
+				t.Errorf("a failed start holds a slot: %+v", st)
+			}
+		})
 	}
 }

@@ -306,3 +306,30 @@ func creates(t *testing.T, m *sandbox.Manager, user string, since time.Time) int
 		}
 	}
 }
+
+// TestStartReplacesEvenWithdrawn: a Start for a key ends the key's session
+// even when its ctx has already ended (a run withdrawn at once), and
+// starts nothing; another key of the same user is untouched.
+func TestStartReplacesEvenWithdrawn(t *testing.T) {
+	t.Parallel()
+	m := sandboxtest.NewManager(t, sandbox.Options{})
+	dir := sandboxtest.Workspace(t, nil)
+	first, c1 := start(t, m, homeSpec(t, "walt", dir, ""))
+	c1.waitFor(t, ">>> ", waitShort)
+	other := homeSpec(t, "walt", dir, "")
+	other.Key = "tab2"
+	_, c2 := start(t, m, other)
+	c2.waitFor(t, ">>> ", waitShort)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if s, err := m.Start(ctx, homeSpec(t, "walt", dir, ""), nil); !errors.Is(err, context.Canceled) {
+		if s != nil {
+			s.Stop(sandbox.ReasonStopped)
+		}
+		t.Fatalf("a withdrawn Start = %v, want context canceled", err)
+	}
+	if ex := waitExit(t, first, waitShort); ex.Reason != sandbox.ReasonStopped {
+		t.Errorf("the key's session: exit %+v, want stopped", ex)
+	}
+	c2.alive(t)
+}
