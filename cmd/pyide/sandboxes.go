@@ -4,20 +4,29 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pythonide/pyide/pkg/admin"
 	"github.com/pythonide/pyide/pkg/config"
 	"github.com/pythonide/pyide/pkg/metrics"
 	"github.com/pythonide/pyide/pkg/sandbox"
+	"github.com/pythonide/pyide/pkg/terminal"
 )
 
 // sandboxes holds the sandbox manager, which exists only while a Docker
 // engine answers: the server starts without one (the IDE still edits
 // files), retries in the background, and serves Run as soon as the engine
-// is back.
+// is back. It is the one place that decides whether execution is
+// available; the terminal and the dashboard ask it.
+//
+// Its lock guards the fields only: reaching the engine (building a
+// manager, a ping) happens outside it and the result is swapped in, so a
+// hung engine holds up no Start, no socket and no metrics scrape.
 type sandboxes struct {
 	cfg    config.Config
 	logger *slog.Logger
@@ -30,8 +39,24 @@ type sandboxes struct {
 	mu      sync.Mutex
 	m       *sandbox.Manager
 	lastErr error
+	attempt chan struct{} // closed when the attempt to connect in flight ends; nil when none
+	closed  bool
 	ending  sync.WaitGroup // endTest reaps still running
+
+	// up is the engine's state as last seen (a connect, a probe, a
+	// Start): what the metrics report without asking the engine.
+	up atomic.Bool
 }
+
+// Bounds of the engine's answers.
+const (
+	// connectWait is how long a caller of connect waits for the attempt;
+	// past it the attempt goes on in the background and the server starts
+	// without execution rather than wait for a hung engine.
+	connectWait = 10 * time.Second
+	// probeWait bounds the periodic look at a connected engine.
+	probeWait = 10 * time.Second
+)
 
 func (s *sandboxes) options() sandbox.Options {
 	o := sandbox.Options{
@@ -74,67 +99,137 @@ func serverID(dataPath string) string {
 	return "pyide-" + hex.EncodeToString(sum[:4])
 }
 
-// connect tries once to reach the engine.
-func (s *sandboxes) connect(ctx context.Context) {
+// connect tries to reach the engine, waiting for the attempt at most
+// connectWait (or until ctx ends). Only one attempt runs at a time; a
+// manager it builds after the wait is taken when it comes.
+func (s *sandboxes) connect(ctx context.Context) { s.connectWithin(ctx, connectWait) }
+
+func (s *sandboxes) connectWithin(ctx context.Context, wait time.Duration) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m != nil {
+	if s.m != nil || s.closed {
+		s.mu.Unlock()
 		return
 	}
-	m, err := sandbox.New(ctx, s.options())
-	if err != nil {
-		if s.lastErr == nil || s.lastErr.Error() != err.Error() {
-			s.logger.Warn("execution unavailable; retrying in the background", "error", err)
-		}
-		s.lastErr = err
-		return
+	done := s.attempt
+	if done == nil {
+		done = make(chan struct{})
+		s.attempt = done
+		go s.dial(ctx, done)
 	}
-	if s.lastErr != nil {
-		s.logger.Info("execution available again")
+	s.mu.Unlock()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-ctx.Done():
 	}
-	s.lastErr = nil
-	s.m = m
 }
 
-// keepConnected retries every interval until ctx ends.
-func (s *sandboxes) keepConnected(ctx context.Context, interval time.Duration) {
-	every(ctx, interval, func() { s.connect(ctx) })
+// dial builds a manager (a ping, and the reconcile of leftovers: up to a
+// minute on a hung engine) without the lock, then swaps it in.
+func (s *sandboxes) dial(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	m, err := sandbox.New(ctx, s.options())
+	s.mu.Lock()
+	s.attempt = nil
+	closed, prevErr := s.closed, s.lastErr
+	switch {
+	case err != nil:
+		s.lastErr = err
+	case !closed:
+		s.m, s.lastErr = m, nil
+	}
+	s.mu.Unlock()
+	s.up.Store(err == nil && !closed)
+	switch {
+	case err != nil:
+		if prevErr == nil || prevErr.Error() != err.Error() {
+			s.logger.Warn("execution unavailable; retrying in the background", "error", err)
+		}
+	case closed:
+		// The server is stopping: this late manager removes what it holds.
+		if cerr := m.Close(context.WithoutCancel(ctx)); cerr != nil {
+			s.logger.Warn("removing sandboxes", "error", cerr)
+		}
+	case prevErr != nil:
+		s.logger.Info("execution available again")
+	}
 }
+
+// keepConnected, every interval until ctx ends, connects when there is no
+// manager and otherwise looks at the engine, for the metrics.
+func (s *sandboxes) keepConnected(ctx context.Context, interval time.Duration) {
+	every(ctx, interval, func() {
+		m, err := s.manager()
+		if err != nil {
+			s.connectWithin(ctx, 0)
+			return
+		}
+		pctx, cancel := context.WithTimeout(ctx, probeWait)
+		defer cancel()
+		s.up.Store(m.Ping(pctx) == nil)
+	})
+}
+
+// engineUp is the engine's state as last seen; it never waits.
+func (s *sandboxes) engineUp() bool { return s.up.Load() }
 
 func (s *sandboxes) manager() (*sandbox.Manager, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.m == nil {
-		if s.lastErr != nil {
-			return nil, s.lastErr
-		}
-		return nil, sandbox.ErrUnavailable
+	if s.m != nil {
+		return s.m, nil
 	}
-	return s.m, nil
+	switch {
+	case s.lastErr == nil:
+		return nil, fmt.Errorf("%w: connecting to the Docker engine", sandbox.ErrUnavailable)
+	case errors.Is(s.lastErr, sandbox.ErrUnavailable):
+		return nil, s.lastErr
+	default:
+		return nil, fmt.Errorf("%w: %w", sandbox.ErrUnavailable, s.lastErr)
+	}
 }
 
 // close removes every sandbox this server runs.
 func (s *sandboxes) close(ctx context.Context) error {
 	s.ending.Wait()
 	s.mu.Lock()
-	m := s.m
-	s.m = nil
+	m, attempt := s.m, s.attempt
+	s.m, s.closed = nil, true
 	s.mu.Unlock()
+	s.up.Store(false)
+	if attempt != nil {
+		// An attempt in flight closes its own manager, if it makes one.
+		select {
+		case <-attempt:
+		case <-ctx.Done():
+		}
+	}
 	if m == nil {
 		return nil
 	}
 	return m.Close(ctx)
 }
 
-// The terminal's view: every call fails with ErrUnavailable while Docker
-// is away.
+// The terminal's view (terminal.Sandboxes): every call fails with
+// ErrUnavailable while Docker is away.
 
-func (s *sandboxes) Start(ctx context.Context, spec sandbox.Spec, onQueue func(int)) (*sandbox.Session, error) {
+func (s *sandboxes) Start(ctx context.Context, spec sandbox.Spec, onQueue func(int)) (terminal.Session, error) {
 	m, err := s.manager()
 	if err != nil {
 		return nil, err
 	}
-	return m.Start(ctx, spec, onQueue)
+	sess, err := m.Start(ctx, spec, onQueue)
+	switch {
+	case errors.Is(err, sandbox.ErrUnavailable):
+		s.up.Store(false)
+		return nil, err
+	case err != nil:
+		return nil, err
+	}
+	s.up.Store(true)
+	return sess, nil
 }
 
 func (s *sandboxes) Prepare(ctx context.Context, spec sandbox.Spec) error {
@@ -151,15 +246,19 @@ func (s *sandboxes) Release(user string) {
 	}
 }
 
+// Available implements terminal.Sandboxes: nil once a manager exists.
+func (s *sandboxes) Available() error {
+	_, err := s.manager()
+	return err
+}
+
+// Ping asks the engine now (for /readyz and the dashboard).
 func (s *sandboxes) Ping(ctx context.Context) error {
 	m, err := s.manager()
 	if err != nil {
 		return err
 	}
-	if err := m.Ping(ctx); err != nil {
-		return err
-	}
-	return nil
+	return m.Ping(ctx)
 }
 
 // adminView adapts the manager to the dashboard.

@@ -11,6 +11,7 @@ import (
 	"github.com/pythonide/pyide/pkg/config"
 	"github.com/pythonide/pyide/pkg/sandbox"
 	"github.com/pythonide/pyide/pkg/sandbox/sandboxtest"
+	"github.com/pythonide/pyide/pkg/terminal"
 )
 
 // TestEndTestReapsTheStudent: when a student's test time is over, their
@@ -32,7 +33,7 @@ func TestEndTestReapsTheStudent(t *testing.T) {
 			t.Errorf("close: %v", err)
 		}
 	})
-	start := func(user string) *sandbox.Session {
+	start := func(user string) terminal.Session {
 		home := filepath.Join(cfg.DataPath, "Local", user)
 		if err := os.MkdirAll(home, 0o755); err != nil {
 			t.Fatal(err)

@@ -243,9 +243,7 @@ func (p *parts) backupSchedule() *backup.Schedule {
 func registerGauges(mx *metrics.Metrics, sb *sandboxes, hub *terminal.Hub, dataPath string) {
 	view := adminView{sb}
 	mx.Gauge("pyide_docker_up", "1 when the Docker engine answers and the sandbox image exists.", func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if sb.Ping(ctx) != nil {
+		if !sb.engineUp() { // as last seen: a scrape never waits for the engine
 			return 0
 		}
 		return 1

@@ -80,9 +80,13 @@ func (m *Manager) launch(ctx context.Context, spec Spec, spare bool) (_ *box, er
 	if err != nil {
 		return b, err
 	}
-	att, err := m.cli.ContainerAttach(ctx, b.id, client.ContainerAttachOptions{
+	// The bound covers the handshake only: the attached stream is not tied
+	// to the context once it is returned.
+	actx, acancel := context.WithTimeout(ctx, controlTimeout)
+	att, err := m.cli.ContainerAttach(actx, b.id, client.ContainerAttachOptions{
 		Stream: true, Stdin: true, Stdout: true, Stderr: true, DetachKeys: detachKeys,
 	})
+	acancel()
 	if err != nil {
 		return b, fmt.Errorf("sandbox: attach: %w", err)
 	}
@@ -123,6 +127,12 @@ func (m *Manager) create(ctx context.Context, name string, cfg *container.Config
 		cancel()
 		if err == nil {
 			return res.ID, nil
+		}
+		if ctx.Err() != nil {
+			// Given up while the engine may be making it: whatever it made
+			// under this name goes, rather than wait for a reconcile.
+			_ = m.removeContainer(context.WithoutCancel(ctx), name)
+			return "", fmt.Errorf("sandbox: create: %w", err)
 		}
 		if !cerrdefs.IsConflict(err) || attempt > 0 {
 			return "", fmt.Errorf("sandbox: create: %w", err)

@@ -329,8 +329,8 @@ func (c *conn) run(treePath string) {
 		c.errorf("too many runs; wait %d s", int(math.Ceil(wait.Seconds())))
 		return
 	}
-	if h.opts.Sandboxes == nil {
-		c.errorf("execution is unavailable: no Docker engine is configured on the server")
+	if err := h.opts.Sandboxes.Available(); err != nil {
+		c.errorf("%s", unavailable(err))
 		return
 	}
 	c.tab.start(c, treePath, tg)

@@ -19,7 +19,7 @@
 //
 //	hub := terminal.New(terminal.Options{
 //		Auth:      authService,
-//		Sandboxes: manager, // nil when Docker is unavailable: Run then says so
+//		Sandboxes: sb, // runs programs and alone says whether the engine is there
 //		Files:     terminal.WorkspaceFiles{W: ws},
 //		PublicURL: cfg.PublicURL,
 //	})
@@ -27,6 +27,10 @@
 //		Raw:            map[string]echo.HandlerFunc{"/ws": hub.Handler()},
 //		BeforeShutdown: func(ctx context.Context) { _ = hub.Close(ctx) },
 //	})
+//
+// The hub sees programs through two interfaces it declares, Sandboxes and
+// Session: it never learns whether Docker exists, and never waits for the
+// engine while holding a lock.
 //
 // The course calls hub.Recheck when its rules change (a test starts, a
 // deadline passes), so a restriction reaches sandboxes already running.

@@ -48,11 +48,14 @@ var passwords = map[string]string{"alice": "alice password", "bob": "bob passwor
 type envOptions struct {
 	docker  bool // a real sandbox manager (the test skips without Docker)
 	sandbox sandbox.Options
-	hub     terminal.Options // Auth, Sandboxes and Files are filled in
-	files   map[string]string
-	idle    time.Duration // the login idle limit; default an hour
-	course  workspace.CourseState
-	quota   int64 // a student's disk quota, enforced from inside sandboxes too; 0: the default, not watched
+	// sandboxes, when set (and docker is not), runs the programs: a fake
+	// at the terminal's seam.
+	sandboxes terminal.Sandboxes
+	hub       terminal.Options // Auth, Sandboxes and Files are filled in
+	files     map[string]string
+	idle      time.Duration // the login idle limit; default an hour
+	course    workspace.CourseState
+	quota     int64 // a student's disk quota, enforced from inside sandboxes too; 0: the default, not watched
 }
 
 type env struct {
@@ -123,7 +126,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 			}
 		}
 		e.mgr = sandboxtest.NewManager(t, o.sandbox)
-		opts.Sandboxes = e.mgr
+		opts.Sandboxes = managed{e.mgr}
+	} else if o.sandboxes != nil {
+		opts.Sandboxes = o.sandboxes
 	}
 	e.hub = terminal.New(opts)
 	srv := server.New(server.Options{
@@ -142,6 +147,20 @@ func newEnv(t testing.TB, o envOptions) *env {
 	})
 	return e
 }
+
+// managed is the real manager at the terminal's seam, as cmd/pyide wires
+// it while the engine answers.
+type managed struct{ *sandbox.Manager }
+
+func (m managed) Start(ctx context.Context, spec sandbox.Spec, onQueue func(int)) (terminal.Session, error) {
+	s, err := m.Manager.Start(ctx, spec, onQueue)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (managed) Available() error { return nil }
 
 // quietLogger logs only when PYIDE_TEST_LOG is set.
 func quietLogger() *slog.Logger {
@@ -306,6 +325,7 @@ type wsClient struct {
 	out      []byte
 	outPos   int
 	frames   int
+	received int // output bytes, all of them
 	events   []map[string]any
 	evPos    int
 	closeErr error
@@ -337,6 +357,7 @@ func (c *wsClient) readLoop() {
 		if kind == websocket.BinaryMessage {
 			c.out = append(c.out, data...)
 			c.frames++
+			c.received += len(data)
 			if len(c.out) > 4<<20 { // floods must not grow the test either
 				drop := len(c.out) - 2<<20
 				c.out = append(c.out[:0], c.out[drop:]...)

@@ -174,7 +174,7 @@ func (h *Hub) unregister(c *conn) {
 	// period, so the user's spare goes with their last socket.
 	release := !h.closed && h.tabs[c.tab.key] != c.tab && h.forgetUserLocked(c.user.Username)
 	h.mu.Unlock()
-	if release && h.opts.Sandboxes != nil {
+	if release {
 		h.opts.Sandboxes.Release(c.user.Username)
 	}
 }
@@ -191,7 +191,7 @@ func (h *Hub) expire(t *tab) {
 	h.mu.Unlock()
 	t.kill()
 	h.opts.Logger.Info("terminal: tab expired after the grace period", "user", t.key.user, "tab", t.key.id)
-	if release && h.opts.Sandboxes != nil {
+	if release {
 		h.opts.Sandboxes.Release(t.key.user)
 	}
 }
@@ -215,8 +215,8 @@ func (h *Hub) forgetUserLocked(user string) bool {
 // warm starts the user's spare container in the background, so that their
 // first Run is fast.
 func (h *Hub) warm(u auth.User) {
-	if h.opts.Sandboxes == nil {
-		return
+	if h.opts.Sandboxes.Available() != nil {
+		return // Run says why
 	}
 	h.wg.Add(1)
 	go func() {
@@ -234,7 +234,7 @@ func (h *Hub) warm(u auth.User) {
 		ctx, cancel := context.WithTimeout(h.ctx, 2*time.Minute)
 		defer cancel()
 		err = h.opts.Sandboxes.Prepare(ctx, sandbox.Spec{User: u.Username, Role: u.Role, Mounts: mounts})
-		if err != nil && h.ctx.Err() == nil && !errors.Is(err, sandbox.ErrClosed) {
+		if err != nil && h.ctx.Err() == nil && !errors.Is(err, sandbox.ErrClosed) && !errors.Is(err, sandbox.ErrUnavailable) {
 			h.opts.Logger.Warn("terminal: spare", "user", u.Username, "error", err)
 		}
 	}()
@@ -291,9 +291,7 @@ func (h *Hub) Recheck(user string) {
 			if g, err := grant(sp.user); err == nil && covered(sp.mounts, g) {
 				continue
 			}
-			if h.opts.Sandboxes != nil {
-				h.opts.Sandboxes.Release(name)
-			}
+			h.opts.Sandboxes.Release(name)
 			h.warm(sp.user)
 		}
 	}()
@@ -368,7 +366,7 @@ func (h *Hub) sessionEnded(ev auth.Event) {
 		}
 	}
 	h.mu.Unlock()
-	if release && h.opts.Sandboxes != nil {
+	if release {
 		h.opts.Sandboxes.Release(ev.Username)
 	}
 }
@@ -465,7 +463,7 @@ func (h *Hub) Close(ctx context.Context) error {
 		closing.Go(func() { c.close(websocket.CloseGoingAway, "server shutting down") })
 	}
 	closing.Wait()
-	var sessions []*sandbox.Session
+	var sessions []Session
 	for _, t := range tabs {
 		if s := t.kill(); s != nil {
 			sessions = append(sessions, s)

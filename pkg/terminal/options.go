@@ -2,6 +2,7 @@ package terminal
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -9,20 +10,55 @@ import (
 	"github.com/pythonide/pyide/pkg/sandbox"
 )
 
-// Sandboxes is what the hub needs of *sandbox.Manager.
+// Session is one running program as a tab sees it: the TTY's bytes both
+// ways, its size, and how it ended. (*sandbox.Session is one.)
+type Session interface {
+	ID() string
+	Read(p []byte) (int, error)
+	Write(p []byte) (int, error)
+	Resize(ctx context.Context, cols, rows uint) error
+	// Stop ends the program with reason and returns at once: it is called
+	// with the tab's lock held. Done is closed once it has ended and its
+	// container is gone; Exit then says how.
+	Stop(reason string)
+	Done() <-chan struct{}
+	Exit() sandbox.Exit
+}
+
+// Sandboxes runs programs. It alone decides whether execution is
+// available: the hub never asks the engine itself.
 type Sandboxes interface {
-	Start(ctx context.Context, spec sandbox.Spec, onQueue func(pos int)) (*sandbox.Session, error)
+	// Start runs spec, waiting in the server's line (onQueue learns the
+	// position) until ctx ends. There is one session per spec.User and
+	// spec.Key (a tab): Start first ends the one the key has, even when
+	// ctx has ended already. A tab makes its calls one after another.
+	// An error wrapping sandbox.ErrUnavailable means the engine is away.
+	Start(ctx context.Context, spec sandbox.Spec, onQueue func(pos int)) (Session, error)
 	// Prepare warms a spare container for spec.User; Release drops it.
 	Prepare(ctx context.Context, spec sandbox.Spec) error
 	Release(user string)
-	Ping(ctx context.Context) error
+	// Available says, without waiting for the engine, why runs cannot
+	// start now (wrapping sandbox.ErrUnavailable), or nil.
+	Available() error
 }
+
+// noEngine is the Sandboxes of a server with no Docker engine configured.
+type noEngine struct{}
+
+var errNoEngine = fmt.Errorf("%w: no Docker engine is configured on the server", sandbox.ErrUnavailable)
+
+func (noEngine) Start(context.Context, sandbox.Spec, func(int)) (Session, error) {
+	return nil, errNoEngine
+}
+func (noEngine) Prepare(context.Context, sandbox.Spec) error { return errNoEngine }
+func (noEngine) Release(string)                              {}
+func (noEngine) Available() error                            { return errNoEngine }
 
 // Options configure a Hub. Zero values take the documented defaults.
 type Options struct {
 	Auth *auth.Service // required
-	// Sandboxes runs the code; nil means execution is unavailable (no
-	// Docker engine) and Run answers so, while the rest of the IDE works.
+	// Sandboxes runs the code; nil means no Docker engine is configured:
+	// Run answers that execution is unavailable, the rest of the IDE works.
 	Sandboxes Sandboxes
 	Files     Files  // required
 	PublicURL string // the server's own origin, for the Origin check; "" = the request's Host
@@ -111,10 +147,8 @@ func (o Options) withDefaults() Options {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	// A nil *sandbox.Manager in the interface is not a nil interface; both
-	// mean "no Docker".
-	if m, ok := o.Sandboxes.(*sandbox.Manager); ok && m == nil {
-		o.Sandboxes = nil
+	if o.Sandboxes == nil {
+		o.Sandboxes = noEngine{}
 	}
 	return o
 }

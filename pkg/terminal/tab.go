@@ -16,6 +16,11 @@ import (
 // tab is one browser tab of one user: its current run and scrollback. It
 // outlives its connections by the grace period, so a reload or a network
 // blip finds the REPL where it was.
+//
+// The tab's lock is held only for bookkeeping, never across a call that
+// waits for the engine or the network: the hub takes it under its own
+// lock (Stats, register, logout), so a tab that waited would stall every
+// socket and every metrics scrape.
 type tab struct {
 	h   *Hub
 	key tabKey
@@ -46,11 +51,14 @@ type run struct {
 	grading bool
 	began   time.Time          // just before the sandbox started: what it wrote is newer
 	cancel  context.CancelFunc // ends a Start still waiting
-	quit    chan struct{}      // closed when replaced or killed
-	stdin   chan []byte
+	quit    chan struct{}      // closed when withdrawn: replaced, stopped or killed
+	// called is closed once its Start call has returned: the tab's next
+	// Start waits for it, so that the sandboxes see a tab's runs in order.
+	called chan struct{}
+	stdin  chan []byte
 
-	sess *sandbox.Session // guarded by tab.mu; nil while starting
-	exit *sandbox.Exit    // guarded by tab.mu; set once ended
+	sess Session       // guarded by tab.mu; nil while starting
+	exit *sandbox.Exit // guarded by tab.mu; set once ended
 
 	since   atomic.Int64 // output bytes since the last run or input
 	limited atomic.Bool
@@ -133,7 +141,7 @@ func (t *tab) unbind(c *conn, grace time.Duration) {
 
 // kill ends the tab: a waiting start is cancelled, the session stopped. It
 // returns the session, if any, so a caller can wait for its removal.
-func (t *tab) kill() *sandbox.Session {
+func (t *tab) kill() Session {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.dead = true
@@ -154,14 +162,27 @@ func (t *tab) kill() *sandbox.Session {
 func (t *tab) endLocked(r *run) { t.endWithLocked(r, sandbox.ReasonStopped) }
 
 func (t *tab) endWithLocked(r *run, reason string) {
-	select {
-	case <-r.quit:
-	default:
+	t.withdrawLocked(r)
+	if r.sess != nil {
+		r.sess.Stop(reason)
+	}
+}
+
+// withdrawLocked stops listening to r and ends its Start if that still
+// waits. Its session, if it has one, runs on until something ends it.
+func (t *tab) withdrawLocked(r *run) {
+	if !isClosed(r.quit) {
 		close(r.quit)
 	}
 	r.cancel()
-	if r.sess != nil {
-		r.sess.Stop(reason)
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -207,9 +228,14 @@ func (t *tab) eventLocked(r *run, ev event) {
 	}
 }
 
-// start ends the tab's previous run and starts a new one. The start itself
-// (which may wait in the server's queue) runs in the background so that a
-// stop, or another run, is read meanwhile.
+// start replaces the tab's run with a new one. The start itself (which
+// may wait in the server's line) runs in the background so that a stop,
+// or another run, is read meanwhile.
+//
+// One program per tab is the sandboxes' rule, kept where sessions are
+// made: this run's Start ends the previous run's session. The tab only
+// withdraws the previous run (its output is dropped from now on, its
+// Start given up) and makes its Start calls in order.
 func (t *tab) start(c *conn, treePath string, tg Target) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -220,8 +246,10 @@ func (t *tab) start(c *conn, treePath string, tg Target) {
 	if t.attached != c {
 		t.attachLocked(c, false)
 	}
+	var prev <-chan struct{}
 	if t.cur != nil {
-		t.endLocked(t.cur)
+		t.withdrawLocked(t.cur)
+		prev = t.cur.called
 	}
 	ctx, cancel := context.WithCancel(t.h.ctx)
 	u := c.user
@@ -230,45 +258,61 @@ func (t *tab) start(c *conn, treePath string, tg Target) {
 		spec.MaxSessions = t.h.opts.MaxSandboxesPerStudent
 	}
 	r := &run{gen: t.gen.Add(1), path: treePath, user: u, spec: spec, grading: tg.Grading, began: time.Now(), cancel: cancel,
-		quit: make(chan struct{}), stdin: make(chan []byte, stdinQueue)}
+		quit: make(chan struct{}), called: make(chan struct{}), stdin: make(chan []byte, stdinQueue)}
 	t.cur = r
 	t.ring.reset()
 	t.h.wg.Add(1)
-	go func() {
-		defer t.h.wg.Done()
-		defer cancel()
-		sess, err := t.h.opts.Sandboxes.Start(ctx, spec, func(pos int) {
-			t.mu.Lock()
-			defer t.mu.Unlock()
-			t.eventLocked(r, queuedEvent(pos))
-		})
-		t.mu.Lock()
-		if err != nil {
-			t.failedLocked(r, ctx, err)
-			t.mu.Unlock()
-			return
-		}
-		if t.cur != r || t.dead {
-			t.mu.Unlock()
-			sess.Stop(sandbox.ReasonStopped)
-			return
-		}
-		r.sess = sess
-		cols, rows := t.cols, t.rows
-		t.eventLocked(r, startedEvent(r.sess.ID(), r.path))
-		t.h.wg.Add(2)
-		go t.pump(r)
-		go t.feed(r)
-		t.mu.Unlock()
-		if cols > 0 {
-			rctx, rcancel := context.WithTimeout(t.h.ctx, controlWait)
-			_ = sess.Resize(rctx, cols, rows)
-			rcancel()
-		}
-	}()
+	go t.launch(ctx, r, prev)
 }
 
-// failedLocked reports a start that did not happen.
+// launch starts r's session once the previous run's Start has returned
+// (withdrawn, it returns promptly), and hands it to the pumps.
+func (t *tab) launch(ctx context.Context, r *run, prev <-chan struct{}) {
+	defer t.h.wg.Done()
+	defer r.cancel()
+	if prev != nil {
+		<-prev
+	}
+	sess, err := t.h.opts.Sandboxes.Start(ctx, r.spec, func(pos int) {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.eventLocked(r, queuedEvent(pos))
+	})
+	close(r.called)
+	t.mu.Lock()
+	if err != nil {
+		t.failedLocked(r, ctx, err)
+		t.mu.Unlock()
+		return
+	}
+	if isClosed(r.quit) || t.dead {
+		// Withdrawn while it started: a stop pressed meanwhile is
+		// answered here; a replaced run says nothing.
+		if t.cur == r && !t.dead {
+			r.exit = &sandbox.Exit{Code: 0, Reason: sandbox.ReasonStopped}
+			t.eventLocked(r, exitedEvent(*r.exit))
+		}
+		t.mu.Unlock()
+		sess.Stop(sandbox.ReasonStopped)
+		return
+	}
+	r.sess = sess
+	cols, rows := t.cols, t.rows
+	t.eventLocked(r, startedEvent(r.sess.ID(), r.path))
+	t.h.wg.Add(2)
+	go t.pump(r)
+	go t.feed(r)
+	t.mu.Unlock()
+	if cols > 0 {
+		rctx, rcancel := context.WithTimeout(t.h.ctx, controlWait)
+		_ = sess.Resize(rctx, cols, rows)
+		rcancel()
+	}
+}
+
+// failedLocked reports a start that did not happen. Whether the engine is
+// away is the sandboxes' to say (sandbox.ErrUnavailable): the tab asks
+// nothing, holding its lock.
 func (t *tab) failedLocked(r *run, ctx context.Context, err error) {
 	if t.cur != r || t.dead {
 		return
@@ -283,22 +327,16 @@ func (t *tab) failedLocked(r *run, ctx context.Context, err error) {
 		return
 	}
 	msg := "could not start: " + err.Error()
-	var unavailable bool
 	if errors.Is(err, sandbox.ErrUnavailable) {
-		unavailable = true
-	} else {
-		pctx, cancel := context.WithTimeout(t.h.ctx, 5*time.Second)
-		perr := t.h.opts.Sandboxes.Ping(pctx)
-		cancel()
-		if perr != nil {
-			err, unavailable = perr, true
-		}
-	}
-	if unavailable {
-		msg = "execution is unavailable: " + err.Error()
+		msg = unavailable(err)
 	}
 	t.h.opts.Logger.Warn("terminal: start failed", "user", t.key.user, "error", err)
 	t.attached.errorf("%s", msg)
+}
+
+// unavailable words an error of an engine that is away for the user.
+func unavailable(err error) string {
+	return "execution is unavailable: " + strings.TrimPrefix(err.Error(), sandbox.ErrUnavailable.Error()+": ")
 }
 
 // pump copies the session's output to the attached socket. While the
@@ -422,7 +460,7 @@ func (t *tab) stdin(c *conn, b []byte) {
 func (t *tab) resize(c *conn, cols, rows uint) {
 	t.mu.Lock()
 	t.cols, t.rows = cols, rows
-	var sess *sandbox.Session
+	var sess Session
 	if r := t.cur; r != nil && r.sess != nil && r.exit == nil && t.attached == c {
 		sess = r.sess
 	}
