@@ -240,7 +240,10 @@ func (s *Session) run() {
 	defer t.Stop()
 	var quotaTick <-chan time.Time
 	dq := diskWatch{last: -1}
-	if s.m.opts.OverQuota != nil {
+	// A session with no writable folder cannot write past the quota (a
+	// student already over it gets read-only folders): nothing to watch,
+	// and nothing to stop it for.
+	if s.m.opts.OverQuota != nil && s.spec.writable() {
 		qt := time.NewTicker(s.m.opts.QuotaInterval)
 		defer qt.Stop()
 		quotaTick = qt.C

@@ -104,6 +104,16 @@ func (s Spec) validate(root string) error {
 	return nil
 }
 
+// writable reports whether any folder is mounted read-write.
+func (s Spec) writable() bool {
+	for _, m := range s.Mounts {
+		if !m.ReadOnly {
+			return true
+		}
+	}
+	return false
+}
+
 // mountKey identifies a mount set so a spare is only used for the same one.
 func (s Spec) mountKey() string {
 	ms := slices.Clone(s.Mounts)
