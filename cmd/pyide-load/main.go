@@ -394,7 +394,7 @@ func waitWarm(ctx context.Context, cli *client.Client, f client.Filters, names [
 // count the bell as a failed run); actions run on the hard deadline.
 func (s *student) work(classCtx, ctx context.Context) {
 	for s.think(classCtx, s.c.think.lo, s.c.think.hi) {
-		if err := s.st.broken(); err != nil {
+		if err := s.ws.Err(); err != nil {
 			s.c.rec.fail("ws_broken", err.Error())
 			if err := s.connect(ctx); err != nil {
 				s.c.rec.fail("ws_dial", err.Error())

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -12,11 +11,9 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/pythonide/pyide/pkg/terminal/terminaltest"
 )
 
 // class is what all students share: the server, the recorders, the clock.
@@ -35,8 +32,7 @@ type student struct {
 	acct account
 	rng  *rand.Rand
 	http *http.Client
-	ws   *websocket.Conn
-	st   *wsState
+	ws   *terminaltest.Client
 
 	connected   time.Time // socket open: the server starts warming a spare
 	lastStarted time.Time // the last started event: the spare was just taken
@@ -111,45 +107,37 @@ func (s *student) save(ctx context.Context, name string, content []byte) bool {
 	return true
 }
 
-// connect opens the IDE's WebSocket; the reader runs until it closes.
+// connect opens the IDE's WebSocket; its reader runs until it closes.
 func (s *student) connect(ctx context.Context) error {
 	u := *s.c.base
 	u.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
 	u.Path = "/api/ws"
 	u.RawQuery = url.Values{"tab": {"load-" + s.acct.username}}.Encode()
-	d := websocket.Dialer{Jar: s.http.Jar, HandshakeTimeout: 60 * time.Second, ReadBufferSize: 16 << 10, WriteBufferSize: 4 << 10}
-	ws, resp, err := d.DialContext(ctx, u.String(), http.Header{"Origin": {s.c.origin}})
-	if resp != nil && resp.Body != nil {
-		resp.Body.Close()
-	}
+	ws, _, err := terminaltest.Dial(ctx, u.String(), terminaltest.Options{
+		Jar: s.http.Jar, Header: http.Header{"Origin": {s.c.origin}}, HandshakeTimeout: 60 * time.Second,
+		ReadBufferSize: 16 << 10, WriteBufferSize: 4 << 10,
+		// A short tail of the output, never all of it: a flood costs nothing.
+		KeepOutput: tailBytes, KeepEvents: 64,
+	})
 	if err != nil {
 		return err
 	}
 	s.ws = ws
-	s.st = newWSState()
 	s.connected = time.Now()
-	go s.st.read(ws)
 	return s.send(map[string]any{"type": "resize", "cols": 100, "rows": 30})
 }
 
-func (s *student) send(v any) error {
-	b, _ := json.Marshal(v)
-	_ = s.ws.SetWriteDeadline(time.Now().Add(30 * time.Second))
-	return s.ws.WriteMessage(websocket.TextMessage, b)
-}
+// tailBytes is how much of the output a student keeps: enough to see a
+// prompt or an echo.
+const tailBytes = 512
+
+func (s *student) send(v any) error { return s.ws.Send(v) }
 
 // close says goodbye as a browser closing the tab does.
 func (s *student) close() {
-	if s.ws == nil {
-		return
+	if s.ws != nil {
+		s.ws.Close()
 	}
-	s.st.closing.Store(true)
-	_ = s.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(5*time.Second))
-	select {
-	case <-s.st.ended:
-	case <-time.After(5 * time.Second):
-	}
-	_ = s.ws.Close()
 }
 
 // think waits like a student reading or typing; false when class is over.
@@ -189,7 +177,7 @@ func (s *student) runFile(ctx context.Context, kind, name, prog string) {
 	if !s.save(ctx, name, []byte(prog)) {
 		return
 	}
-	s.st.mark()
+	s.ws.Mark()
 	t0 := time.Now()
 	spareAge := t0.Sub(s.connected)
 	if !s.lastStarted.IsZero() {
@@ -199,35 +187,42 @@ func (s *student) runFile(ctx context.Context, kind, name, prog string) {
 		s.c.rec.fail("ws_write", err.Error())
 		return
 	}
-	var ev event
-	err := s.st.wait(ctx, 2*time.Minute, func(st *wsState) bool {
-		ev = st.find("started", "error", "exited")
-		return ev.Type != ""
+	var ev terminaltest.Event
+	var at time.Time
+	var queued bool
+	err := s.ws.Wait(ctx, 2*time.Minute, func(v *terminaltest.View) bool {
+		var ok bool
+		ev, at, ok = v.Find("started", "error", "exited")
+		queued = v.Has("queued")
+		return ok
 	})
 	if err != nil {
 		s.c.rec.fail("run_no_started", err.Error())
 		return
 	}
-	if ev.Type != "started" {
-		s.c.rec.fail("run_"+ev.Type, ev.Message+ev.Reason)
+	if ev.Type() != "started" {
+		s.c.rec.fail("run_"+ev.Type(), ev.Str("message")+ev.Str("reason"))
 		return
 	}
-	s.lastStarted = ev.at
-	if s.st.queuedSeen() {
+	s.lastStarted = at
+	if queued {
 		s.c.rec.count("queued_runs")
 	}
 	switch kind {
 	case "hello", "stampede", "rerun":
-		if err := s.st.wait(ctx, time.Minute, func(st *wsState) bool { return !st.firstAfterStart.IsZero() || st.hasLocked("exited") }); err != nil {
+		var first time.Time
+		if err := s.ws.Wait(ctx, time.Minute, func(v *terminaltest.View) bool {
+			first = v.FirstOutputAfterStart()
+			return !first.IsZero() || v.Has("exited")
+		}); err != nil {
 			s.c.rec.fail("run_no_output", err.Error())
 			return
 		}
-		first := s.st.firstOut()
 		if first.IsZero() {
-			s.c.rec.fail("run_exited_silent", s.st.exitReason())
+			s.c.rec.fail("run_exited_silent", s.exitReason())
 			return
 		}
-		s.c.rec.click(clickSample{at: t0.Sub(s.c.start), d: first.Sub(t0), session: ev.Session, spareAge: spareAge, kind: kind})
+		s.c.rec.click(clickSample{at: t0.Sub(s.c.start), d: first.Sub(t0), session: ev.Str("session"), spareAge: spareAge, kind: kind})
 		s.repl = s.awaitPrompt(ctx, time.Minute, "run_no_prompt")
 	case "loop", "print":
 		s.repl = s.awaitPrompt(ctx, 3*time.Minute, "heavy_no_prompt")
@@ -238,33 +233,33 @@ func (s *student) runFile(ctx context.Context, kind, name, prog string) {
 		// Killed for memory, or a MemoryError traceback ends it: both are the
 		// sandbox working. Surviving a 1 GiB allocation under a 128 MB limit
 		// is not.
-		err := s.st.wait(ctx, 2*time.Minute, func(st *wsState) bool {
-			return st.hasLocked("exited") || bytes.Contains(st.tail, []byte("survived"))
+		err := s.ws.Wait(ctx, 2*time.Minute, func(v *terminaltest.View) bool {
+			return v.Has("exited") || bytes.Contains(v.Output(), []byte("survived"))
 		})
 		switch {
 		case err != nil:
 			s.c.rec.fail("hostile_no_exit", err.Error())
-		case !s.st.has("exited"):
+		case !s.has("exited"):
 			s.c.rec.fail("memory_bomb_survived", "")
 		default:
-			s.c.rec.outcome("hostile_bomb", s.st.exitReason())
+			s.c.rec.outcome("hostile_bomb", s.exitReason())
 		}
 	case "flood":
 		// Let it flood for a few seconds (or until the server caps it), then
 		// press Stop.
-		_ = s.st.wait(ctx, 3*time.Second, func(st *wsState) bool { return st.hasLocked("output_limited") || st.hasLocked("exited") })
-		limited := s.st.has("output_limited")
-		if !s.st.has("exited") {
+		_ = s.ws.Wait(ctx, 3*time.Second, func(v *terminaltest.View) bool { return v.Has("output_limited") || v.Has("exited") })
+		limited := s.has("output_limited")
+		if !s.has("exited") {
 			if err := s.send(map[string]any{"type": "stop"}); err != nil {
 				s.c.rec.fail("ws_write", err.Error())
 				return
 			}
 		}
-		if err := s.st.wait(ctx, time.Minute, func(st *wsState) bool { return st.hasLocked("exited") }); err != nil {
+		if err := s.ws.Wait(ctx, time.Minute, func(v *terminaltest.View) bool { return v.Has("exited") }); err != nil {
 			s.c.rec.fail("stop_no_exit", err.Error())
 			return
 		}
-		r := s.st.exitReason()
+		r := s.exitReason()
 		if limited {
 			r += "+output_limited"
 		}
@@ -274,15 +269,15 @@ func (s *student) runFile(ctx context.Context, kind, name, prog string) {
 
 // awaitPrompt waits for the REPL's ">>> " at the end of the output.
 func (s *student) awaitPrompt(ctx context.Context, limit time.Duration, failKind string) bool {
-	err := s.st.wait(ctx, limit, func(st *wsState) bool {
-		return bytes.HasSuffix(st.tail, []byte(">>> ")) || st.hasLocked("exited")
+	err := s.ws.Wait(ctx, limit, func(v *terminaltest.View) bool {
+		return bytes.HasSuffix(v.Output(), []byte(">>> ")) || v.Has("exited")
 	})
 	switch {
 	case err != nil:
 		s.c.rec.fail(failKind, err.Error())
 		return false
-	case s.st.has("exited"):
-		s.c.rec.fail("repl_exited", s.st.exitReason())
+	case s.has("exited"):
+		s.c.rec.fail("repl_exited", s.exitReason())
 		return false
 	}
 	return true
@@ -292,25 +287,29 @@ func (s *student) awaitPrompt(ctx context.Context, limit time.Duration, failKind
 // the keystroke round trip), then the rest and Enter (until the next prompt).
 func (s *student) replLine(ctx context.Context) {
 	line := replLines[s.rng.IntN(len(replLines))]
-	s.st.mark()
+	s.ws.Mark()
 	t0 := time.Now()
 	if err := s.send(map[string]any{"type": "stdin", "data": line[:1]}); err != nil {
 		s.c.rec.fail("ws_write", err.Error())
 		return
 	}
 	key := []byte(line[:1])
-	if err := s.st.wait(ctx, 30*time.Second, func(st *wsState) bool { return bytes.Contains(st.tail, key) || st.hasLocked("exited") }); err != nil {
+	var first time.Time
+	if err := s.ws.Wait(ctx, 30*time.Second, func(v *terminaltest.View) bool {
+		first = v.FirstOutput()
+		return bytes.Contains(v.Output(), key) || v.Has("exited")
+	}); err != nil {
 		s.c.rec.fail("echo_timeout", err.Error())
 		s.repl = false
 		return
 	}
-	if s.st.has("exited") {
-		s.c.rec.fail("repl_exited", s.st.exitReason())
+	if s.has("exited") {
+		s.c.rec.fail("repl_exited", s.exitReason())
 		s.repl = false
 		return
 	}
-	s.c.rec.echo(t0.Sub(s.c.start), s.st.firstOut().Sub(t0))
-	s.st.mark()
+	s.c.rec.echo(t0.Sub(s.c.start), first.Sub(t0))
+	s.ws.Mark()
 	t1 := time.Now()
 	if err := s.send(map[string]any{"type": "stdin", "data": line[1:] + "\r"}); err != nil {
 		s.c.rec.fail("ws_write", err.Error())
@@ -353,165 +352,18 @@ func (s *student) act(ctx context.Context) {
 
 func (s *student) hello() string { return fmt.Sprintf(progHello, s.saves, s.acct.username) }
 
-// event is one JSON event from the server.
-type event struct {
-	at       time.Time
-	Type     string `json:"type"`
-	Session  string `json:"session"`
-	Reason   string `json:"reason"`
-	Message  string `json:"message"`
-	Position int    `json:"position"`
+// has tells whether an event of the type came since the last mark.
+func (s *student) has(typ string) (ok bool) {
+	s.ws.Look(func(v *terminaltest.View) { ok = v.Has(typ) })
+	return ok
 }
 
-// wsState is what the reader goroutine saw since the last mark. It keeps a
-// short tail of the output, never all of it, so a flood costs nothing.
-type wsState struct {
-	mu              sync.Mutex
-	tail            []byte
-	events          []event
-	first           time.Time // first output byte since mark
-	firstAfterStart time.Time // first output byte after a started event
-	err             error
-	notify          chan struct{}
-	ended           chan struct{}
-	closing         atomic.Bool
-}
-
-const tailBytes = 512
-
-func newWSState() *wsState {
-	return &wsState{notify: make(chan struct{}, 1), ended: make(chan struct{})}
-}
-
-// read consumes the socket until it fails; timestamps are taken as each
-// message is read, before anything else.
-func (st *wsState) read(ws *websocket.Conn) {
-	defer close(st.ended)
-	for {
-		kind, data, err := ws.ReadMessage()
-		at := time.Now()
-		st.mu.Lock()
-		switch {
-		case err != nil:
-			st.err = err
-		case kind == websocket.BinaryMessage:
-			if st.first.IsZero() {
-				st.first = at
-			}
-			if st.firstAfterStart.IsZero() && st.hasLocked("started") {
-				st.firstAfterStart = at
-			}
-			st.tail = append(st.tail, data...)
-			if len(st.tail) > tailBytes {
-				st.tail = append(st.tail[:0], st.tail[len(st.tail)-tailBytes:]...)
-			}
-		default:
-			var ev event
-			if json.Unmarshal(data, &ev) == nil {
-				ev.at = at
-				if len(st.events) < 64 {
-					st.events = append(st.events, ev)
-				}
-			}
+// exitReason is the reason of the exited event since the last mark.
+func (s *student) exitReason() (reason string) {
+	s.ws.Look(func(v *terminaltest.View) {
+		if ev, _, ok := v.Find("exited"); ok {
+			reason = ev.Str("reason")
 		}
-		st.mu.Unlock()
-		select {
-		case st.notify <- struct{}{}:
-		default:
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// mark forgets what was seen so far: the next wait looks at new output.
-func (st *wsState) mark() {
-	st.mu.Lock()
-	st.tail, st.events = st.tail[:0], st.events[:0]
-	st.first, st.firstAfterStart = time.Time{}, time.Time{}
-	st.mu.Unlock()
-}
-
-var errClosed = errors.New("socket closed")
-
-// wait returns once cond holds (checked under the lock), the socket
-// fails, the limit passes or the run is aborted.
-func (st *wsState) wait(ctx context.Context, limit time.Duration, cond func(*wsState) bool) error {
-	deadline := time.NewTimer(limit)
-	defer deadline.Stop()
-	for {
-		st.mu.Lock()
-		ok, err := cond(st), st.err
-		st.mu.Unlock()
-		if ok {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("%w: %w", errClosed, err)
-		}
-		select {
-		case <-st.notify:
-		case <-deadline.C:
-			return fmt.Errorf("nothing after %s", limit)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-// The helpers below are called with st.mu held (from inside cond) or take it.
-
-func (st *wsState) hasLocked(t string) bool {
-	for _, e := range st.events {
-		if e.Type == t {
-			return true
-		}
-	}
-	return false
-}
-
-func (st *wsState) has(t string) bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.hasLocked(t)
-}
-
-func (st *wsState) find(types ...string) event {
-	for _, e := range st.events {
-		for _, t := range types {
-			if e.Type == t {
-				return e
-			}
-		}
-	}
-	return event{}
-}
-
-func (st *wsState) queuedSeen() bool { return st.has("queued") }
-
-func (st *wsState) exitReason() string {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	for _, e := range st.events {
-		if e.Type == "exited" {
-			return e.Reason
-		}
-	}
-	return ""
-}
-
-func (st *wsState) firstOut() time.Time {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if !st.firstAfterStart.IsZero() {
-		return st.firstAfterStart
-	}
-	return st.first
-}
-
-func (st *wsState) broken() error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.err
+	})
+	return reason
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/pythonide/pyide/pkg/auth"
 	"github.com/pythonide/pyide/pkg/sandbox"
 	"github.com/pythonide/pyide/pkg/terminal"
+	"github.com/pythonide/pyide/pkg/terminal/terminaltest"
 )
 
 // reportLatency reports p50 and p99 in milliseconds.
@@ -117,13 +118,11 @@ func BenchmarkClickToFirstOutput(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				c.mu.Lock()
-				frames := c.frames
-				c.mu.Unlock()
+				frames := c.Frames()
 				b.StartTimer()
 				start := time.Now()
 				c.run("Local/prof/ready.py")
-				c.wait(waitLong, "the first output", func() bool { return c.frames > frames })
+				c.wait(waitLong, "the first output", func(v *terminaltest.View) bool { return v.Frames() > frames })
 				ds = append(ds, time.Since(start))
 				b.StopTimer()
 				c.waitOutput("ready", waitLong)

@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 	"github.com/pythonide/pyide/pkg/store"
 	"github.com/pythonide/pyide/pkg/store/storetest"
 	"github.com/pythonide/pyide/pkg/terminal"
+	"github.com/pythonide/pyide/pkg/terminal/terminaltest"
 	"github.com/pythonide/pyide/pkg/workspace"
 )
 
@@ -280,10 +280,9 @@ func (e *env) dial(ck *http.Cookie, tab string) *wsClient {
 	if err != nil {
 		e.t.Fatalf("dial: %v (status %d)", err, status)
 	}
-	c := &wsClient{t: e.t, ws: ws, changed: make(chan struct{}, 1), closed: make(chan struct{})}
+	cl := terminaltest.New(ws, terminaltest.Options{})
 	e.t.Cleanup(func() { _ = ws.Close() })
-	go c.readLoop()
-	return c
+	return &wsClient{Client: cl, t: e.t, ws: ws, closed: cl.Done()}
 }
 
 // containers lists the managed containers of this test's server with the
@@ -316,75 +315,21 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// wsClient is the browser: it collects binary output and JSON events.
+// wsClient is the browser (terminaltest's client) with the test's own
+// ways to fail.
 type wsClient struct {
-	t  testing.TB
-	ws *websocket.Conn
-
-	mu       sync.Mutex
-	out      []byte
-	outPos   int
-	frames   int
-	received int // output bytes, all of them
-	events   []map[string]any
-	evPos    int
-	closeErr error
-
-	changed chan struct{}
-	closed  chan struct{}
-	wmu     sync.Mutex
+	*terminaltest.Client
+	t      testing.TB
+	ws     *websocket.Conn
+	closed <-chan struct{}
 }
 
 // trySend is send for goroutines other than the test's own.
-func (c *wsClient) trySend(v any) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	_ = c.ws.SetWriteDeadline(time.Now().Add(waitShort))
-	return c.ws.WriteJSON(v)
-}
+func (c *wsClient) trySend(v any) error { return c.Send(v) }
 
-func (c *wsClient) readLoop() {
-	defer close(c.closed)
-	for {
-		kind, data, err := c.ws.ReadMessage()
-		c.mu.Lock()
-		if err != nil {
-			c.closeErr = err
-			c.mu.Unlock()
-			c.signal()
-			return
-		}
-		if kind == websocket.BinaryMessage {
-			c.out = append(c.out, data...)
-			c.frames++
-			c.received += len(data)
-			if len(c.out) > 4<<20 { // floods must not grow the test either
-				drop := len(c.out) - 2<<20
-				c.out = append(c.out[:0], c.out[drop:]...)
-				c.outPos = max(0, c.outPos-drop)
-			}
-		} else {
-			var ev map[string]any
-			if json.Unmarshal(data, &ev) != nil {
-				ev = map[string]any{"type": "unparsable", "raw": string(data)}
-			}
-			c.events = append(c.events, ev)
-		}
-		c.mu.Unlock()
-		c.signal()
-	}
-}
-
-func (c *wsClient) signal() {
-	select {
-	case c.changed <- struct{}{}:
-	default:
-	}
-}
-
-// wait runs check under the lock whenever something arrives, until it
-// reports done or d passes.
-func (c *wsClient) wait(d time.Duration, what string, check func() bool) {
+// wait runs check under the client's lock whenever something arrives,
+// until it reports done or d passes.
+func (c *wsClient) wait(d time.Duration, what string, check func(v *terminaltest.View) bool) {
 	c.t.Helper()
 	if err := c.tryWait(d, what, check); err != nil {
 		c.t.Fatalf("%v; output:\n%s\nevents: %v", err, c.Output(), c.Events())
@@ -392,26 +337,11 @@ func (c *wsClient) wait(d time.Duration, what string, check func() bool) {
 }
 
 // tryWait is wait for goroutines other than the test's own.
-func (c *wsClient) tryWait(d time.Duration, what string, check func() bool) error {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for {
-		c.mu.Lock()
-		ok := check()
-		closed := c.closeErr
-		c.mu.Unlock()
-		if ok {
-			return nil
-		}
-		if closed != nil {
-			return fmt.Errorf("connection closed (%w) while waiting for %s", closed, what)
-		}
-		select {
-		case <-c.changed:
-		case <-timer.C:
-			return fmt.Errorf("timed out after %s waiting for %s", d, what)
-		}
+func (c *wsClient) tryWait(d time.Duration, what string, check func(v *terminaltest.View) bool) error {
+	if err := c.Wait(context.Background(), d, check); err != nil {
+		return fmt.Errorf("waiting for %s: %w", what, err)
 	}
+	return nil
 }
 
 // waitOutput waits for s in the output not yet consumed and consumes up to
@@ -421,30 +351,19 @@ func (c *wsClient) waitOutput(s string, d time.Duration) {
 	c.wait(d, fmt.Sprintf("output %q", s), c.consume(s))
 }
 
-func (c *wsClient) consume(s string) func() bool {
-	return func() bool {
-		i := bytes.Index(c.out[c.outPos:], []byte(s))
-		if i < 0 {
-			return false
-		}
-		c.outPos += i + len(s)
-		return true
-	}
+func (c *wsClient) consume(s string) func(v *terminaltest.View) bool {
+	return func(v *terminaltest.View) bool { return v.Consume(s) }
 }
 
 // waitEvent waits for the next event of the given type (skipping others)
 // and consumes it.
-func (c *wsClient) waitEvent(typ string, d time.Duration) map[string]any {
+func (c *wsClient) waitEvent(typ string, d time.Duration) terminaltest.Event {
 	c.t.Helper()
-	var got map[string]any
-	c.wait(d, "event "+typ, func() bool {
-		for i := c.evPos; i < len(c.events); i++ {
-			if c.events[i]["type"] == typ {
-				got, c.evPos = c.events[i], i+1
-				return true
-			}
-		}
-		return false
+	var got terminaltest.Event
+	c.wait(d, "event "+typ, func(v *terminaltest.View) bool {
+		ev, ok := v.Next(typ)
+		got = ev
+		return ok
 	})
 	return got
 }
@@ -458,29 +377,12 @@ func (c *wsClient) waitClosed(d time.Duration) error {
 	case <-time.After(d):
 		c.t.Fatalf("the connection was not closed within %s", d)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closeErr
-}
-
-func (c *wsClient) Output() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return string(c.out)
-}
-
-func (c *wsClient) Events() []map[string]any {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]map[string]any(nil), c.events...)
+	return c.Err()
 }
 
 func (c *wsClient) send(v any) {
 	c.t.Helper()
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	_ = c.ws.SetWriteDeadline(time.Now().Add(waitShort))
-	if err := c.ws.WriteJSON(v); err != nil {
+	if err := c.Send(v); err != nil {
 		c.t.Fatalf("send: %v", err)
 	}
 }

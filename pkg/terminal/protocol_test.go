@@ -128,7 +128,7 @@ func TestOpenSocketIsNotActivity(t *testing.T) {
 	}
 	select {
 	case <-used.closed:
-		t.Fatalf("a socket in use was closed: %v", used.closeErr)
+		t.Fatalf("a socket in use was closed: %v", used.Err())
 	default:
 	}
 	if code := closeCode(left.waitClosed(waitShort)); code != terminal.CloseSessionEnded {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pythonide/pyide/pkg/sandbox"
 	"github.com/pythonide/pyide/pkg/terminal"
+	"github.com/pythonide/pyide/pkg/terminal/terminaltest"
 )
 
 // The hub's own logic (runs, switching files, backpressure, the grace
@@ -95,10 +96,10 @@ func TestFakeSwitchFile(t *testing.T) {
 		name string
 		// second makes the second run, once the first runs, and returns
 		// the event that ends the exchange.
-		second func(t *testing.T, c *wsClient, f *fakeSandboxes) map[string]any
+		second func(t *testing.T, c *wsClient, f *fakeSandboxes) terminaltest.Event
 		want   string // its type
 	}{
-		{"run another file", func(t *testing.T, c *wsClient, f *fakeSandboxes) map[string]any {
+		{"run another file", func(t *testing.T, c *wsClient, f *fakeSandboxes) terminaltest.Event {
 			c.run("Local/alice/b.py")
 			s := f.next(t)
 			if id := c.started("Local/alice/b.py"); id != s.id {
@@ -106,9 +107,9 @@ func TestFakeSwitchFile(t *testing.T) {
 			}
 			s.print("this is b\r\n>>> ")
 			c.waitOutput("this is b", waitShort)
-			return map[string]any{"type": "started"}
+			return terminaltest.Event{"type": "started"}
 		}, "started"},
-		{"run another file and stop at once", func(t *testing.T, c *wsClient, f *fakeSandboxes) map[string]any {
+		{"run another file and stop at once", func(t *testing.T, c *wsClient, f *fakeSandboxes) terminaltest.Event {
 			c.run("Local/alice/b.py")
 			c.send(map[string]any{"type": "stop"})
 			ev := c.waitEvent("exited", waitShort)
@@ -200,10 +201,10 @@ func TestFakeBackpressure(t *testing.T) {
 		c.started("Local/alice/flood.py")
 		go s.flood()
 		c.waitOutput("flood", waitShort)
-		c.mu.Lock() // the reader blocks on this lock: nothing is read any more
+		resume := c.Pause() // nothing is read any more
 		held := steady(t, &s.produced)
-		received := c.received
-		c.mu.Unlock()
+		received := c.Received()
+		resume()
 		// Frames queued (outQueue, ~256 KB) and the sockets' own buffers.
 		const bound = 16 << 20
 		t.Logf("the program wrote %d KB past what the browser read, then waited", (held-int64(received))>>10)
@@ -224,9 +225,7 @@ func TestFakeBackpressure(t *testing.T) {
 		c.waitEvent("output_limited", waitShort)
 		past := s.produced.Load()
 		eventually(t, waitShort, "the program read on past the cap", func() bool { return s.produced.Load() > past+4<<20 })
-		c.mu.Lock()
-		received := c.received
-		c.mu.Unlock()
+		received := c.Received()
 		if received > capBytes+64<<10 {
 			t.Errorf("the browser got %d bytes with a cap of %d", received, capBytes)
 		}

@@ -305,8 +305,7 @@ func TestFloodKeepsOthersFast(t *testing.T) {
 	flood.waitOutput("flood flood", waitShort)
 	stuck.run("Local/alice/flood.py")
 	stuck.waitEvent("started", waitLong)
-	stuck.mu.Lock() // the reader blocks on this lock: nothing is read any more
-	defer stuck.mu.Unlock()
+	defer stuck.Pause()() // nothing is read any more
 
 	var rtts []time.Duration
 	var peak uint64
