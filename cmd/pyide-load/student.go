@@ -124,14 +124,12 @@ func (s *student) connect(ctx context.Context) error {
 	}
 	s.ws = ws
 	s.connected = time.Now()
-	return s.send(map[string]any{"type": "resize", "cols": 100, "rows": 30})
+	return s.ws.Resize(100, 30)
 }
 
 // tailBytes is how much of the output a student keeps: enough to see a
 // prompt or an echo.
 const tailBytes = 512
-
-func (s *student) send(v any) error { return s.ws.Send(v) }
 
 // close says goodbye as a browser closing the tab does.
 func (s *student) close() {
@@ -183,7 +181,7 @@ func (s *student) runFile(ctx context.Context, kind, name, prog string) {
 	if !s.lastStarted.IsZero() {
 		spareAge = t0.Sub(s.lastStarted)
 	}
-	if err := s.send(map[string]any{"type": "run", "path": s.path(name)}); err != nil {
+	if err := s.ws.Run(s.path(name)); err != nil {
 		s.c.rec.fail("ws_write", err.Error())
 		return
 	}
@@ -250,7 +248,7 @@ func (s *student) runFile(ctx context.Context, kind, name, prog string) {
 		_ = s.ws.Wait(ctx, 3*time.Second, func(v *terminaltest.View) bool { return v.Has("output_limited") || v.Has("exited") })
 		limited := s.has("output_limited")
 		if !s.has("exited") {
-			if err := s.send(map[string]any{"type": "stop"}); err != nil {
+			if err := s.ws.Stop(); err != nil {
 				s.c.rec.fail("ws_write", err.Error())
 				return
 			}
@@ -289,7 +287,7 @@ func (s *student) replLine(ctx context.Context) {
 	line := replLines[s.rng.IntN(len(replLines))]
 	s.ws.Mark()
 	t0 := time.Now()
-	if err := s.send(map[string]any{"type": "stdin", "data": line[:1]}); err != nil {
+	if err := s.ws.Stdin(line[:1]); err != nil {
 		s.c.rec.fail("ws_write", err.Error())
 		return
 	}
@@ -311,7 +309,7 @@ func (s *student) replLine(ctx context.Context) {
 	s.c.rec.echo(t0.Sub(s.c.start), first.Sub(t0))
 	s.ws.Mark()
 	t1 := time.Now()
-	if err := s.send(map[string]any{"type": "stdin", "data": line[1:] + "\r"}); err != nil {
+	if err := s.ws.Stdin(line[1:] + "\r"); err != nil {
 		s.c.rec.fail("ws_write", err.Error())
 		return
 	}

@@ -387,8 +387,15 @@ func (c *wsClient) send(v any) {
 	}
 }
 
-func (c *wsClient) run(path string) { c.send(map[string]any{"type": "run", "path": path}) }
-func (c *wsClient) stdin(s string)  { c.send(map[string]any{"type": "stdin", "data": s}) }
+func (c *wsClient) run(path string) { c.check(c.Run(path)) }
+func (c *wsClient) stdin(s string)  { c.check(c.Stdin(s)) }
+
+func (c *wsClient) check(err error) {
+	c.t.Helper()
+	if err != nil {
+		c.t.Fatalf("send: %v", err)
+	}
+}
 
 // started waits for the started event and returns the session id.
 func (c *wsClient) started(path string) string {

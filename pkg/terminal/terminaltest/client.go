@@ -233,7 +233,6 @@ func (c *Client) Send(msg any) error {
 // The protocol's messages (docs/protocol.md).
 
 func (c *Client) Run(path string) error { return c.Send(map[string]any{"type": "run", "path": path}) }
-func (c *Client) REPL() error           { return c.Send(map[string]any{"type": "repl"}) }
 func (c *Client) Stdin(data string) error {
 	return c.Send(map[string]any{"type": "stdin", "data": data})
 }
@@ -379,6 +378,3 @@ func (v *View) FirstOutput() time.Time { return v.first }
 // FirstOutputAfterStart is when output first came after a started event
 // since the mark: a run's first output (zero: none).
 func (v *View) FirstOutputAfterStart() time.Time { return v.afterSt }
-
-// Err is the error that ended the connection, or nil.
-func (v *View) Err() error { return v.err }
