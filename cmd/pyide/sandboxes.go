@@ -144,12 +144,14 @@ func (s *sandboxes) dial(ctx context.Context, done chan struct{}) {
 	s.up.Store(err == nil && !closed)
 	switch {
 	case err != nil:
-		if prevErr == nil || prevErr.Error() != err.Error() {
+		if ctx.Err() == nil && (prevErr == nil || prevErr.Error() != err.Error()) {
 			s.logger.Warn("execution unavailable; retrying in the background", "error", err)
 		}
 	case closed:
 		// The server is stopping: this late manager removes what it holds.
-		if cerr := m.Close(context.WithoutCancel(ctx)); cerr != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if cerr := m.Close(cctx); cerr != nil {
 			s.logger.Warn("removing sandboxes", "error", cerr)
 		}
 	case prevErr != nil:
