@@ -255,16 +255,27 @@ print("PROBE", ls("/submissions/hw1"), ls("/home/student"), ls("/course"), ls("/
 				t.Fatalf("round %d, %s: %d %v", round, r.name, code, out)
 			}
 		}
-		// The trash route: the link is deleted, then restored.
+		// The trash route: what is at L (the link, or the folder swapped
+		// in) is deleted, then restored. The trash is the server's alone,
+		// so what it holds is settled: a link is never restored, the
+		// folder may be. (Her folder itself swaps on, so it says nothing.)
 		code, out := call(t, s, alice, "DELETE", "/api/files?path="+url.QueryEscape("Local/alice/L"), nil)
 		if code == 200 {
 			id := out["trash_id"]
-			if code, out := call(t, s, alice, "POST", "/api/files/trash/restore", map[string]any{"id": id}); code < 400 {
-				// What came back must be the folder, never the link.
-				_, l := call(t, s, alice, "GET", "/api/files?path="+url.QueryEscape("Local/alice"), nil)
-				if strings.Contains(fmt.Sprint(l), "link:true") {
-					t.Fatalf("round %d: a link was restored from the trash: %v / %v", round, out, l)
+			_, trash := call(t, s, alice, "GET", "/api/files/trash", nil)
+			wasDir := false
+			for _, e := range trash["entries"].([]any) {
+				if e := e.(map[string]any); e["id"] == id {
+					wasDir = e["type"] == "dir"
 				}
+			}
+			code, out := call(t, s, alice, "POST", "/api/files/trash/restore", map[string]any{"id": id})
+			if !wasDir && code < 400 {
+				t.Fatalf("round %d: a link was restored from the trash: %d %v", round, code, out)
+			}
+			// A folder comes back, unless her program made a new L meanwhile.
+			if wasDir && code >= 400 && code != 409 {
+				t.Fatalf("round %d: the folder in the trash was not restored: %d %v", round, code, out)
 			}
 		}
 		// A run in the probe tab: it takes the spare made with the mounts
