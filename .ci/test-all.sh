@@ -24,9 +24,9 @@ line=$(grep -E '^go: [0-9]+ passed' "$out" | tail -1)
 read -r p f s <<<"$(echo "$line" | sed -E 's/go: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped/\1 \2 \3/')"
 count go "${p:-0}" "${f:-1}" "${s:-0}"
 
-section "attack suite under gVisor (SANDBOX_RUNTIME=runsc)"
+section "attack and reuse suites under gVisor (SANDBOX_RUNTIME=runsc)"
 if docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"'; then
-  PYIDE_SANDBOX_RUNTIME=runsc go test -race -count=1 -v -run '^TestAttack' ./pkg/sandbox/ ./cmd/pyide/ >"$out" 2>&1; st=$?
+  PYIDE_SANDBOX_RUNTIME=runsc go test -race -count=1 -v -run '^(TestAttack|TestReuse)' ./pkg/sandbox/ ./cmd/pyide/ >"$out" 2>&1; st=$?
   grep -E '^(--- |ok|FAIL)' "$out" | grep -v -- '--- PASS' || true
   p=$(grep -cE '^--- PASS' "$out"); f=$(grep -cE '^--- FAIL' "$out")
   [ $st -ne 0 ] && [ "$f" -eq 0 ] && f=1

@@ -349,6 +349,14 @@ def main(args):
             except ImportError:
                 pass
         control_fd = int(args[1]) if len(args) == 2 else None
+        if control_fd is not None:
+            # Say so (fd control_fd+1, when the supervisor opened it): this
+            # runner has imported what it needs and waits for its line.
+            try:
+                os.write(control_fd + 1, b".")
+                os.close(control_fd + 1)
+            except OSError:
+                pass
         raw, complete = _read_control_line(control_fd)
         if control_fd is not None:
             os.close(control_fd)

@@ -103,7 +103,9 @@ class Supervisor:
         self.child = None  # pid of the runner
         self.master = None  # its pseudo-TTY
         self.control = None  # the write end of its control pipe
+        self.notify = None  # the read end of its "I wait" pipe
         self.running = False
+        self.ended = None  # the wait status of a REPL not yet reported
         self.winsize = (24, 80)
 
     def status(self, **kw):
@@ -117,11 +119,13 @@ class Supervisor:
         master, slave = pty.openpty()
         self._set_winsize(master)
         r, w = os.pipe()
+        nr, nw = os.pipe()
         pid = os.fork()
         if pid == 0:
             try:
                 os.close(master)
                 os.close(w)
+                os.close(nr)
                 os.setsid()
                 fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
                 for fd in (0, 1, 2):
@@ -129,14 +133,16 @@ class Supervisor:
                 if slave > 2:
                     os.close(slave)
                 os.dup2(r, 3)
-                os.closerange(4, 1 << 16)
+                os.dup2(nw, 4)
+                os.closerange(5, 1 << 16)
                 os.chdir(self.env.get("HOME", "/"))
                 os.execve(sys.executable, [sys.executable, RUNNER, "--control-fd", "3"], self.env)
             finally:
                 os._exit(127)
         os.close(slave)
         os.close(r)
-        self.child, self.master, self.control = pid, master, w
+        os.close(nw)
+        self.child, self.master, self.control, self.notify = pid, master, w, nr
         self.running = False
         os.set_blocking(master, False)
 
@@ -161,6 +167,7 @@ class Supervisor:
         folders, and starts a fresh runner. Says ready, or why not."""
         if not in_sandbox():
             # kill(-1) anywhere else would end every process of the user.
+            self._finish()
             self.status(reset_failed="not in a sandbox container")
             return False
         try:
@@ -173,6 +180,7 @@ class Supervisor:
         if self.control is not None:
             os.close(self.control)
             self.control = None
+        self._close_notify()
         deadline = time.monotonic() + KILL_WAIT
         while True:
             self._reap()
@@ -180,17 +188,33 @@ class Supervisor:
             if not others:
                 break
             if time.monotonic() > deadline:
+                self._finish()
                 self.status(reset_failed=f"{len(others)} processes did not end")
                 return False
             time.sleep(0.005)
         self.child = None
+        self._finish()
         for d in SCRATCH:
             if not _empty(d):
                 self.status(reset_failed=f"{d} could not be emptied")
                 return False
-        self.spawn()
-        self.status(ready=True)
+        self.spawn()  # says ready when the runner does
         return True
+
+    def _close_notify(self):
+        if self.notify is not None:
+            os.close(self.notify)
+            self.notify = None
+
+    def _notified(self):
+        """The runner says it waits for its line: the container is ready."""
+        try:
+            got = os.read(self.notify, 16)
+        except OSError:
+            got = b""
+        self._close_notify()
+        if got:
+            self.status(ready=True)
 
     def _reap(self):
         while True:
@@ -202,12 +226,14 @@ class Supervisor:
                 return
             if pid == self.child:
                 self.child = None
-                self._report_exit(st)
+                if self.running:  # a waiting runner killed by a reset ran nothing
+                    self.ended, self.running = st, False
 
-    def _report_exit(self, st):
-        if not self.running:
-            return  # a waiting runner killed by a reset: nothing ran
-        self.running = False
+    def _finish(self):
+        """Reports how the REPL ended, after its last output."""
+        st, self.ended = self.ended, None
+        if st is None:
+            return
         if os.WIFSIGNALED(st):
             self.status(signal=os.WTERMSIG(st))
         else:
@@ -222,9 +248,8 @@ class Supervisor:
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         self.spawn()
-        self.status(ready=True)
         while True:
-            fds = [0, wake_r] + ([self.master] if self.master is not None else [])
+            fds = [0, wake_r] + [fd for fd in (self.master, self.notify) if fd is not None]
             try:
                 readable, _, _ = select.select(fds, [], [])
             except InterruptedError:
@@ -234,6 +259,8 @@ class Supervisor:
                     os.read(wake_r, 512)
                 except BlockingIOError:
                     pass
+            if self.notify is not None and self.notify in readable:
+                self._notified()
             if self.master is not None and self.master in readable:
                 self._pump()
             if 0 in readable:
@@ -243,13 +270,20 @@ class Supervisor:
                 for kind, payload in frames.feed(data):
                     self._handle(kind, payload)
             if self.child is not None or self.running:
-                was = self.child
+                was, waited = self.child, self.notify is not None
                 self._reap()
                 if was is not None and self.child is None:
-                    # The REPL ended by itself: drain what it printed last,
-                    # then make the container fresh for the next Run.
+                    if waited:
+                        # A runner that dies before it is even ready will
+                        # not do better next time: give the container up.
+                        self.status(reset_failed="the runner did not start")
+                        self._close_notify()
+                        continue
+                    # The REPL ended by itself: what it printed last, then
+                    # how it ended, then a fresh container for the next Run.
                     if self.master is not None:
                         self._pump(drain=True)
+                    self._finish()
                     self.reset()
 
     def _pump(self, drain=False):

@@ -65,7 +65,7 @@ func (s *sandboxes) options() sandbox.Options {
 		WallTimeout: s.cfg.WallTimeout,
 		IdleTimeout: s.cfg.IdleTimeout, MaxConcurrent: s.cfg.MaxConcurrentExecutions,
 		ReplAfterError: s.cfg.ReplAfterError, SandboxUID: s.cfg.SandboxUID, SandboxGID: s.cfg.SandboxUID,
-		ServerID: serverID(s.cfg.DataPath), SpareEnabled: true, Logger: s.logger,
+		ServerID: serverID(s.cfg.DataPath), SpareEnabled: true, NoReuse: !s.cfg.SandboxReuse, Logger: s.logger,
 		// Every mount source lies in the files tree, and is checked to be
 		// the folder the policy approved just before each create.
 		MountRoot: s.cfg.DataPath,

@@ -52,6 +52,7 @@ type Config struct {
 	SandboxUID              int
 	IdleTimeout             time.Duration
 	ReplAfterError          bool
+	SandboxReuse            bool
 	StudentREPL             bool // students may open an empty REPL
 	DisconnectGrace         time.Duration
 	OutputCapBytes          int64
@@ -210,6 +211,7 @@ func (c *Config) settings() []setting {
 		{"MEMORY_LIMIT_MB", "memory-limit-mb", "memory per sandbox, in MB (swap is the same)", num(&c.MemoryLimitMB), "128"},
 		{"SANDBOX_IMAGE", "sandbox-image", "the student container image", str(&c.SandboxImage), "pyide-sandbox:latest"},
 		{"SANDBOX_RUNTIME", "sandbox-runtime", "container runtime, e.g. runsc for gVisor; empty: the engine's default", str(&c.SandboxRuntime), ""},
+		{"SANDBOX_REUSE", "sandbox-reuse", "a REPL that ends in an ordinary way leaves its container, reset in place (every process ended, /tmp and /dev/shm emptied, a fresh interpreter), to the same student's next Run with the same folders; false: every Run gets a new container", boolean(&c.SandboxReuse), "true"},
 		{"SANDBOX_UID", "sandbox-uid", "uid of the student user inside sandboxes", num(&c.SandboxUID), "1000"},
 		{"IDLE_TIMEOUT", "idle-timeout", "an untouched REPL is reaped after this long", dur(&c.IdleTimeout), "30m"},
 		{"REPL_AFTER_ERROR", "repl-after-error", "keep the REPL after an uncaught exception (post-mortem, like IDLE)", boolean(&c.ReplAfterError), "false"},

@@ -42,6 +42,16 @@ type box struct {
 	exitStatus int64
 	waitErr    error
 
+	// link speaks to the container's supervisor when containers are
+	// reused (nil otherwise: the TTY is the REPL's own).
+	link *link
+	// oomBase is the cgroup's OOM kills when the container started: one
+	// more means a REPL hit the memory limit, and the container goes.
+	oomBase int64
+	// uses counts the sessions the container has served: the first takes
+	// the container's own session id, each later one a new id.
+	uses int
+
 	cancel      context.CancelFunc // ends the wait call
 	destroyOnce sync.Once
 }
@@ -91,6 +101,10 @@ func (m *Manager) launch(ctx context.Context, spec Spec, spare bool) (_ *box, er
 		return b, fmt.Errorf("sandbox: attach: %w", err)
 	}
 	b.hj = att.HijackedResponse
+	if m.reuse() {
+		b.link = newLink(b)
+		go b.link.read()
+	}
 	wctx, cancel := context.WithCancel(m.ctx)
 	b.cancel = cancel
 	wr := m.cli.ContainerWait(wctx, b.id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
@@ -114,7 +128,53 @@ func (m *Manager) launch(ctx context.Context, spec Spec, spare bool) (_ *box, er
 			b.cg, b.hasCG = findCgroup(b.id, ins.Container.State.Pid)
 		}
 	}
+	b.oomBase = -1
+	if b.hasCG {
+		b.oomBase = b.cg.oomKills()
+	}
 	return b, nil
+}
+
+// resetWait bounds a reset in place: every process of the old REPL ended,
+// the scratch folders emptied, a fresh runner waiting.
+const resetWait = 5 * time.Second
+
+// renewed waits until the container's supervisor says a fresh runner
+// waits after a reset, and checks from outside that nothing of the REPL
+// before survived: the cgroup holds init, the supervisor and the new
+// runner only, and the kernel killed nothing of it for its memory limit.
+// Any doubt is an error: the container is not reused.
+func (b *box) renewed(ctx context.Context) error {
+	if b.link == nil {
+		return errors.New("sandbox: this container cannot be reused")
+	}
+	t := time.NewTimer(resetWait)
+	defer t.Stop()
+	select {
+	case <-b.link.readyCh():
+	case <-b.link.failed:
+		return fmt.Errorf("sandbox: reset failed: %s", b.link.reason())
+	case <-b.exited:
+		return errors.New("sandbox: the container ended")
+	case <-t.C:
+		return errors.New("sandbox: no fresh runner after a reset")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if !b.hasCG {
+		return nil
+	}
+	if n := b.cg.oomKills(); n < 0 || b.oomBase < 0 || n != b.oomBase {
+		return fmt.Errorf("sandbox: the memory limit was hit (%d OOM kills)", n)
+	}
+	// gVisor's own threads live in the cgroup too: only runc's count is
+	// exact (tini, the supervisor, the runner).
+	if b.m.opts.Runtime != "runsc" {
+		if n := b.cg.tasks(); n < 0 || n > 3 {
+			return fmt.Errorf("sandbox: %d tasks after a reset, want 3", n)
+		}
+	}
+	return nil
 }
 
 // create survives a name conflict: the name is derived from a fresh session
@@ -275,6 +335,19 @@ func (b *box) cpuUsage(ctx context.Context) (time.Duration, error) {
 // the container's CPU use to go quiet, and without cgroup files for a fixed
 // time. Bounded either way: a spare is usable, only slower, before it settles.
 func (b *box) settle(ctx context.Context) {
+	if b.link != nil {
+		// The supervisor says when its runner waits.
+		t := time.NewTimer(5 * time.Second)
+		defer t.Stop()
+		select {
+		case <-b.link.readyCh():
+		case <-b.link.failed:
+		case <-b.exited:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		return
+	}
 	const (
 		firstStep = 5 * time.Millisecond
 		maxStep   = 40 * time.Millisecond

@@ -18,7 +18,47 @@ import (
 type cgroupFiles struct {
 	cpu    string // cpuacct.usage (v1, ns) or cpu.stat (v2, usage_usec)
 	memory string // memory.usage_in_bytes (v1) or memory.current (v2)
+	pids   string // pids.current
 	v2     bool
+}
+
+// oomKills is how many processes of the container the kernel has killed
+// for its memory limit (the oom_kill line of memory.oom_control, v1, or
+// memory.events, v2); -1 when it would not say.
+func (c cgroupFiles) oomKills() int64 {
+	name := "memory.oom_control"
+	if c.v2 {
+		name = "memory.events"
+	}
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(c.memory), name))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
+}
+
+// tasks is the number of tasks in the container's cgroup; -1 when unknown.
+func (c cgroupFiles) tasks() int64 {
+	if c.pids == "" {
+		return -1
+	}
+	b, err := os.ReadFile(c.pids)
+	if err != nil {
+		return -1
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // pageCache is a signature of the container's file pages (cached, dirty,
@@ -69,11 +109,12 @@ func findCgroup(id string, pid int) (cgroupFiles, bool) {
 		v1cpu := []string{filepath.Join(root, "cpuacct", rel, "cpuacct.usage"), filepath.Join(root, "cpu,cpuacct", rel, "cpuacct.usage")}
 		for _, c := range v1cpu {
 			if fileExists(c) {
-				return cgroupFiles{cpu: c, memory: filepath.Join(root, "memory", rel, "memory.usage_in_bytes")}, true
+				return cgroupFiles{cpu: c, memory: filepath.Join(root, "memory", rel, "memory.usage_in_bytes"),
+					pids: filepath.Join(root, "pids", rel, "pids.current")}, true
 			}
 		}
 		if c := filepath.Join(root, rel, "cpu.stat"); fileExists(c) {
-			return cgroupFiles{cpu: c, memory: filepath.Join(root, rel, "memory.current"), v2: true}, true
+			return cgroupFiles{cpu: c, memory: filepath.Join(root, rel, "memory.current"), pids: filepath.Join(root, rel, "pids.current"), v2: true}, true
 		}
 	}
 	return cgroupFiles{}, false

@@ -38,7 +38,11 @@ const (
 	fsizeMax       = 10 << 20
 )
 
-var runnerCmd = []string{"python3", "/opt/pyide/runner.py", "--control"}
+var (
+	runnerCmd = []string{"python3", "/opt/pyide/runner.py", "--control"}
+	// supervisorCmd keeps the container reusable (see Options.NoReuse).
+	supervisorCmd = []string{"python3", "/opt/pyide/supervisor.py"}
+)
 
 // containerConfig builds the create request for one session or spare.
 func (m *Manager) containerConfig(spec Spec, id string, spare bool) (*container.Config, *container.HostConfig) {
@@ -53,6 +57,10 @@ func (m *Manager) containerConfig(spec Spec, id string, spare bool) (*container.
 	}
 	if spare {
 		labels[LabelSpare] = "true"
+	}
+	cmd := runnerCmd
+	if m.reuse() {
+		cmd = supervisorCmd
 	}
 	cfg := &container.Config{
 		Hostname:  "pyide",
@@ -71,8 +79,11 @@ func (m *Manager) containerConfig(spec Spec, id string, spare bool) (*container.
 			"PYTHONDONTWRITEBYTECODE=1",
 			"PYIDE_CPU_SECONDS=" + strconv.Itoa(o.CPUSeconds),
 			"PYIDE_REPL_AFTER_ERROR=" + strconv.FormatBool(o.ReplAfterError),
+			// The supervisor resets in place (kill -1) only where this says
+			// it is the container's own namespace.
+			"PYIDE_SANDBOX=1",
 		},
-		Cmd:        runnerCmd,
+		Cmd:        cmd,
 		Image:      o.Image,
 		WorkingDir: homeDir,
 		Labels:     labels,

@@ -119,6 +119,9 @@ func (m *Manager) Ping(ctx context.Context) error {
 	return nil
 }
 
+// reuse reports whether containers are reset in place and reused.
+func (m *Manager) reuse() bool { return !m.opts.NoReuse }
+
 // Options returns the effective options, defaults filled in.
 func (m *Manager) Options() Options { return m.opts }
 
@@ -162,6 +165,9 @@ func (m *Manager) Start(ctx context.Context, spec Spec, onQueue func(pos int)) (
 	prev := m.byKey[k]
 	delete(m.byKey, k)
 	m.mu.Unlock()
+	// The container of the session this Start replaces is reset and
+	// becomes the next spare: no other is asked for.
+	recycling := prev != nil && prev.b.link != nil
 	if prev != nil {
 		// Its teardown runs in the background, off the click path; its
 		// queue slot is free when Stop returns.
@@ -195,7 +201,7 @@ func (m *Manager) Start(ctx context.Context, spec Spec, onQueue func(pos int)) (
 		return nil, err
 	}
 	began := time.Now()
-	s, err := m.start(ctx, spec)
+	s, err := m.start(ctx, spec, recycling)
 	if m.opts.OnStart != nil {
 		m.opts.OnStart(s != nil && s.warm, time.Since(began), err)
 	}
@@ -219,7 +225,7 @@ func (m *Manager) liveLocked(spec Spec) int {
 const failurePing = 5 * time.Second
 
 // start runs a session once the queue has granted a slot.
-func (m *Manager) start(ctx context.Context, spec Spec) (*Session, error) {
+func (m *Manager) start(ctx context.Context, spec Spec, recycling bool) (*Session, error) {
 	var once sync.Once
 	release := func() { once.Do(m.q.release) }
 
@@ -232,10 +238,15 @@ func (m *Manager) start(ctx context.Context, spec Spec) (*Session, error) {
 		}
 	}
 	now := m.opts.Clock.Now()
-	s := &Session{m: m, b: b, spec: spec, started: now, warm: warm, stopCh: make(chan struct{}), done: make(chan struct{}), release: release}
+	id := b.session
+	if b.uses > 0 {
+		id = newID()
+	}
+	b.uses++
+	s := &Session{m: m, b: b, id: id, spec: spec, started: now, warm: warm, stopCh: make(chan struct{}), done: make(chan struct{}), release: release}
 	s.lastInput.Store(now.UnixNano())
 	s.lastOutput.Store(now.UnixNano())
-	if err := s.sendControl(); err != nil {
+	if err := s.sendControl(ctx); err != nil {
 		b.destroy()
 		release()
 		return nil, fmt.Errorf("sandbox: control line: %w", err)
@@ -258,7 +269,7 @@ func (m *Manager) start(ctx context.Context, spec Spec) (*Session, error) {
 	m.mu.Unlock()
 	go s.run()
 	if m.opts.SpareEnabled {
-		m.spares.started(spec, s.ID())
+		m.spares.started(spec, s.ID(), !recycling)
 	}
 	m.log.Info("sandbox: session started", "session", s.ID(), "user", spec.User, "file", spec.File, "warm", warm)
 	return s, nil
@@ -279,6 +290,18 @@ func (m *Manager) explain(ctx context.Context, err error) error {
 		return perr
 	}
 	return err
+}
+
+// recycle takes back the container of a session that ended in an
+// ordinary way: once its supervisor has made it fresh, it is the user's
+// next spare (or it is removed, when the user left, already has a spare,
+// or the reset is in any doubt).
+func (m *Manager) recycle(spec Spec, b *box) {
+	if !m.opts.SpareEnabled {
+		b.destroy()
+		return
+	}
+	m.spares.offer(spec, b)
 }
 
 func (m *Manager) forget(s *Session) {
@@ -337,6 +360,11 @@ func (m *Manager) List(ctx context.Context) ([]Info, error) {
 	now := m.opts.Clock.Now()
 	out := make([]Info, 0, len(items))
 	m.mu.Lock()
+	// A reused container keeps the session label of its first session.
+	byBox := make(map[string]*Session, len(m.sessions))
+	for _, s := range m.sessions {
+		byBox[s.b.session] = s
+	}
 	for _, c := range items {
 		l := c.Labels
 		in := Info{
@@ -348,8 +376,8 @@ func (m *Manager) List(ctx context.Context) ([]Info, error) {
 			in.Name = strings.TrimPrefix(c.Names[0], "/")
 		}
 		in.Owned = m.owned[in.Session]
-		if s := m.sessions[in.Session]; s != nil {
-			in.Spare, in.Key, in.File = false, s.spec.Key, s.spec.File
+		if s := byBox[in.Session]; s != nil {
+			in.Session, in.Spare, in.Key, in.File = s.ID(), false, s.spec.Key, s.spec.File
 			in.Started = s.started
 			in.Idle = now.Sub(time.Unix(0, s.lastInput.Load()))
 		}

@@ -86,6 +86,16 @@ type Options struct {
 	// without removing them as strangers.
 	Inspect bool
 
+	// NoReuse turns container reuse off: each Run then gets a container of
+	// its own (a spare or a new one) and the container ends with the REPL.
+	// With reuse (the default) the container runs the image's supervisor,
+	// and when a REPL ends in an ordinary way (finished, error, stopped,
+	// replaced by the next Run) the same container is reset in place and
+	// becomes the user's next spare: no engine call on the Run path. A
+	// container that hit a limit, or whose reset fails or takes too long,
+	// is removed, never reused.
+	NoReuse bool
+
 	// OverQuota, when set, is asked while a session runs, soon after its
 	// container wrote to a file (every QuotaInterval at most), whether the
 	// user's files are over their disk quota; the session then ends

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,9 +40,15 @@ type Exit struct {
 type Session struct {
 	m       *Manager
 	b       *box
+	id      string
 	spec    Spec
 	started time.Time
 	warm    bool
+
+	// With a reused container, the REPL's output and end come through the
+	// container's supervisor (see link).
+	out   io.Reader
+	ended <-chan childExit
 
 	stopOnce sync.Once
 	stopCh   chan struct{}
@@ -63,10 +71,15 @@ type Session struct {
 	eofOnce sync.Once
 
 	writeMu sync.Mutex
+	// handedOn is set (under writeMu) when a reused container passes to
+	// the next session: nothing of this one may reach it after.
+	handedOn bool
 }
 
-// ID is the session id (the pyide.session label).
-func (s *Session) ID() string { return s.b.session }
+// ID is the session id: the pyide.session label of its container for the
+// container's first session, a new one for each later session of a reused
+// container.
+func (s *Session) ID() string { return s.id }
 
 // ContainerName is the Docker name of the session's container.
 func (s *Session) ContainerName() string { return s.b.name }
@@ -97,6 +110,15 @@ func (s *Session) Stop(reason string) {
 
 // Resize sets the TTY size.
 func (s *Session) Resize(ctx context.Context, cols, rows uint) error {
+	if s.b.link != nil {
+		// In-band: no engine call.
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+		if s.handedOn {
+			return ErrSessionEnded
+		}
+		return s.b.link.send(frameWinsize, []byte(strconv.FormatUint(uint64(cols), 10)+" "+strconv.FormatUint(uint64(rows), 10)))
+	}
 	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
 	defer cancel()
 	_, err := s.m.cli.ContainerResize(ctx, s.b.id, client.ContainerResizeOptions{Width: cols, Height: rows})
@@ -113,6 +135,9 @@ func (s *Session) Write(p []byte) (int, error) {
 		return 0, ErrSessionEnded
 	default:
 	}
+	if s.handedOn {
+		return 0, ErrSessionEnded
+	}
 	data := p
 	if bytes.IndexByte(p, 0) >= 0 {
 		data = bytes.ReplaceAll(p, []byte{0}, nil)
@@ -124,6 +149,12 @@ func (s *Session) Write(p []byte) (int, error) {
 	// that merely keep a spinning thread company.
 	if bytes.ContainsAny(data, "\r\n") && s.promptSeen.Swap(false) {
 		s.cmdMark.Store(true)
+	}
+	if s.b.link != nil {
+		if err := s.b.link.send(frameInput, data); err != nil {
+			return 0, err
+		}
+		return len(p), nil
 	}
 	// A container that stops reading stdin must not hang the caller forever.
 	_ = s.b.hj.Conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
@@ -144,7 +175,11 @@ func (s *Session) Read(p []byte) (int, error) {
 			s.pend = s.pend[n:]
 			return n, nil
 		}
-		n, err := s.b.hj.Reader.Read(p)
+		var src io.Reader = s.b.hj.Reader
+		if s.out != nil {
+			src = s.out
+		}
+		n, err := src.Read(p)
 		if n > 0 {
 			s.lastOutput.Store(s.m.opts.Clock.Now().UnixNano())
 			prompt := bytes.HasSuffix(p[:n], []byte(">>> ")) || bytes.HasSuffix(p[:n], []byte("... "))
@@ -164,7 +199,9 @@ func (s *Session) Read(p []byte) (int, error) {
 				s.pend, s.held, s.echo = s.held, nil, nil
 				continue
 			}
-			s.eofOnce.Do(func() { go s.afterEOF() })
+			if s.out == nil {
+				s.eofOnce.Do(func() { go s.afterEOF() })
+			}
 			return 0, err
 		}
 	}
@@ -217,7 +254,7 @@ type controlLine struct {
 
 // sendControl tells the waiting runner what to run. Nothing the user typed
 // has been forwarded yet, so this is the first line the runner reads.
-func (s *Session) sendControl() error {
+func (s *Session) sendControl(ctx context.Context) error {
 	c := controlLine{ReplAfterError: s.m.opts.ReplAfterError, CPUSeconds: s.m.opts.CPUSeconds}
 	if s.spec.File != "" {
 		f := s.spec.File
@@ -226,6 +263,15 @@ func (s *Session) sendControl() error {
 	line, err := json.Marshal(c)
 	if err != nil {
 		return err
+	}
+	if s.b.link != nil {
+		// The supervisor hands it to its waiting runner through a pipe: no
+		// echo, and nothing typed can pass for it.
+		if err := s.b.link.waitUp(ctx); err != nil {
+			return err
+		}
+		s.out, s.ended = s.b.link.attach()
+		return s.b.link.send(frameControl, line)
 	}
 	s.echo = append(append([]byte{}, line...), '\r', '\n')
 	line = append(line, '\n')
@@ -257,12 +303,25 @@ func (s *Session) run() {
 		s.cmdMark.Store(true)
 		w.startUnknown = true
 	}
+	var child *childExit // how the REPL ended, in a reused container
+	var reusable bool
 loop:
 	for {
 		select {
 		case <-s.b.exited:
 			break loop
+		case ex := <-s.ended:
+			child, reusable = &ex, true
+			break loop
 		case <-s.stopCh:
+			if s.b.link != nil && recyclable(*s.reason.Load()) {
+				// Reset in place: the REPL and all it started end, the
+				// container stays for the next Run.
+				child, reusable = s.resetInPlace()
+				if reusable {
+					break loop
+				}
+			}
 			// The server ended it: one forced removal kills and removes,
 			// and the reason is known, so the exit needs no inspection.
 			s.b.destroy()
@@ -277,9 +336,14 @@ loop:
 	var code int
 	var oom, gone bool
 	r := s.reason.Load()
-	if r == nil {
+	switch {
+	case child != nil:
+		code = child.code
+		// A REPL the kernel killed for the memory limit.
+		oom = child.signal == 9 && s.b.hasCG && s.b.oomBase >= 0 && s.b.cg.oomKills() > s.b.oomBase
+	case r == nil:
 		code, oom, gone = s.b.inspectExit()
-	} else {
+	default:
 		code = s.b.exitCode()
 	}
 	var reason string
@@ -300,13 +364,56 @@ loop:
 	s.exit = Exit{Code: code, Reason: reason}
 	s.m.forget(s)
 	s.release()
-	// Removal happens before Done so that "done" means "no container left".
-	s.b.destroy()
+	// A REPL killed by a signal the server did not send (its own kill, the
+	// kernel's) leaves a container in doubt: it goes.
+	killed := child != nil && child.signal != 0 && r == nil
+	if reusable && recyclable(reason) && !killed {
+		// Its supervisor is making it fresh: the container becomes the
+		// user's next spare once it says so (or is removed, on any doubt).
+		s.writeMu.Lock()
+		s.handedOn = true
+		s.writeMu.Unlock()
+		s.m.recycle(s.spec, s.b)
+	} else {
+		// Removal happens before Done so that "done" means "no container
+		// of this session left".
+		s.b.destroy()
+	}
 	close(s.done)
 	if s.m.opts.OnExit != nil {
 		s.m.opts.OnExit(reason)
 	}
 	s.m.log.Info("sandbox: session ended", "session", s.ID(), "user", s.spec.User, "code", code, "reason", reason)
+}
+
+// recyclable reports whether a REPL that ended for reason leaves its
+// container fit for the same student's next Run: it ended in an ordinary
+// way. One that hit a limit (time, memory, quota), idled out or was reaped
+// takes its container with it.
+func recyclable(reason string) bool {
+	switch reason {
+	case ReasonFinished, ReasonError, ReasonStopped:
+		return true
+	}
+	return false
+}
+
+// resetInPlace asks the supervisor to end the REPL and everything it
+// started, and waits for the end; false when that did not happen in time.
+func (s *Session) resetInPlace() (*childExit, bool) {
+	if err := s.b.link.reset(); err != nil {
+		return nil, false
+	}
+	t := time.NewTimer(resetWait)
+	defer t.Stop()
+	select {
+	case ex := <-s.ended:
+		return &ex, true
+	case <-s.b.link.failed:
+	case <-s.b.exited:
+	case <-t.C:
+	}
+	return nil, false
 }
 
 // cpuWatch is the server's CPU backstop: the runner's own timer can be

@@ -18,6 +18,9 @@ type warmBox interface {
 	gone() <-chan struct{}
 	// destroy removes the container; safe to call more than once.
 	destroy()
+	// renewed waits until a container whose REPL ended is fresh again,
+	// and checks that nothing of that REPL survived; any doubt is an error.
+	renewed(ctx context.Context) error
 }
 
 // sparePool owns the warm spares: at most one per user, created a few at a
@@ -57,6 +60,9 @@ type spare[B warmBox] struct {
 	discard chan struct{} // closed when no longer wanted
 	hurry   chan struct{} // closed when a Run claimed it before it started: go without a slot
 	touched time.Time
+	// recycled is a container a session of the user ran in, being reset
+	// in place: claiming it never waits for the engine.
+	recycled bool
 }
 
 type poolOptions struct {
@@ -122,16 +128,20 @@ func (p *sparePool[B]) prepare(ctx context.Context, spec Spec, after string) err
 	}
 }
 
-// started records session as user's latest and, after the delay, asks for
-// the next spare with spec's folders, unless another Start or a release
-// came since. It returns at once.
-func (p *sparePool[B]) started(spec Spec, session string) {
+// started records session as user's latest and, with next, after the
+// delay asks for the next spare with spec's folders, unless another Start
+// or a release came since. It returns at once.
+func (p *sparePool[B]) started(spec Spec, session string, next bool) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return
 	}
 	p.latest[spec.User] = session
+	if !next {
+		p.mu.Unlock()
+		return
+	}
 	p.wg.Add(1)
 	p.mu.Unlock()
 	spec.File, spec.Key, spec.MaxSessions = "", "", 0
@@ -177,6 +187,75 @@ func (p *sparePool[B]) run(sp *spare[B]) {
 		p.forget(sp)
 		return
 	}
+	p.keep(sp, b)
+}
+
+// offer takes back the container b of a session of spec's user that ended
+// in an ordinary way, while its supervisor resets it, as the user's spare
+// for the same folders. It is removed instead when the pool is closed, the
+// user left (released, reaped) or already has a spare ready, or the reset
+// fails; a spare of the engine still on its way gives way to it.
+func (p *sparePool[B]) offer(spec Spec, b B) {
+	spec.File, spec.Key, spec.MaxSessions = "", "", 0
+	key := spec.mountKey()
+	p.mu.Lock()
+	if p.closed || p.latest[spec.User] == "" {
+		p.mu.Unlock()
+		b.destroy()
+		return
+	}
+	if old := p.spares[spec.User]; old != nil {
+		if old.key == key && isClosed(old.ready) && old.err == nil {
+			p.mu.Unlock()
+			b.destroy()
+			return
+		}
+		p.dropLocked(spec.User, old)
+	}
+	sp := &spare[B]{key: key, spec: spec, ready: make(chan struct{}), settled: make(chan struct{}),
+		taken: make(chan struct{}), discard: make(chan struct{}), hurry: make(chan struct{}),
+		touched: p.clock.Now(), recycled: true}
+	p.spares[spec.User] = sp
+	p.wg.Add(1)
+	p.mu.Unlock()
+	go p.hold(sp, b)
+}
+
+// hold waits for a recycled container to be fresh, then keeps it like a
+// spare of its own.
+func (p *sparePool[B]) hold(sp *spare[B], b B) {
+	defer p.wg.Done()
+	err := b.renewed(p.ctx)
+	sp.b, sp.err = b, err
+	close(sp.ready)
+	close(sp.settled)
+	if err != nil {
+		p.log.Info("sandbox: a container is not reused", "user", sp.spec.User, "error", err)
+		p.forget(sp)
+		b.destroy()
+		// The user still wants a spare: the engine makes one.
+		p.mu.Lock()
+		session, closed := p.latest[sp.spec.User], p.closed
+		if !closed && session != "" {
+			p.wg.Add(1)
+		}
+		p.mu.Unlock()
+		if !closed && session != "" {
+			go func() {
+				defer p.wg.Done()
+				if err := p.prepare(p.ctx, sp.spec, session); err != nil && !errors.Is(err, ErrClosed) && p.ctx.Err() == nil {
+					p.log.Warn("sandbox: spare", "user", sp.spec.User, "error", err)
+				}
+			}()
+		}
+		return
+	}
+	p.keep(sp, b)
+}
+
+// keep holds a ready spare until it is claimed (the claimer owns it), or
+// removes it once it is no longer wanted or its container ended.
+func (p *sparePool[B]) keep(sp *spare[B], b B) {
 	select {
 	case <-sp.taken:
 		return
@@ -244,8 +323,8 @@ func (p *sparePool[B]) claim(ctx context.Context, spec Spec) (b B, warm, ok bool
 	}
 	delete(p.spares, spec.User)
 	p.mu.Unlock()
-	warm = isClosed(sp.ready)
-	if !warm {
+	warm = isClosed(sp.ready) || sp.recycled
+	if !isClosed(sp.ready) {
 		close(sp.hurry)
 		select {
 		case <-sp.ready:

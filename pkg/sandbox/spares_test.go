@@ -20,6 +20,7 @@ type fakeBox struct {
 	exited    chan struct{}
 	destroyed chan struct{}
 	once      sync.Once
+	renewErr  error // what renewed says about a recycled box
 }
 
 func (b *fakeBox) settle(context.Context) {}
@@ -27,6 +28,13 @@ func (b *fakeBox) gone() <-chan struct{}  { return b.exited }
 func (b *fakeBox) destroy()               { b.once.Do(func() { close(b.destroyed) }) }
 func (b *fakeBox) isDestroyed() bool      { return isClosed(b.destroyed) }
 func (b *fakeBox) exit()                  { close(b.exited) }
+func (b *fakeBox) renewed(context.Context) error {
+	return b.renewErr
+}
+
+func recycledBox(user string, renewErr error) *fakeBox {
+	return &fakeBox{user: user, exited: make(chan struct{}), destroyed: make(chan struct{}), renewErr: renewErr}
+}
 
 // fakeLauncher makes fakeBoxes; a user in hold waits until it is let go.
 type fakeLauncher struct {
@@ -250,8 +258,8 @@ func TestSparePool(t *testing.T) {
 			}
 		}},
 		{"the spare after a Start waits for no later Start and no release", func(t *testing.T, p *sparePool[*fakeBox], l *fakeLauncher, _ *stepClock) {
-			p.started(folders("ann", "a"), "s1")
-			p.started(folders("ann", "a"), "s2")
+			p.started(folders("ann", "a"), "s1", true)
+			p.started(folders("ann", "a"), "s2", true)
 			ctx := context.Background()
 			if err := p.prepare(ctx, folders("ann", "a"), "s1"); err != nil || p.count() != 0 {
 				t.Errorf("the spare after an older Start: %v, %d held", err, p.count())
@@ -260,9 +268,66 @@ func TestSparePool(t *testing.T) {
 			if err := p.prepare(ctx, folders("ann", "a"), "s2"); err != nil || p.count() != 0 {
 				t.Errorf("the spare after a release: %v, %d held", err, p.count())
 			}
-			p.started(folders("ann", "a"), "s3")
+			p.started(folders("ann", "a"), "s3", true)
 			if err := p.prepare(ctx, folders("ann", "a"), "s3"); err != nil || p.count() != 1 {
 				t.Errorf("the spare after the latest Start: %v, %d held", err, p.count())
+			}
+		}},
+		{"a recycled container becomes the spare, and a claim of it is warm", func(t *testing.T, p *sparePool[*fakeBox], l *fakeLauncher, _ *stepClock) {
+			p.started(folders("ann", "a"), "s1", false)
+			b := recycledBox("ann", nil)
+			p.offer(folders("ann", "a"), b)
+			got, warm, ok := p.claim(context.Background(), folders("ann", "a"))
+			if !ok || got != b || !warm {
+				t.Fatalf("claim = %v warm %v ok %v, want the recycled box, warm", got, warm, ok)
+			}
+			if len(l.boxes("ann")) != 0 {
+				t.Error("the engine made a container although one was recycled")
+			}
+		}},
+		{"a recycled container is never another user's, nor for other folders", func(t *testing.T, p *sparePool[*fakeBox], l *fakeLauncher, _ *stepClock) {
+			p.started(folders("ann", "a"), "s1", false)
+			p.started(folders("bob", "b"), "s2", false)
+			b := recycledBox("ann", nil)
+			p.offer(folders("ann", "a"), b)
+			if _, _, ok := p.claim(context.Background(), folders("bob", "b")); ok {
+				t.Error("bob claimed a container ann's REPL ran in")
+			}
+			if _, _, ok := p.claim(context.Background(), folders("ann", "other")); ok {
+				t.Error("a container with ann's old folders served other folders")
+			}
+			prepare(t, p, folders("ann", "other"))
+			eventually(t, "the container with the old folders removed", b.isDestroyed)
+		}},
+		{"a container whose reset is in doubt is removed, and the engine makes the spare", func(t *testing.T, p *sparePool[*fakeBox], l *fakeLauncher, _ *stepClock) {
+			p.started(folders("ann", "a"), "s1", false)
+			b := recycledBox("ann", errors.New("a process survived"))
+			p.offer(folders("ann", "a"), b)
+			eventually(t, "the doubtful container removed", b.isDestroyed)
+			l.waitBegan(t, "ann")
+			got, _, ok := p.claim(context.Background(), folders("ann", "a"))
+			if !ok || got == b {
+				t.Errorf("claim = %v ok %v, want a new container", got, ok)
+			}
+		}},
+		{"a recycled container is removed when the user left, or has a spare ready", func(t *testing.T, p *sparePool[*fakeBox], l *fakeLauncher, _ *stepClock) {
+			gone := recycledBox("ann", nil)
+			p.offer(folders("ann", "a"), gone) // no Start: the user is not here
+			if !gone.isDestroyed() {
+				t.Error("a container was kept for a user who left")
+			}
+			p.started(folders("ann", "a"), "s1", false)
+			prepare(t, p, folders("ann", "a"))
+			extra := recycledBox("ann", nil)
+			p.offer(folders("ann", "a"), extra)
+			if !extra.isDestroyed() || p.count() != 1 {
+				t.Errorf("a second spare was kept (%d held)", p.count())
+			}
+			p.release("ann")
+			late := recycledBox("ann", nil)
+			p.offer(folders("ann", "a"), late)
+			if !late.isDestroyed() {
+				t.Error("a container was kept after the user's release")
 			}
 		}},
 		{"drop selects users and counts", func(t *testing.T, p *sparePool[*fakeBox], l *fakeLauncher, _ *stepClock) {
