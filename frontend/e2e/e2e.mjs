@@ -1349,6 +1349,7 @@ try {
         await waitTerminal(ph, 'the script output', (lines) => lines.some((l) => l.trim() === 'hello from __main__'))
         check((await paneTab('Console').getAttribute('aria-selected')) === 'true', 'Run did not show the console')
         const cols = Number(await tid(ph, 'terminal').getAttribute('data-cols'))
+        console.log(`      the console is ${cols} columns wide`)
         check(cols >= 40, `the console is ${cols} characters wide`)
         await fitsWidth(ph, 'the IDE, console')
         await axe(ph, 'phone: IDE, console')
@@ -1368,6 +1369,36 @@ try {
     ],
   ])
   await ph.context().close()
+
+  // Staff on a phone: grading and admin fit too.
+  const phoneStaff = await browser.newContext({ viewport: phone, colorScheme: 'light', baseURL: base, hasTouch: true, isMobile: true }).then(async (ctx) => {
+    ctx.setDefaultTimeout(uiTimeout)
+    return ctx.newPage()
+  })
+  const ps = phoneStaff
+  await group('phone (390×844), staff', ps, [
+    [
+      'grading and admin fit',
+      async () => {
+        await login(ps, dean.name, dean.password)
+        await tid(ps, 'ide').waitFor()
+        await fitsWidth(ps, 'the IDE (admin)')
+        await ps.goto(`/grading/${hw.slug}/alice`)
+        await tid(ps, 'roster-alice').waitFor()
+        await tid(ps, 'submission-content').waitFor()
+        await fitsWidth(ps, 'grading, a submission')
+        await axe(ps, 'phone: grading, a submission')
+        await tid(ps, 'nav-admin').click()
+        await tid(ps, 'status-cards').waitFor()
+        await fitsWidth(ps, 'admin, status')
+        await ps.getByRole('tab', { name: 'Users' }).click()
+        await tid(ps, 'users-table').getByText('alice', { exact: true }).waitFor()
+        await fitsWidth(ps, 'admin, users')
+        await axe(ps, 'phone: admin, users')
+      },
+    ],
+  ])
+  await ps.context().close()
 
   // --- slow links ---------------------------------------------------------------
 
