@@ -179,6 +179,13 @@ async function login(page, name, password) {
   await tid(page, 'login-submit').click()
 }
 
+/** Back to the IDE through the rail, or by logging in. */
+async function toIde(page, name) {
+  if ((await tid(page, 'nav-ide').count()) > 0) await tid(page, 'nav-ide').click()
+  else await loginOK(page, name)
+  await tid(page, 'ide').waitFor()
+}
+
 async function loginOK(page, name) {
   await login(page, name, users[name].password)
   await tid(page, 'ide').waitFor()
@@ -188,27 +195,77 @@ async function loginOK(page, name) {
   await treeItem(page, `Local/${name}`).waitFor()
 }
 
-/**
- * Runs axe-core's WCAG 2.1 A/AA rules on the part of the page that selector
- * names, and fails with each violation and where it is.
- */
-async function checkAxe(page, selector) {
-  await page.evaluate(axeSource)
-  const violations = await page.evaluate(async (sel) => {
-    const r = await window.axe.run(document.querySelector(sel), {
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
-    })
-    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.help}\n        at ${v.nodes.map((n) => n.target.join(' ')).join(' | ')}`)
-  }, selector)
-  check(violations.length === 0, `axe finds ${violations.length} WCAG 2.1 AA violation(s) in ${selector}:\n      ${violations.join('\n      ')}`)
+// Every axe run, for the summary at the end and artifacts/axe.json.
+const axeRuns = []
+
+/** Waits until no finite CSS animation or transition runs (a dialog fading in would fail contrast). */
+async function settle(page) {
+  await page.waitForFunction(
+    () => document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getTiming().iterations === Infinity),
+    null,
+    { timeout: uiTimeout, polling: 50 },
+  )
 }
 
-/** Creates a file through the tree's New file button and its name prompt. */
-async function newFile(page, dir, name) {
+/** Switches the app's theme the way the View menu does, through its prefs store. */
+async function setTheme(page, theme) {
+  await page.evaluate((t) => {
+    const prefs = document.querySelector('#app').__vue_app__.config.globalProperties.$pinia._s.get('prefs')
+    if (prefs.theme !== t) prefs.toggleTheme()
+  }, theme)
+  await page.waitForFunction((t) => document.documentElement.classList.contains('dark') === (t === 'dark'), theme)
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))))
+  await settle(page)
+}
+
+/**
+ * The accessibility check every screen gets: axe-core's WCAG 2.1 A/AA rules
+ * on the whole page, in the light theme and in the dark one, plus exactly one
+ * h1. Fails on any critical or serious violation (moderate and minor ones are
+ * listed in artifacts/axe.json). The theme is put back as it was.
+ */
+async function axe(page, screen) {
+  await settle(page)
+  const h1s = await page.locator('h1').count()
+  check(h1s === 1, `${screen}: ${h1s} h1 elements, not exactly one`)
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(axeSource)
+  const was = (await page.evaluate(() => document.documentElement.classList.contains('dark'))) ? 'dark' : 'light'
+  const failures = []
+  for (const theme of [was, was === 'dark' ? 'light' : 'dark']) {
+    await setTheme(page, theme)
+    const violations = await page.evaluate(async () => {
+      const r = await window.axe.run(document, {
+        runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+        // Chromium's PDF viewer is not ours to fix.
+        iframes: false,
+      })
+      return r.violations.map((v) => ({
+        id: v.id,
+        impact: v.impact,
+        help: v.help,
+        nodes: v.nodes.map((n) => n.target.join(' ')),
+        why: v.nodes.slice(0, 3).map((n) => n.failureSummary),
+      }))
+    })
+    axeRuns.push({ screen, theme, violations })
+    for (const v of violations.filter((v) => v.impact === 'critical' || v.impact === 'serious')) {
+      failures.push(`[${theme}] ${v.id} (${v.impact}): ${v.help}\n        at ${v.nodes.slice(0, 6).join(' | ')}${v.nodes.length > 6 ? ` and ${v.nodes.length - 6} more` : ''}`)
+    }
+  }
+  await setTheme(page, was)
+  check(failures.length === 0, `${screen}: axe finds ${failures.length} critical or serious WCAG 2.1 AA violation(s):\n      ${failures.join('\n      ')}`)
+}
+
+/**
+ * Creates a file through the tree's New file button and its name prompt;
+ * with screen, the prompt gets the axe check under that name.
+ */
+async function newFile(page, dir, name, screen = '') {
   await treeItem(page, dir).click() // selects it (and may collapse it: the file still goes there)
   await tid(page, 'new-file').click()
   const box = page.locator('.el-message-box')
   await box.waitFor()
+  if (screen) await axe(page, screen)
   const input = box.locator('input')
   await input.fill(name)
   await box.getByRole('button', { name: 'OK' }).click()
@@ -339,6 +396,14 @@ try {
   const page = alicePage
   await group('login page', page, [
     [
+      'the login page passes axe',
+      async () => {
+        await page.goto('/')
+        await tid(page, 'login-form').waitFor()
+        await axe(page, 'login')
+      },
+    ],
+    [
       'wrong password shows a plain error',
       async () => {
         await login(page, 'alice', 'not-her-password')
@@ -348,6 +413,7 @@ try {
         check(/wrong username or password/i.test(text), `the error reads "${text}", not a plain "wrong username or password"`)
         check(await err.isVisible(), 'the error is not visible')
         check((await tid(page, 'ide').count()) === 0, 'the IDE opened after a wrong password')
+        await axe(page, 'login: a wrong password')
       },
     ],
   ])
@@ -383,7 +449,7 @@ try {
         check((await tid(cp, 'ide').count()) === 0, 'the IDE opened after Escape')
       },
     ],
-    ['the dialog passes axe (WCAG 2.1 AA)', () => checkAxe(cp, '[role="dialog"]')],
+    ['the dialog passes axe (WCAG 2.1 AA)', () => axe(cp, 'first login: the change-password dialog')],
     [
       'keyboard only: a mismatch is announced, then the change opens the IDE',
       async () => {
@@ -398,7 +464,7 @@ try {
         const alert = tid(cp, 'password-error')
         check((await alert.getAttribute('role')) === 'alert', 'the error is not announced (no role=alert)')
         check(await dialog.isVisible(), 'the dialog closed on a mismatch')
-        await checkAxe(cp, '[role="dialog"]')
+        await axe(cp, 'first login: a mismatch announced')
         // Still in the last field: retype it and press Enter.
         await cp.keyboard.press('ControlOrMeta+A')
         await cp.keyboard.type(carol.chosen)
@@ -428,15 +494,22 @@ try {
 
   await group('student alice', page, [
     ['alice logs in', () => loginOK(page, 'alice')],
+    ['the IDE with no file open passes axe', () => axe(page, 'IDE: empty')],
     [
       'alice creates hello.py in her folder',
       async () => {
-        await newFile(page, 'Local/alice', 'hello.py')
+        await newFile(page, 'Local/alice', 'hello.py', 'IDE: the new-file prompt')
         const tab = tid(page, 'editor-tab').filter({ hasText: 'hello.py' })
         await tab.waitFor()
       },
     ],
-    ['alice types code', () => typeCode(page, 'Local/alice/hello.py', helloCode)],
+    [
+      'alice types code',
+      async () => {
+        await typeCode(page, 'Local/alice/hello.py', helloCode)
+        await axe(page, 'IDE: a file open')
+      },
+    ],
     [
       'Run shows the output and a prompt',
       async () => {
@@ -448,6 +521,7 @@ try {
         const r = await pageFetch(page, '/api/files/content?path=' + encodeURIComponent('Local/alice/hello.py'))
         check(r.status === 200, `reading hello.py answered ${r.status}`)
         check(r.body.replace(/\n$/, '') === helloCode.join('\n'), `hello.py on the server holds ${JSON.stringify(r.body)}`)
+        await axe(page, 'IDE: running')
       },
     ],
     [
@@ -483,6 +557,7 @@ try {
         check(/exited/i.test(badge) && /error/i.test(badge), `the state badge reads "${badge}", not an exit with an error`)
         // The page did not reload (F5's browser meaning).
         check((await page.locator('[data-testid="editor-tab"]').count()) === 2, 'the editor tabs are gone: did F5 reload the page?')
+        await axe(page, 'IDE: exited with an error')
       },
     ],
   ])
@@ -543,6 +618,7 @@ try {
           const i = lines.findLastIndex((l) => l.includes('>>> 2**10'))
           return i >= 0 && lines.slice(i + 1).some((l) => l.trim() === '1024')
         })
+        await axe(pp, 'IDE: the teaching REPL (staff)')
       },
     ],
     [
@@ -593,8 +669,10 @@ try {
         if ((await tid(pp, 'ide').count()) === 0) await loginOK(pp, 'prof')
         await tid(pp, 'nav-course').click()
         await tid(pp, 'course-view').waitFor()
+        await axe(pp, 'course: the list (staff)')
         await tid(pp, 'new-assignment').click()
         await field(pp, 'item-title').waitFor()
+        await axe(pp, 'course: the new-assignment dialog')
         await field(pp, 'item-title').fill(hw.title)
         await field(pp, 'item-slug').fill(hw.slug)
         await field(pp, 'item-description').fill(hw.description)
@@ -613,6 +691,7 @@ try {
         await tid(pp, `course-item-${hw.slug}`).waitFor()
         await waitText(pp, 'assignment-title', (t) => t === hw.title)
         await waitText(pp, 'assignment-phase', (t) => t === 'Open')
+        await axe(pp, 'course: an assignment (staff)')
         const r = await pageJSON(pp, `/api/course/assignments/${hw.slug}`)
         check(r.status === 200, `GET the assignment answered ${r.status}: ${r.text}`)
         const a = r.json.assignment
@@ -643,6 +722,7 @@ try {
         check(desc === '0 to 2', `the description's bold text reads "${desc}"`)
         check(await tid(ap, 'submit-open').isEnabled(), 'Submit… is disabled on an open assignment')
         check((await tid(ap, 'grade-card').count()) === 0, 'a grade is shown before any grading')
+        await axe(ap, 'course: an assignment (student)')
       },
       ap,
     ],
@@ -666,6 +746,7 @@ try {
         await row.waitFor()
         if ((await row.locator('.el-checkbox.is-checked').count()) === 0) await row.locator('.el-checkbox').click()
         await row.locator('.el-checkbox.is-checked').waitFor()
+        await axe(ap, 'course: the submit dialog')
         await tid(ap, 'submit-confirm').click()
         await tid(ap, 'submit-confirm').waitFor({ state: 'hidden' })
         await waitText(ap, 'assignment-status', (t) => t === 'Submitted')
@@ -709,6 +790,7 @@ try {
         ).catch(async () => {
           throw new Error(`the submitted file shows ${JSON.stringify(await tid(pp, 'submission-content').innerText())}`)
         })
+        await axe(pp, 'grading: a submission')
       },
     ],
     [
@@ -722,6 +804,7 @@ try {
         await field(pp, 'grade-feedback-input').fill(feedback)
         await tid(pp, 'grade-save').click()
         await waitText(pp, 'roster-score-alice', (t) => t === '8.5 / 10')
+        await axe(pp, 'grading: a graded submission')
         const r = await pageJSON(pp, '/api/course/grades')
         check(r.status === 200, `GET grades answered ${r.status}`)
         const g = (r.json.grades ?? []).find((x) => x.item === hw.slug && x.username === 'alice')
@@ -743,6 +826,7 @@ try {
         check((await fb.locator('strong').textContent())?.trim() === 'Name', 'the feedback Markdown was not rendered')
         check((await fb.locator('img').count()) === 0, "the feedback's raw HTML became an element")
         await waitText(ap, 'course-grades', (t) => t.includes('1 graded'))
+        await axe(ap, 'course: a graded assignment (student)')
         // Her own grade only, and the roster stays staff-only.
         const mine = await pageJSON(ap, '/api/course/grades')
         const who = (mine.json?.grades ?? []).map((x) => `${x.username}/${x.item}`)
@@ -777,6 +861,7 @@ try {
         await frame.waitFor()
         const pages = await pdfPages(pp, await (await frame.elementHandle()).contentFrame())
         check(pages === 1, `the preview's PDF viewer shows ${pages} pages, not 1`)
+        await axe(pp, 'IDE: a PDF preview')
       },
     ],
     [
@@ -831,6 +916,548 @@ try {
       },
     ],
   ])
+  // --- keyboard and screen readers ------------------------------------------
+
+  /** The focused element's tree path, or '' when the focus is not on a tree item. */
+  const focusedPath = (p) =>
+    p.evaluate(() => {
+      const el = document.activeElement
+      return el?.getAttribute('role') === 'treeitem' ? (el.querySelector(':scope > [data-path]')?.getAttribute('data-path') ?? '') : ''
+    })
+  /** The tree items in the order they show. */
+  const shownPaths = (p) => p.locator('[role="tree"] [role="treeitem"] > [data-path]').evaluateAll((els) => els.map((e) => e.getAttribute('data-path')))
+  async function waitFocus(p, path, what) {
+    await p.waitForFunction(
+      (want) => document.activeElement?.querySelector(':scope > [data-path]')?.getAttribute('data-path') === want,
+      path,
+      { timeout: uiTimeout, polling: 50 },
+    ).catch(async () => {
+      throw new Error(`${what}: the focus is on "${(await focusedPath(p)) || (await p.evaluate(() => document.activeElement?.outerHTML.slice(0, 120)))}", not "${path}"`)
+    })
+  }
+  /** Presses key until the focused tree item is path (at most the number of items shown). */
+  async function arrowTo(p, path) {
+    const n = (await shownPaths(p)).length
+    for (let i = 0; i <= n && (await focusedPath(p)) !== path; i++) await p.keyboard.press('ArrowDown')
+    check((await focusedPath(p)) === path, `ArrowDown never reached ${path}; shown: ${JSON.stringify(await shownPaths(p))}`)
+  }
+  const inTerminal = (p) => p.evaluate(() => !!document.activeElement?.closest('[data-testid="terminal"]'))
+  const inEditor = (p) => p.evaluate(() => !!document.activeElement?.closest('[data-testid="editor"]'))
+
+  await group('keyboard: the file tree', page, [
+    [
+      'the tree is an ARIA tree with one tab stop, reached with Tab',
+      async () => {
+        await toIde(page, 'alice')
+        const info = await page.evaluate(() => {
+          const tree = document.querySelector('[role="tree"]')
+          const items = [...tree.querySelectorAll('[role="treeitem"]')]
+          return {
+            items: items.length,
+            tabStops: items.filter((i) => i.getAttribute('tabindex') === '0').length,
+            otherTabStops: [...tree.querySelectorAll('a, button, input, [tabindex="0"]')].filter((e) => e.getAttribute('role') !== 'treeitem' && e.tabIndex >= 0).length,
+            groups: tree.querySelectorAll('[role="treeitem"] > [role="group"]').length,
+            foldersWithoutExpanded: items.filter((i) => i.querySelector(':scope > [data-type="dir"]') && !i.hasAttribute('aria-expanded')).length,
+          }
+        })
+        // Each item is named by its own name, not by what its open folder holds
+        // (as Chromium's accessibility tree, read by screen readers, has it).
+        const cdp = await page.context().newCDPSession(page)
+        const { nodes } = await cdp.send('Accessibility.getFullAXTree')
+        await cdp.detach()
+        // (The protocol lists the nodes in its own order: compare them sorted.)
+        const names = nodes.filter((n) => n.role?.value === 'treeitem').map((n) => n.name?.value).sort()
+        const want = (await shownPaths(page)).map((p) => p.slice(p.lastIndexOf('/') + 1)).sort()
+        check(JSON.stringify(names) === JSON.stringify(want), `the tree items are named ${JSON.stringify(names)}, not ${JSON.stringify(want)}`)
+        check(info.items > 2, `the tree has ${info.items} tree items`)
+        check(info.tabStops === 1, `${info.tabStops} tree items have tabindex=0, not exactly one`)
+        check(info.otherTabStops === 0, `${info.otherTabStops} other elements in the tree are tab stops`)
+        check(info.groups > 0, 'no open folder holds a role=group')
+        check(info.foldersWithoutExpanded === 0, `${info.foldersWithoutExpanded} folders have no aria-expanded`)
+        // From the last toolbar button, Tab lands on the tree's one tab stop.
+        await tid(page, 'refresh').focus()
+        await page.keyboard.press('Tab')
+        check((await focusedPath(page)) !== '', 'Tab from the toolbar does not reach a tree item')
+      },
+    ],
+    [
+      'arrow keys move, open and close; Home and End',
+      async () => {
+        await page.keyboard.press('Home')
+        const first = (await shownPaths(page))[0]
+        await waitFocus(page, first, 'Home')
+        await page.keyboard.press('ArrowDown')
+        await waitFocus(page, (await shownPaths(page))[1], 'ArrowDown from the first item')
+        await page.keyboard.press('ArrowUp')
+        await waitFocus(page, first, 'ArrowUp')
+        await page.keyboard.press('End')
+        const shown = await shownPaths(page)
+        await waitFocus(page, shown[shown.length - 1], 'End')
+        // Local is open: Right goes to its first child, Left on an open folder closes it.
+        await page.keyboard.press('Home')
+        await arrowTo(page, 'Local')
+        const local = page.locator('[role="treeitem"]:has(> [data-path="Local"])')
+        check((await local.getAttribute('aria-expanded')) === 'true', 'Local is not expanded (aria-expanded)')
+        await page.keyboard.press('ArrowRight')
+        await waitFocus(page, 'Local/alice', 'ArrowRight on the open Local')
+        const mine = page.locator('[role="treeitem"]:has(> [data-path="Local/alice"])')
+        await page.keyboard.press('ArrowLeft')
+        await page.waitForFunction(() => document.querySelector('[role="treeitem"]:has(> [data-path="Local/alice"])')?.getAttribute('aria-expanded') === 'false')
+        check((await treeItem(page, 'Local/alice/hello.py').count()) === 0, 'the closed folder still shows its files')
+        await waitFocus(page, 'Local/alice', 'ArrowLeft on an open folder keeps the focus')
+        await page.keyboard.press('ArrowRight')
+        await page.waitForFunction(() => document.querySelector('[role="treeitem"]:has(> [data-path="Local/alice"])')?.getAttribute('aria-expanded') === 'true')
+        await treeItem(page, 'Local/alice/hello.py').waitFor()
+        check((await mine.locator(':scope > [role="group"] > [role="treeitem"]').count()) > 0, 'the open folder has no role=group of tree items')
+        await arrowTo(page, 'Local/alice/hello.py')
+        await page.keyboard.press('ArrowLeft')
+        await waitFocus(page, 'Local/alice', 'ArrowLeft on a file goes to its folder')
+      },
+    ],
+    [
+      'Enter opens a file in the editor',
+      async () => {
+        await arrowTo(page, 'Local/alice/hello.py')
+        await page.keyboard.press('Enter')
+        await page.locator('[data-testid="editor-tab"][aria-selected="true"][data-path="Local/alice/hello.py"]').waitFor()
+        await page.waitForFunction(() => !!document.activeElement?.closest('[data-testid="editor"][data-path="Local/alice/hello.py"]'), null, { timeout: uiTimeout }).catch(() => {
+          throw new Error('Enter opened the file but the focus is not in its editor')
+        })
+      },
+    ],
+    [
+      'F2 renames; Delete asks, then trashes',
+      async () => {
+        const put = await pageJSON(page, '/api/files/content?path=' + encodeURIComponent('Local/alice/scratch.py'), { method: 'PUT', body: 'pass\n' })
+        check(put.status === 200 || put.status === 201, `saving scratch.py answered ${put.status}: ${put.text}`)
+        await tid(page, 'refresh').click()
+        await treeItem(page, 'Local/alice/scratch.py').waitFor()
+        await page.locator('[role="treeitem"][tabindex="0"]').focus()
+        await page.keyboard.press('Home')
+        await arrowTo(page, 'Local/alice/scratch.py')
+        await page.keyboard.press('F2')
+        const box = page.locator('.el-message-box')
+        await box.waitFor()
+        const input = box.locator('input')
+        check((await input.inputValue()) === 'scratch.py', `the rename prompt holds "${await input.inputValue()}"`)
+        await axe(page, 'IDE: the rename prompt')
+        await input.fill('renamed.py')
+        await page.keyboard.press('Enter')
+        await treeItem(page, 'Local/alice/renamed.py').waitFor()
+        check((await treeItem(page, 'Local/alice/scratch.py').count()) === 0, 'scratch.py is still in the tree')
+        await waitFocus(page, 'Local/alice/renamed.py', 'after the rename')
+        await page.keyboard.press('Delete')
+        const confirm = page.getByRole('dialog', { name: 'Delete' })
+        await confirm.waitFor()
+        check((await confirm.innerText()).includes('Local/alice/renamed.py'), 'the confirm does not name the file')
+        await axe(page, 'IDE: the delete confirm')
+        await confirm.getByRole('button', { name: 'Delete' }).click()
+        await treeItem(page, 'Local/alice/renamed.py').waitFor({ state: 'detached' })
+        await waitFocus(page, 'Local/alice', 'after the delete')
+      },
+    ],
+    [
+      'Shift+F10 and the menu key open the item menu; Escape returns',
+      async () => {
+        await arrowTo(page, 'Local/alice/hello.py')
+        for (const key of ['Shift+F10', 'ContextMenu']) {
+          await page.keyboard.press(key)
+          const menu = page.getByRole('menu', { name: 'hello.py' })
+          await menu.waitFor().catch(() => {
+            throw new Error(`${key} opened no menu named hello.py`)
+          })
+          const focused = () => page.evaluate(() => (document.activeElement?.getAttribute('role') === 'menuitem' ? document.activeElement.textContent.trim() : ''))
+          const firstItem = await focused()
+          check(firstItem !== '', `${key}: the focus did not move into the menu`)
+          await page.keyboard.press('ArrowDown')
+          const second = await focused()
+          check(second !== '' && second !== firstItem, `ArrowDown in the menu left the focus on "${second}"`)
+          if (key === 'Shift+F10') await axe(page, 'IDE: the file menu')
+          await page.keyboard.press('Escape')
+          await menu.waitFor({ state: 'hidden' })
+          await waitFocus(page, 'Local/alice/hello.py', `Escape from the menu (${key})`)
+        }
+      },
+    ],
+  ])
+
+  await group('keyboard: the console', page, [
+    [
+      'Ctrl+Shift+↓ moves from the editor to the console, Ctrl+Shift+↑ back',
+      async () => {
+        await page.locator('[data-testid="editor"][data-path="Local/alice/hello.py"] [data-testid="editor-content"]').click()
+        await page.keyboard.press('Control+Shift+ArrowDown')
+        check(await inTerminal(page), 'Ctrl+Shift+↓ did not move the focus into the console')
+        await page.keyboard.press('Control+Shift+ArrowUp')
+        check(await inEditor(page), 'Ctrl+Shift+↑ did not move the focus back to the editor')
+      },
+    ],
+    [
+      'the console is no keyboard trap: Esc then Tab leaves it',
+      async () => {
+        await page.keyboard.press('Control+Shift+ArrowDown')
+        check(await inTerminal(page), 'the console does not have the focus')
+        // Tab alone belongs to the program (indentation in the REPL).
+        await page.keyboard.press('Tab')
+        check(await inTerminal(page), 'Tab alone left the console')
+        await page.keyboard.press('Escape')
+        await page.keyboard.press('Tab')
+        check(!(await inTerminal(page)), 'Esc then Tab did not leave the console')
+        await page.keyboard.press('Control+Shift+ArrowDown')
+        await page.keyboard.press('Escape')
+        await page.keyboard.press('Shift+Tab')
+        check(!(await inTerminal(page)), 'Esc then Shift+Tab did not leave the console')
+      },
+    ],
+    [
+      'the Help dialog says how to leave the console',
+      async () => {
+        await tid(page, 'help-button').click()
+        const help = page.getByRole('dialog', { name: 'Keyboard shortcuts' })
+        await help.waitFor()
+        const text = (await help.innerText()).replace(/\s+/g, ' ')
+        check(/Esc\W*(then\W*)?Tab\W*Leave the console/i.test(text), `the Help dialog does not say how to leave the console: ${text}`)
+        check(/Ctrl\W*Shift\W*↓/.test(text) && /Ctrl\W*Shift\W*↑/.test(text), `the Help dialog lacks Ctrl+Shift+↓/↑: ${text}`)
+        await axe(page, 'IDE: the help dialog')
+        await page.keyboard.press('Escape')
+        await help.waitFor({ state: 'hidden' })
+      },
+    ],
+    [
+      'screen-reader mode: on by keyboard from the Help dialog, and remembered',
+      async () => {
+        const tree = page.locator('[data-testid="terminal"] .xterm-accessibility-tree')
+        check((await tree.count()) === 0, 'the console is in screen-reader mode before it is asked for')
+        await tid(page, 'help-button').focus()
+        await page.keyboard.press('Enter')
+        const box = tid(page, 'screen-reader-check')
+        await box.waitFor()
+        for (let i = 0; i < 10 && !(await box.evaluate((e) => e === document.activeElement)); i++) await page.keyboard.press('Tab')
+        check(await box.evaluate((e) => e === document.activeElement), 'Tab never reaches the screen-reader checkbox')
+        check(!(await box.isChecked()), 'the checkbox is ticked before it is chosen')
+        await page.keyboard.press('Space')
+        await tree.waitFor({ state: 'attached' })
+        await page.keyboard.press('Escape')
+        await page.reload()
+        await tid(page, 'ide').waitFor()
+        await tree.waitFor({ state: 'attached' }).catch(() => {
+          throw new Error('after a reload the console is not in screen-reader mode')
+        })
+        await axe(page, 'IDE: console in screen-reader mode')
+        // The View menu says so, and turns it off for the rest of the flow.
+        await tid(page, 'view-menu').click()
+        check((await tid(page, 'screen-reader-mode').innerText()).trim().startsWith('✓'), 'the View menu does not say it is on')
+        await tid(page, 'screen-reader-mode').click()
+        await page.getByRole('alert').filter({ hasText: 'Screen reader mode is off' }).waitFor()
+        await tree.waitFor({ state: 'detached' })
+      },
+    ],
+    [
+      'the transcript shows the recent output as text',
+      async () => {
+        await tid(page, 'run-button').waitFor()
+        if ((await tid(page, 'editor-tab').count()) === 0) await treeItem(page, 'Local/alice/hello.py').click()
+        await page.locator('[data-testid="editor-tab"]', { hasText: 'hello.py' }).click()
+        await tid(page, 'run-button').click()
+        await waitTerminal(page, 'the script output', (lines) => lines.some((l) => l.trim() === 'hello from __main__'))
+        await tid(page, 'console-transcript').click()
+        const dialog = page.getByRole('dialog', { name: 'Console transcript' })
+        await dialog.waitFor()
+        const text = tid(page, 'transcript-text')
+        check((await text.inputValue().catch(() => text.innerText())).includes('hello from __main__'), 'the transcript lacks the output')
+        await page.waitForFunction(() => document.activeElement?.getAttribute('data-testid') === 'transcript-text', null, { timeout: uiTimeout }).catch(() => {
+          throw new Error('the transcript text does not get the focus')
+        })
+        await axe(page, 'IDE: the console transcript')
+        await page.keyboard.press('Escape')
+        await dialog.waitFor({ state: 'hidden' })
+      },
+    ],
+    [
+      'a skip link leads past the rail and the header',
+      async () => {
+        await page.reload()
+        await tid(page, 'ide').waitFor()
+        await page.keyboard.press('Tab')
+        const link = page.locator(':focus')
+        check((await link.innerText()).trim() === 'Skip to content', `the first Tab stop reads "${(await link.innerText()).trim()}"`)
+        check(await link.isVisible(), 'the skip link is not visible when focused')
+        await page.keyboard.press('Enter')
+        check(await page.evaluate(() => document.activeElement?.id === 'content'), 'Enter on the skip link did not move the focus to the content')
+      },
+    ],
+  ])
+
+  await group('dialogs and menus of the IDE', page, [
+    [
+      'the trash, the history, the password dialog and the menus pass axe',
+      async () => {
+        await tid(page, 'open-trash').click()
+        await tid(page, 'trash-dialog').waitFor()
+        await axe(page, 'IDE: the trash dialog')
+        await page.keyboard.press('Escape')
+        await tid(page, 'trash-dialog').waitFor({ state: 'hidden' })
+        // (A reload above closed the tabs.)
+        await treeItem(page, 'Local/alice/hello.py').click()
+        await page.locator('[data-testid="editor-tab"]', { hasText: 'hello.py' }).click()
+        await tid(page, 'history').click()
+        await tid(page, 'revisions-dialog').waitFor()
+        await axe(page, 'IDE: the history dialog')
+        await page.keyboard.press('Escape')
+        await tid(page, 'revisions-dialog').waitFor({ state: 'hidden' })
+        await tid(page, 'view-menu').click()
+        await tid(page, 'theme-toggle').waitFor()
+        await axe(page, 'IDE: the View menu')
+        await page.keyboard.press('Escape')
+        await tid(page, 'user-menu').click()
+        await tid(page, 'change-password').waitFor()
+        await axe(page, 'IDE: the user menu')
+        await tid(page, 'change-password').click()
+        await tid(page, 'password-dialog').waitFor()
+        await axe(page, 'IDE: the password dialog')
+        await page.keyboard.press('Escape')
+        await tid(page, 'password-dialog').waitFor({ state: 'hidden' })
+      },
+    ],
+  ])
+
+  const dean = { name: 'dean', password: 'dean-e2e-pass', display: 'Dana Dean' }
+  const quiz = { slug: 'quiz-e2e', title: 'Quiz E2E: Strings' }
+  await group('course, test and admin screens', pp, [
+    [
+      'a test, as the student and as staff',
+      async () => {
+        if ((await tid(pp, 'ide').count()) === 0 && (await tid(pp, 'course-view').count()) === 0) await loginOK(pp, 'prof')
+        const now = Date.now()
+        const r = await pageJSON(pp, '/api/course/tests', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({
+            slug: quiz.slug,
+            title: quiz.title,
+            description_md: 'Reverse a string. **30 minutes** from your start.',
+            publish_at: new Date(now - 60_000).toISOString(),
+            starts_at: new Date(now - 3_600_000).toISOString(),
+            ends_at: new Date(now + 86_400_000).toISOString(),
+            duration_minutes: 30,
+          }),
+        })
+        check(r.status === 201, `creating the test answered ${r.status}: ${r.text}`)
+        await tid(alicePage, 'nav-course').click()
+        await tid(alicePage, 'course-view').waitFor()
+        await tid(alicePage, 'course-refresh').click()
+        await tid(alicePage, `course-item-${quiz.slug}`).click()
+        await waitText(alicePage, 'test-title', (t) => t === quiz.title)
+        await tid(alicePage, 'test-start').waitFor()
+        await axe(alicePage, 'course: a test before its start (student)')
+        await tid(alicePage, 'course-grades').click()
+        await waitText(alicePage, 'course-grades', (t) => t.includes('graded'))
+        await axe(alicePage, 'course: my grades (student)')
+        await tid(pp, 'nav-course').click()
+        await tid(pp, 'course-refresh').click()
+        await tid(pp, `course-item-${quiz.slug}`).click()
+        await waitText(pp, 'test-title', (t) => t === quiz.title)
+        await axe(pp, 'course: a test (staff)')
+      },
+    ],
+    [
+      'admin: status (staff), users and the add-user dialog (admin)',
+      async () => {
+        await tid(pp, 'nav-admin').click()
+        await tid(pp, 'status-cards').waitFor()
+        await waitText(pp, 'card-database', (t) => t.includes('OK'))
+        await axe(pp, 'admin: status (staff)')
+        const dp = await newPage()
+        try {
+          await login(dp, dean.name, dean.password)
+          await tid(dp, 'ide').waitFor()
+          await tid(dp, 'nav-admin').click()
+          await dp.getByRole('tab', { name: 'Users' }).click()
+          await tid(dp, 'users-table').getByText('alice', { exact: true }).waitFor()
+          await axe(dp, 'admin: users (admin)')
+          await tid(dp, 'users-add').click()
+          await tid(dp, 'add-user-dialog').waitFor()
+          await axe(dp, 'admin: the add-user dialog')
+        } finally {
+          await dp.context().close()
+        }
+      },
+    ],
+  ])
+
+  // --- phones -----------------------------------------------------------------
+
+  const phone = { width: 390, height: 844 }
+  /**
+   * Fails when anything makes the page wider than the phone's screen. Compared
+   * with the screen's own width: a mobile browser widens its layout viewport
+   * (and innerWidth) to fit a page that overflows.
+   */
+  async function fitsWidth(p, where) {
+    const w = await p.evaluate(() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth, window.innerWidth))
+    check(w <= phone.width, `${where}: the page is ${w} px wide on a ${phone.width} px screen`)
+  }
+  const phonePage = await browser.newContext({ viewport: phone, colorScheme: 'light', baseURL: base, hasTouch: true, isMobile: true }).then(async (ctx) => {
+    ctx.setDefaultTimeout(uiTimeout)
+    return ctx.newPage()
+  })
+  const ph = phonePage
+  const paneTab = (name) => ph.getByRole('tab', { name })
+  await group('phone (390×844)', ph, [
+    [
+      'the login page fits',
+      async () => {
+        await ph.goto('/')
+        await tid(ph, 'login-form').waitFor()
+        await fitsWidth(ph, 'login')
+        await axe(ph, 'phone: login')
+      },
+    ],
+    [
+      'the IDE shows one pane at a time: Files, Editor, Console',
+      async () => {
+        await login(ph, 'alice', users.alice.password)
+        await tid(ph, 'ide').waitFor()
+        await fitsWidth(ph, 'the IDE')
+        const tabs = ph.getByRole('tablist', { name: 'Panes' })
+        await tabs.waitFor()
+        const names = await tabs.getByRole('tab').allInnerTexts()
+        check(JSON.stringify(names.map((n) => n.trim())) === '["Files","Editor","Console"]', `the pane tabs read ${JSON.stringify(names)}`)
+        await paneTab('Files').click()
+        await tid(ph, 'file-tree').waitFor()
+        check(!(await tid(ph, 'console').isVisible()), 'the console shows beside the file tree')
+        await axe(ph, 'phone: IDE, files')
+        // The tabs take the arrow keys, as tabs do.
+        await paneTab('Files').focus()
+        await ph.keyboard.press('ArrowRight')
+        check((await paneTab('Editor').getAttribute('aria-selected')) === 'true', 'ArrowRight did not select Editor')
+        check(await paneTab('Editor').evaluate((e) => e === document.activeElement), 'ArrowRight did not move the focus to Editor')
+        check(!(await tid(ph, 'file-tree').isVisible()), 'the file tree still shows on the Editor pane')
+        await paneTab('Files').click()
+      },
+    ],
+    [
+      'opening a file shows the editor; Run shows a console of usable width',
+      async () => {
+        await treeItem(ph, 'Local/alice/hello.py').waitFor()
+        await treeItem(ph, 'Local/alice/hello.py').click()
+        await ph.locator('[data-testid="editor"][data-path="Local/alice/hello.py"]').waitFor()
+        check((await paneTab('Editor').getAttribute('aria-selected')) === 'true', 'opening a file did not show the editor')
+        await fitsWidth(ph, 'the IDE, editor')
+        await axe(ph, 'phone: IDE, editor')
+        await tid(ph, 'run-button').click()
+        await waitTerminal(ph, 'the script output', (lines) => lines.some((l) => l.trim() === 'hello from __main__'))
+        check((await paneTab('Console').getAttribute('aria-selected')) === 'true', 'Run did not show the console')
+        const cols = Number(await tid(ph, 'terminal').getAttribute('data-cols'))
+        console.log(`      the console is ${cols} columns wide`)
+        check(cols >= 40, `the console is ${cols} characters wide`)
+        await fitsWidth(ph, 'the IDE, console')
+        await axe(ph, 'phone: IDE, console')
+      },
+    ],
+    [
+      'the course screen fits',
+      async () => {
+        await tid(ph, 'nav-course').click()
+        await tid(ph, 'course-view').waitFor()
+        await fitsWidth(ph, 'course list')
+        await tid(ph, `course-item-${hw.slug}`).click()
+        await waitText(ph, 'assignment-title', (t) => t === hw.title)
+        await fitsWidth(ph, 'an assignment')
+        await axe(ph, 'phone: course, an assignment')
+      },
+    ],
+  ])
+  await ph.context().close()
+
+  // Staff on a phone: grading and admin fit too.
+  const phoneStaff = await browser.newContext({ viewport: phone, colorScheme: 'light', baseURL: base, hasTouch: true, isMobile: true }).then(async (ctx) => {
+    ctx.setDefaultTimeout(uiTimeout)
+    return ctx.newPage()
+  })
+  const ps = phoneStaff
+  await group('phone (390×844), staff', ps, [
+    [
+      'grading and admin fit',
+      async () => {
+        await login(ps, dean.name, dean.password)
+        await tid(ps, 'ide').waitFor()
+        await fitsWidth(ps, 'the IDE (admin)')
+        await ps.goto(`/grading/${hw.slug}/alice`)
+        await tid(ps, 'roster-alice').waitFor()
+        await tid(ps, 'submission-content').waitFor()
+        await fitsWidth(ps, 'grading, a submission')
+        await axe(ps, 'phone: grading, a submission')
+        await tid(ps, 'nav-admin').click()
+        await tid(ps, 'status-cards').waitFor()
+        await fitsWidth(ps, 'admin, status')
+        await ps.getByRole('tab', { name: 'Users' }).click()
+        await tid(ps, 'users-table').getByText('alice', { exact: true }).waitFor()
+        await fitsWidth(ps, 'admin, users')
+        await axe(ps, 'phone: admin, users')
+      },
+    ],
+  ])
+  await ps.context().close()
+
+  // --- slow links ---------------------------------------------------------------
+
+  // A fresh browser (nothing cached) on the way a student meets the IDE.
+  const slowCtx = await browser.newContext({ viewport: { width: 1280, height: 720 }, baseURL: base })
+  slowCtx.setDefaultTimeout(uiTimeout)
+  const sp = await slowCtx.newPage()
+  await group('slow links: compression, caching, budgets', sp, [
+    [
+      'login ≤ 300 KB and the IDE ≤ 700 KB transferred; no editor or terminal code on the login page',
+      async () => {
+        const ctx = slowCtx
+        const p = sp
+        {
+          const cdp = await ctx.newCDPSession(p)
+          await cdp.send('Network.enable')
+          const seen = new Map() // requestId → {url, encoding, cache, size (on the wire), decoded}
+          let bytes = 0
+          cdp.on('Network.responseReceived', (e) => {
+            const h = Object.fromEntries(Object.entries(e.response.headers).map(([k, v]) => [k.toLowerCase(), v]))
+            seen.set(e.requestId, { url: e.response.url, encoding: h['content-encoding'] ?? '', cache: h['cache-control'] ?? '', size: 0, decoded: 0 })
+          })
+          cdp.on('Network.dataReceived', (e) => {
+            const r = seen.get(e.requestId)
+            if (r) r.decoded += e.dataLength
+          })
+          cdp.on('Network.loadingFinished', (e) => {
+            bytes += e.encodedDataLength
+            const r = seen.get(e.requestId)
+            if (r) r.size = e.encodedDataLength
+          })
+          const kb = (n) => Math.round(n / 1024)
+          await p.goto('/')
+          await tid(p, 'login-form').waitFor()
+          await p.waitForLoadState('networkidle')
+          const loginBytes = bytes
+          const loginURLs = [...seen.values()].map((r) => r.url)
+          const heavy = loginURLs.filter((u) => /\/assets\/(codemirror|xterm|IdeView|CodeEditor|ConsolePane)[-.]/.test(u))
+          await login(p, 'alice', users.alice.password)
+          await tid(p, 'ide').waitFor()
+          await treeItem(p, 'Local/alice').waitFor()
+          await p.waitForLoadState('networkidle')
+          const total = bytes
+          console.log(`      login page: ${kb(loginBytes)} KB transferred; with the IDE: ${kb(total)} KB (${kb(total - loginBytes)} KB more)`)
+          const assets = [...seen.values()].filter((r) => new URL(r.url).pathname.startsWith('/assets/'))
+          // The build leaves files under 1 KB as they are.
+          const big = assets.filter((r) => /\.(js|css)$/.test(new URL(r.url).pathname) && r.decoded >= 1024)
+          const plain = big.filter((r) => !/^(br|gzip)$/.test(r.encoding))
+          const uncached = assets.filter((r) => !/immutable/.test(r.cache) || !/max-age=31536000/.test(r.cache))
+          check(heavy.length === 0, `the login page loads editor or terminal code: ${heavy.join(', ')}`)
+          check(plain.length === 0, `sent uncompressed: ${plain.map((r) => `${new URL(r.url).pathname} (${kb(r.size)} KB)`).join(', ')}`)
+          check(uncached.length === 0, `hashed assets not cached as immutable: ${uncached.map((r) => new URL(r.url).pathname).join(', ')}`)
+          check(loginBytes <= 300 * 1024, `the login page took ${kb(loginBytes)} KB (budget 300 KB)`)
+          check(total <= 700 * 1024, `the login page and the IDE took ${kb(total)} KB (budget 700 KB)`)
+        }
+      },
+    ],
+  ])
+  await slowCtx.close()
 } catch (e) {
   // A failure outside any step (the browser itself) still counts.
   results.failed++
@@ -839,6 +1466,9 @@ try {
   await browser.close().catch(() => undefined)
 }
 
+writeFileSync(join(artifacts, 'axe.json'), JSON.stringify(axeRuns, null, 1))
+const bad = axeRuns.filter((r) => r.violations.some((v) => v.impact === 'critical' || v.impact === 'serious'))
+console.log(`\naxe: ${axeRuns.length} checks (screens × themes), ${bad.length} with critical or serious violations`)
 const line = `e2e: ${results.passed} passed, ${results.failed} failed, ${results.skipped} skipped`
 writeFileSync(join(artifacts, 'result.txt'), line + '\n')
 console.log(`\nbrowser steps: ${results.passed} passed, ${results.failed} failed, ${results.skipped} skipped`)

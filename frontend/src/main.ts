@@ -1,7 +1,6 @@
 import { createApp } from 'vue'
 import { createPinia } from 'pinia'
 import 'element-plus/theme-chalk/dark/css-vars.css'
-import '@xterm/xterm/css/xterm.css'
 import './styles.css'
 import App from './App.vue'
 import { router } from './router'

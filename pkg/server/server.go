@@ -1,6 +1,6 @@
 // Package server is the HTTP layer of `pyide serve`: one Echo instance with
 // the middleware every request gets (recovery, request IDs, logging,
-// security headers, body limit, same-origin writes), the health endpoints,
+// security headers, body limit, same-origin writes, compression), the health endpoints,
 // the embedded front end, and a designed shutdown. Each area registers its
 // own routes; server holds no business rules and never talks to Docker.
 package server
@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
@@ -95,6 +96,7 @@ func New(opts Options) *Server {
 	}
 	e.Use(securityHeaders)
 	e.Use(s.limitBody)
+	e.Use(compress)
 
 	e.GET("/healthz", func(c *echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
@@ -222,9 +224,10 @@ func (s *Server) readyz(c *echo.Context) error {
 	return c.JSON(code, map[string]any{"status": status, "parts": parts})
 }
 
-// serveWeb serves the front end: hashed assets cached for a year,
-// index.html never cached, and index.html for app routes (paths without an
-// extension) so that reloading /ide works.
+// serveWeb serves the front end: hashed assets cached for a year (as the
+// build's brotli or gzip twin when the browser takes it), index.html never
+// cached, and index.html for app routes (paths without an extension) so that
+// reloading /ide works.
 func (s *Server) serveWeb(c *echo.Context) error {
 	p := strings.TrimPrefix(path.Clean("/"+c.Param("*")), "/")
 	if p == "" {
@@ -236,10 +239,18 @@ func (s *Server) serveWeb(c *echo.Context) error {
 		}
 		p = "index.html"
 	}
-	if strings.HasPrefix(p, "assets/") {
-		c.Response().Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-	} else {
-		c.Response().Header().Set("Cache-Control", "no-cache")
+	h := c.Response().Header()
+	if !strings.HasPrefix(p, "assets/") {
+		h.Set("Cache-Control", "no-cache")
+		return c.FileFS(p, s.opts.Web)
+	}
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	exists := func(name string) bool { _, err := fs.Stat(s.opts.Web, name); return err == nil }
+	if file, coding := precompressed(c.Request(), exists, p); file != "" {
+		// The type is the original's; ServeContent keeps a type already set.
+		h.Set("Content-Type", mime.TypeByExtension(path.Ext(p)))
+		h.Set("Content-Encoding", coding)
+		p = file
 	}
 	return c.FileFS(p, s.opts.Web)
 }

@@ -50,7 +50,9 @@ function endsWithPrompt(b: Uint8Array): boolean {
   return prompt.every((c, i) => b[b.length - prompt.length + i] === c)
 }
 
-const dim = (s: string) => `\r\n\x1b[2m${s}\x1b[0m\r\n`
+// Bright black, not SGR 2 (dim): xterm lets dim text fall to half the
+// minimum contrast (see ConsolePane).
+const dim = (s: string) => `\r\n\x1b[90m${s}\x1b[0m\r\n`
 const red = (s: string) => `\r\n\x1b[31m${s}\x1b[0m\r\n`
 
 export const useConsoleStore = defineStore('console', {

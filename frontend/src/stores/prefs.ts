@@ -1,5 +1,5 @@
-// User interface preferences kept in this browser: theme and the large font
-// used when projecting to a class.
+// User interface preferences kept in this browser: theme, the large font
+// used when projecting to a class, and the console's screen-reader mode.
 import { defineStore } from 'pinia'
 
 export type Theme = 'light' | 'dark'
@@ -9,6 +9,7 @@ const key = 'pyide.prefs'
 interface Saved {
   theme?: Theme
   largeFont?: boolean
+  screenReader?: boolean
 }
 
 function loadSaved(): Saved {
@@ -29,6 +30,7 @@ export const usePrefsStore = defineStore('prefs', {
     return {
       theme: saved.theme ?? systemTheme(),
       largeFont: saved.largeFont ?? false,
+      screenReader: saved.screenReader ?? false,
     }
   },
   getters: {
@@ -44,9 +46,13 @@ export const usePrefsStore = defineStore('prefs', {
       this.largeFont = !this.largeFont
       this.persist()
     },
+    toggleScreenReader() {
+      this.screenReader = !this.screenReader
+      this.persist()
+    },
     persist() {
       try {
-        globalThis.localStorage?.setItem(key, JSON.stringify({ theme: this.theme, largeFont: this.largeFont }))
+        globalThis.localStorage?.setItem(key, JSON.stringify({ theme: this.theme, largeFont: this.largeFont, screenReader: this.screenReader }))
       } catch {
         /* private mode: preferences last for this page only */
       }
