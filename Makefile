@@ -70,7 +70,7 @@ bench:
 	go test -run '^$$' -bench . -benchtime 1x -count 1 ./pkg/...
 
 bench-class:
-	go run ./cmd/pyide-load -n $(or $(N),60) $(if $(THINK),-think $(THINK))
+	go run ./cmd/pyide-load -n $(or $(N),60) $(if $(THINK),-think $(THINK)) $(if $(AB),-ab)
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }

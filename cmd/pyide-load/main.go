@@ -55,6 +55,7 @@ type options struct {
 	data      string
 	image     string
 	think     thinkRange
+	ab        bool
 }
 
 func main() {
@@ -72,6 +73,7 @@ func main() {
 	o.think = thinkRange{2 * time.Second, 8 * time.Second}
 	flag.Var(&o.think, "think", "each student's pause between two actions, drawn evenly from `LO-HI` (e.g. 6s-24s for a calmer class)")
 	flag.StringVar(&o.image, "image", "", "sandbox image for the baseline (default $SANDBOX_IMAGE or pyide-sandbox:latest)")
+	flag.BoolVar(&o.ab, "ab", false, "run the class twice, the same students and seed: first with a new container per Run (SANDBOX_REUSE=false), then with containers reused, and compare")
 	flag.Parse()
 	if o.n < 1 || o.duration <= 0 || flag.NArg() > 0 {
 		flag.Usage()
@@ -89,7 +91,13 @@ func main() {
 	if o.out == "" {
 		o.out = filepath.Join("artifacts", "load", fmt.Sprintf("n%d-%s", o.n, time.Now().Format("20060102-150405")))
 	}
-	code, err := run(o)
+	var code int
+	var err error
+	if o.ab {
+		code, err = runAB(o)
+	} else {
+		_, code, err = run(o)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pyide-load:", err)
 		if code == 0 {
@@ -105,9 +113,9 @@ func logf(format string, a ...any) {
 
 // run is the whole class; its exit code is 1 when containers were left
 // behind (the one outcome that must never pass silently).
-func run(o options) (int, error) {
+func run(o options) (*Result, int, error) {
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
-		return 1, err
+		return nil, 1, err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -116,22 +124,22 @@ func run(o options) (int, error) {
 
 	docker, err := localDocker(ctx)
 	if err != nil {
-		return 1, err
+		return nil, 1, err
 	}
 	defer docker.Close()
 	r := newResult(o)
 	tag, names := studentNames(o.n)
 	cs, err := openClassServer(ctx, o, names, &r)
 	if errors.Is(err, errNoRoster) {
-		return 2, err
+		return nil, 2, err
 	}
 	if err != nil {
-		return 1, err
+		return nil, 1, err
 	}
 	defer cs.close()
 	base, err := loopbackURL(cs.url)
 	if err != nil {
-		return 1, err
+		return nil, 1, err
 	}
 	logf("server at %s; results in %s", base, o.out)
 	if limit, err := strconv.Atoi(cmp.Or(os.Getenv("MAX_CONCURRENT_EXECUTIONS"), "150")); err == nil && cs.srv != nil && o.n > limit {
@@ -157,7 +165,7 @@ func run(o options) (int, error) {
 
 	students, err := holdClass(ctx, o, cl, smp, cs, names, &r)
 	if err != nil {
-		return 1, err
+		return nil, 1, err
 	}
 	dismiss(ctx, students, docker, cs, names, &r)
 	stopSampling()
@@ -176,7 +184,8 @@ func run(o options) (int, error) {
 	}
 
 	finish(&r, rec, cs.srv, o)
-	return publish(&r, o.out, ctx.Err())
+	code, err := publish(&r, o.out, ctx.Err())
+	return &r, code, err
 }
 
 // publish writes the results and prints the summary. Containers left
@@ -218,7 +227,7 @@ func newResult(o options) Result {
 	r.Config.Started, r.Config.Cores = time.Now(), runtime.NumCPU()
 	r.Config.MemTotal = statusKB("/proc/meminfo", "MemTotal") << 10
 	r.Config.ServerEnv = map[string]string{}
-	for _, k := range []string{"MAX_CONCURRENT_EXECUTIONS", "BCRYPT_COST", "MEMORY_LIMIT_MB", "DB_MAX_CONNS", "RUNS_PER_MINUTE", "DISCONNECT_GRACE", "IDLE_TIMEOUT"} {
+	for _, k := range []string{"MAX_CONCURRENT_EXECUTIONS", "SANDBOX_REUSE", "SANDBOX_RUNTIME", "BCRYPT_COST", "MEMORY_LIMIT_MB", "DB_MAX_CONNS", "RUNS_PER_MINUTE", "DISCONNECT_GRACE", "IDLE_TIMEOUT"} {
 		if v := os.Getenv(k); v != "" {
 			r.Config.ServerEnv[k] = v
 		}
