@@ -166,8 +166,9 @@ func (m *Manager) Start(ctx context.Context, spec Spec, onQueue func(pos int)) (
 	delete(m.byKey, k)
 	m.mu.Unlock()
 	// The container of the session this Start replaces is reset and
-	// becomes the next spare: no other is asked for.
-	recycling := prev != nil && prev.b.link != nil
+	// becomes the next spare when it has the same folders: no other is
+	// asked for. (With other folders, the spare asked for instead drops it.)
+	recycling := prev != nil && prev.b.link != nil && prev.spec.mountKey() == spec.mountKey()
 	if prev != nil {
 		// Its teardown runs in the background, off the click path; its
 		// queue slot is free when Stop returns.

@@ -182,8 +182,12 @@ func TestReuseNeverAfterALimitOrAKill(t *testing.T) {
 				t.Errorf("exit = %+v, want reason %s; output:\n%s", ex, tt.reason, c.String())
 			}
 			assertGone(t, m, s.ContainerName())
-			if n := countSpares(t, m, user); n != 0 {
-				t.Errorf("%d spares after a %s, want none", n, tt.name)
+			// The engine makes her next container instead.
+			recycled(t, m, homeSpec(t, user, dir, ""))
+			next, cn := start(t, m, homeSpec(t, user, dir, ""))
+			cn.waitFor(t, ">>> ", waitShort)
+			if next.ContainerName() == s.ContainerName() || !next.Warm() {
+				t.Errorf("after a %s the next Run is in %s (warm %v), want a new spare", tt.name, next.ContainerName(), next.Warm())
 			}
 		})
 	}

@@ -378,6 +378,10 @@ loop:
 		// Removal happens before Done so that "done" means "no container
 		// of this session left".
 		s.b.destroy()
+		if s.b.link != nil && s.m.opts.SpareEnabled {
+			// The container the user's next Run would have had is gone.
+			s.m.spares.refill(s.spec)
+		}
 	}
 	close(s.done)
 	if s.m.opts.OnExit != nil {

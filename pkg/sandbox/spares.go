@@ -233,24 +233,31 @@ func (p *sparePool[B]) hold(sp *spare[B], b B) {
 		p.log.Info("sandbox: a container is not reused", "user", sp.spec.User, "error", err)
 		p.forget(sp)
 		b.destroy()
-		// The user still wants a spare: the engine makes one.
-		p.mu.Lock()
-		session, closed := p.latest[sp.spec.User], p.closed
-		if !closed && session != "" {
-			p.wg.Add(1)
-		}
-		p.mu.Unlock()
-		if !closed && session != "" {
-			go func() {
-				defer p.wg.Done()
-				if err := p.prepare(p.ctx, sp.spec, session); err != nil && !errors.Is(err, ErrClosed) && p.ctx.Err() == nil {
-					p.log.Warn("sandbox: spare", "user", sp.spec.User, "error", err)
-				}
-			}()
-		}
+		p.refill(sp.spec)
 		return
 	}
 	p.keep(sp, b)
+}
+
+// refill asks the engine for a spare for spec's user when a container
+// that would have been their next one is not (its REPL hit a limit, its
+// reset failed), unless they left, have a spare, or started again since.
+func (p *sparePool[B]) refill(spec Spec) {
+	spec.File, spec.Key, spec.MaxSessions = "", "", 0
+	p.mu.Lock()
+	session := p.latest[spec.User]
+	if p.closed || session == "" || p.spares[spec.User] != nil {
+		p.mu.Unlock()
+		return
+	}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	go func() {
+		defer p.wg.Done()
+		if err := p.prepare(p.ctx, spec, session); err != nil && !errors.Is(err, ErrClosed) && p.ctx.Err() == nil {
+			p.log.Warn("sandbox: spare", "user", spec.User, "error", err)
+		}
+	}()
 }
 
 // keep holds a ready spare until it is claimed (the claimer owns it), or
