@@ -378,8 +378,9 @@ loop:
 		// Removal happens before Done so that "done" means "no container
 		// of this session left".
 		s.b.destroy()
-		if s.b.link != nil && s.m.opts.SpareEnabled {
-			// The container the user's next Run would have had is gone.
+		if s.b.link != nil && s.m.opts.SpareEnabled && (killed || reason == ReasonTimeout || reason == ReasonMemory) {
+			// The container the user's next Run would have had is gone
+			// for a limit her program hit: the engine makes the next.
 			s.m.spares.refill(s.spec)
 		}
 	}
