@@ -30,7 +30,7 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("pyide user "+sub, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	role := fs.String("role", auth.RoleStudent, "student, professor or admin")
+	role := fs.String("role", auth.RoleStudent, "student, ta, professor or admin")
 	display := fs.String("display-name", "", "display name")
 	email := fs.String("email", "", "email address")
 	passwords := fs.String("passwords", "", "a new file (0600, outside the data folder) for generated passwords; default: print them")
@@ -140,7 +140,7 @@ func userAdd(ctx context.Context, a *app, name, role, display, email string, std
 		return fmt.Errorf("%q is not a valid username (lower-case letters, digits, . _ -; at most 63)", name)
 	}
 	if !roster.ValidRole(role) {
-		return fmt.Errorf("role %q must be student, professor or admin", role)
+		return fmt.Errorf("role %q must be student, ta, professor or admin", role)
 	}
 	pw, generated, err := readPassword(stdin)
 	if err != nil {

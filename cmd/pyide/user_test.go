@@ -50,6 +50,10 @@ func TestUserAdd(t *testing.T) {
 	if err != nil || !strings.Contains(out, "added bob (professor)") || strings.Contains(out, "password:") {
 		t.Fatalf("add with a piped password: %q %v", out, err)
 	}
+	out, err = c.run("a fine password\n", "user", "add", "tom", "--role", "ta")
+	if err != nil || !strings.Contains(out, "added tom (ta)") {
+		t.Fatalf("add a teaching assistant: %q %v", out, err)
+	}
 	out, err = c.run("", "user", "add", "carol")
 	if err != nil || !strings.Contains(out, "password: ") {
 		t.Fatalf("add with a generated password: %q %v", out, err)
@@ -65,7 +69,7 @@ func TestUserAdd(t *testing.T) {
 	}{
 		{"duplicate", "another password\n", []string{"user", "add", "bob"}, "already exists"},
 		{"bad name", "", []string{"user", "add", "../etc"}, "not a valid username"},
-		{"bad role", "", []string{"user", "add", "dave", "--role", "god"}, "must be student, professor or admin"},
+		{"bad role", "", []string{"user", "add", "dave", "--role", "god"}, "must be student, ta, professor or admin"},
 		{"short password", "short\n", []string{"user", "add", "erin"}, "at least 8"},
 		{"long password", strings.Repeat("p", 80) + "\n", []string{"user", "add", "erin"}, "at most 72 bytes"},
 		{"missing name", "", []string{"user", "add"}, "takes 1 argument"},

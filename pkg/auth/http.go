@@ -127,6 +127,10 @@ func RequireRole(roles ...string) echo.MiddlewareFunc {
 // RequireStaff is RequireRole(professor, admin).
 var RequireStaff = RequireRole(RoleProfessor, RoleAdmin)
 
+// RequireTeaching is RequireRole(ta, professor, admin): reading students'
+// work, grading, the help queue.
+var RequireTeaching = RequireRole(RoleTA, RoleProfessor, RoleAdmin)
+
 func (s *Service) setCookie(c *echo.Context, token string, maxAge int) {
 	secure := s.opts.CookieSecure || c.Request().TLS != nil || strings.HasPrefix(s.opts.PublicURL, "https://")
 	c.SetCookie(&http.Cookie{

@@ -7,11 +7,27 @@ import (
 )
 
 // Roles. A professor and an admin may do everything a student may, and more.
+// A teaching assistant reads what students wrote, grades and answers the
+// help queue, but changes no course material, user or setting.
 const (
 	RoleStudent   = "student"
+	RoleTA        = "ta"
 	RoleProfessor = "professor"
 	RoleAdmin     = "admin"
 )
+
+// Roles lists every role, the order the admin screen offers them in.
+var Roles = []string{RoleStudent, RoleTA, RoleProfessor, RoleAdmin}
+
+// ValidRole reports whether role is one of Roles.
+func ValidRole(role string) bool {
+	for _, r := range Roles {
+		if role == r {
+			return true
+		}
+	}
+	return false
+}
 
 // User is the logged-in user of a request.
 type User struct {
@@ -27,6 +43,10 @@ type User struct {
 
 // IsStaff reports whether u is a professor or an admin.
 func (u User) IsStaff() bool { return u.Role == RoleProfessor || u.Role == RoleAdmin }
+
+// Teaches reports whether u is staff or a teaching assistant: someone who
+// may read students' work, grade it and answer the help queue.
+func (u User) Teaches() bool { return u.IsStaff() || u.Role == RoleTA }
 
 const userKey = "pyide.user"
 

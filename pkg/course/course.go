@@ -37,7 +37,8 @@
 // # API (all JSON under /api/course; errors are {"error": msg})
 //
 // Every answer about items carries "now" (RFC 3339, the server's time).
-// "staff" is a professor or admin; others get 403.
+// "staff" is a professor or admin; others get 403. Reading submissions, the
+// roster and grading are open to teaching assistants too ("teaching").
 //
 //	GET    /assignments                      {now, assignments: [Assignment]} (students: published only)
 //	POST   /assignments                      staff; AssignmentInput → {now, assignment}; 201
@@ -50,12 +51,12 @@
 //	GET    /tests, POST /tests, GET|PUT|DELETE /tests/{slug}   as for assignments, with TestInput
 //	POST   /tests/{slug}/start               starts the student's clock → {now, test} (with my_start, my_end)
 //	POST   /tests/{slug}/submit              snapshots Submissions/<slug>/<me>/ → {now, submission}; 201
-//	GET    /items/{slug}/submissions         staff; {now, item, kind, students: [RosterEntry]}
+//	GET    /items/{slug}/submissions         teaching; {now, item, kind, students: [RosterEntry]}
 //	GET    /items/{slug}/submissions/{user}  staff, or the student themself: {now, submissions: [Submission]}
 //	GET    /items/{slug}/submissions/{user}/{n}/files?path=P   the bytes of one file of a snapshot
-//	PUT    /items/{slug}/grades/{user}       staff; {score, max_score, feedback_md} → {now, grade}
+//	PUT    /items/{slug}/grades/{user}       teaching; {score, max_score, feedback_md} → {now, grade}
 //	GET    /grades                           {now, grades: [Grade]}: a student their own, staff everyone's
-//	GET    /items/{slug}/grades.csv          staff; username, display_name, submitted_at, late, score, max_score
+//	GET    /items/{slug}/grades.csv          teaching; username, display_name, submitted_at, late, score, max_score
 //
 // Submitted files are named relative to the folder that holds all the
 // chosen paths: [Local/a/hw1/a.py, Local/a/hw1/lib/b.py] → a.py, lib/b.py;

@@ -19,7 +19,7 @@ import (
 
 // Register adds the /course endpoints to g (the /api group, behind login).
 func (s *Service) Register(g *echo.Group) {
-	staff := auth.RequireStaff
+	staff, teaching := auth.RequireStaff, auth.RequireTeaching
 	c := g.Group("/course")
 	registerItems(c, s, assignmentKind)
 	c.POST("/assignments/:slug/starter", s.handleStarter, staff)
@@ -30,11 +30,11 @@ func (s *Service) Register(g *echo.Group) {
 	c.POST("/tests/:slug/start", s.handleStartTest)
 	c.POST("/tests/:slug/submit", s.handleSubmitTest)
 
-	c.GET("/items/:slug/submissions", s.handleRoster, staff)
+	c.GET("/items/:slug/submissions", s.handleRoster, teaching)
 	c.GET("/items/:slug/submissions/:user", s.handleSubmissions)
 	c.GET("/items/:slug/submissions/:user/:n/files", s.handleSubmissionFile)
-	c.PUT("/items/:slug/grades/:user", s.handleSetGrade, staff)
-	c.GET("/items/:slug/grades.csv", s.handleGradesCSV, staff)
+	c.PUT("/items/:slug/grades/:user", s.handleSetGrade, teaching)
+	c.GET("/items/:slug/grades.csv", s.handleGradesCSV, teaching)
 	c.GET("/grades", s.handleGrades)
 }
 
@@ -103,7 +103,7 @@ func submissionView(s store.Submission, latest bool) Submission {
 // examHold refuses a student, during a test that restricts the workspace,
 // anything of another item: only the test's own files are reachable then.
 func (s *Service) examHold(u auth.User, slug string, now time.Time) error {
-	if u.IsStaff() {
+	if u.Teaches() {
 		return nil
 	}
 	if test, restrict, _ := s.ExamRestriction(u.Username, now); restrict && slug != test {
@@ -116,7 +116,7 @@ func (s *Service) examHold(u auth.User, slug string, now time.Time) error {
 // ownOrStaff answers 404 when a student asks about someone else: that
 // another student exists, or submitted, is not theirs to know.
 func ownOrStaff(u auth.User, user string) error {
-	if u.IsStaff() || u.Username == user {
+	if u.Teaches() || u.Username == user {
 		return nil
 	}
 	return echo.NewHTTPError(http.StatusNotFound, "no such submission")

@@ -93,7 +93,7 @@ func (k kind[T, In, V]) notFound(slug string) error {
 // sees says whether u may know of an item published at publishAt: staff
 // always (drafts too), students from its publish time on.
 func sees(u auth.User, publishAt *time.Time, now time.Time) bool {
-	return u.IsStaff() || published(publishAt, now)
+	return u.Teaches() || published(publishAt, now)
 }
 
 // visible is the cached item slug of kind k, as u may see it at now.

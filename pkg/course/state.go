@@ -121,6 +121,24 @@ func (s *State) ExamRestriction(username string, now time.Time) (testSlug string
 	return testSlug, restrictWorkspace, restrictREPL
 }
 
+// LiveRestriction names the test that keeps username out of the live
+// classroom right now (asking for help, following a broadcast, being
+// joined): an open test with a restriction that does not allow it. It is
+// "" when none applies. Staff and teaching assistants are never restricted.
+func (s *State) LiveRestriction(username string, now time.Time) string {
+	st := s.state.Load()
+	blocked := ""
+	for _, t := range st.tests {
+		if (!t.RestrictWorkspace && !t.RestrictREPL) || t.AllowLive || !st.testOpen(t, username, now) {
+			continue
+		}
+		if blocked == "" || t.Slug < blocked {
+			blocked = t.Slug
+		}
+	}
+	return blocked
+}
+
 // ItemPublished implements workspace.CourseState: students may know of an
 // assignment or test from its publish time on; drafts and folders of no
 // item look like names that do not exist.

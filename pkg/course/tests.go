@@ -41,7 +41,8 @@ var testKind = kind[store.Test, TestInput, Test]{
 	},
 	updated: func(t store.Test) map[string]any {
 		return map[string]any{"starts_at": t.StartsAt, "ends_at": t.EndsAt, "duration_minutes": t.DurationMinutes,
-			"publish_at": t.PublishAt, "restrict_workspace": t.RestrictWorkspace, "restrict_repl": t.RestrictREPL}
+			"publish_at": t.PublishAt, "restrict_workspace": t.RestrictWorkspace, "restrict_repl": t.RestrictREPL,
+			"allow_live": t.AllowLive}
 	},
 }
 
@@ -84,6 +85,7 @@ type Test struct {
 	DurationMinutes   *int       `json:"duration_minutes"`
 	RestrictWorkspace bool       `json:"restrict_workspace"`
 	RestrictREPL      bool       `json:"restrict_repl"`
+	AllowLive         bool       `json:"allow_live"`
 	Published         bool       `json:"published"`
 	Open              bool       `json:"open"`
 	MyStart           *time.Time `json:"my_start"`
@@ -95,7 +97,7 @@ type Test struct {
 func (st *state) testView(t store.Test, user string, now time.Time) Test {
 	v := Test{Slug: t.Slug, Title: t.Title, DescriptionMD: t.DescriptionMD, PublishAt: t.PublishAt, StartsAt: t.StartsAt,
 		EndsAt: t.EndsAt, DurationMinutes: t.DurationMinutes, RestrictWorkspace: t.RestrictWorkspace,
-		RestrictREPL: t.RestrictREPL, Published: published(t.PublishAt, now), Open: st.testOpen(t, user, now),
+		RestrictREPL: t.RestrictREPL, AllowLive: t.AllowLive, Published: published(t.PublishAt, now), Open: st.testOpen(t, user, now),
 		CreatedBy: t.CreatedBy, UpdatedAt: t.UpdatedAt}
 	if started, ok := st.starts[t.Slug][user]; ok {
 		v.MyStart = &started
@@ -118,6 +120,9 @@ type TestInput struct {
 	DurationMinutes   *int       `json:"duration_minutes"`
 	RestrictWorkspace bool       `json:"restrict_workspace"`
 	RestrictREPL      bool       `json:"restrict_repl"`
+	// AllowLive: during this test its restricted students may still ask
+	// for help, follow a broadcast and be joined.
+	AllowLive bool `json:"allow_live"`
 }
 
 func (in TestInput) toStore() (store.Test, error) {
@@ -132,7 +137,7 @@ func (in TestInput) toStore() (store.Test, error) {
 	}
 	return store.Test{Slug: in.Slug, Title: in.Title, DescriptionMD: in.DescriptionMD, PublishAt: in.PublishAt,
 		StartsAt: *in.StartsAt, EndsAt: *in.EndsAt, DurationMinutes: in.DurationMinutes,
-		RestrictWorkspace: in.RestrictWorkspace, RestrictREPL: in.RestrictREPL}, nil
+		RestrictWorkspace: in.RestrictWorkspace, RestrictREPL: in.RestrictREPL, AllowLive: in.AllowLive}, nil
 }
 
 // handleStartTest starts u's clock; starting again changes nothing.

@@ -40,7 +40,10 @@ type Test struct {
 	DurationMinutes   *int
 	RestrictWorkspace bool
 	RestrictREPL      bool
-	CreatedBy         string
+	// AllowLive lets a restricted student ask for help, follow a
+	// broadcast and be joined during the test.
+	AllowLive bool
+	CreatedBy string
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 }
@@ -102,12 +105,12 @@ func scanAssignment(row pgx.Row) (Assignment, error) {
 	return a, notFound(err)
 }
 
-const testColumns = `slug, title, description_md, publish_at, starts_at, ends_at, duration_minutes, restrict_workspace, restrict_repl, created_by, created_at, updated_at`
+const testColumns = `slug, title, description_md, publish_at, starts_at, ends_at, duration_minutes, restrict_workspace, restrict_repl, allow_live, created_by, created_at, updated_at`
 
 func scanTest(row pgx.Row) (Test, error) {
 	var t Test
 	err := row.Scan(&t.Slug, &t.Title, &t.DescriptionMD, &t.PublishAt, &t.StartsAt, &t.EndsAt, &t.DurationMinutes,
-		&t.RestrictWorkspace, &t.RestrictREPL, &t.CreatedBy, &t.CreatedAt, &t.UpdatedAt)
+		&t.RestrictWorkspace, &t.RestrictREPL, &t.AllowLive, &t.CreatedBy, &t.CreatedAt, &t.UpdatedAt)
 	return t, notFound(err)
 }
 
@@ -168,10 +171,10 @@ func (db *DB) CreateTest(ctx context.Context, t Test) (Test, error) {
 		}
 		var err error
 		out, err = scanTest(tx.q.QueryRow(ctx, `INSERT INTO tests
-			(slug, title, description_md, publish_at, starts_at, ends_at, duration_minutes, restrict_workspace, restrict_repl, created_by)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+testColumns,
+			(slug, title, description_md, publish_at, starts_at, ends_at, duration_minutes, restrict_workspace, restrict_repl, allow_live, created_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING `+testColumns,
 			t.Slug, t.Title, t.DescriptionMD, t.PublishAt, t.StartsAt, t.EndsAt, t.DurationMinutes,
-			t.RestrictWorkspace, t.RestrictREPL, t.CreatedBy))
+			t.RestrictWorkspace, t.RestrictREPL, t.AllowLive, t.CreatedBy))
 		return err
 	})
 	return out, err
@@ -180,9 +183,9 @@ func (db *DB) CreateTest(ctx context.Context, t Test) (Test, error) {
 // UpdateTest replaces the editable fields of the test t.Slug.
 func (db *DB) UpdateTest(ctx context.Context, t Test) (Test, error) {
 	return scanTest(db.q.QueryRow(ctx, `UPDATE tests SET title = $2, description_md = $3, publish_at = $4,
-		starts_at = $5, ends_at = $6, duration_minutes = $7, restrict_workspace = $8, restrict_repl = $9, updated_at = now()
+		starts_at = $5, ends_at = $6, duration_minutes = $7, restrict_workspace = $8, restrict_repl = $9, allow_live = $10, updated_at = now()
 		WHERE slug = $1 RETURNING `+testColumns,
-		t.Slug, t.Title, t.DescriptionMD, t.PublishAt, t.StartsAt, t.EndsAt, t.DurationMinutes, t.RestrictWorkspace, t.RestrictREPL))
+		t.Slug, t.Title, t.DescriptionMD, t.PublishAt, t.StartsAt, t.EndsAt, t.DurationMinutes, t.RestrictWorkspace, t.RestrictREPL, t.AllowLive))
 }
 
 // Tests returns every test, by start time.

@@ -861,6 +861,12 @@ func TestRunTarget(t *testing.T) {
 	if got := mountMap(t, ev.ws, ms); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("the professor's mounts:\n%v\nwant\n%v", got, want)
 	}
+	// A teaching assistant's own sandbox is staff's: course material read-only.
+	ms, _ = ev.ws.Mounts(tina)
+	want["/home/student"] = "Local/tina ro=false"
+	if got := mountMap(t, ev.ws, ms); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("the teaching assistant's mounts:\n%v\nwant\n%v", got, want)
+	}
 	grading := map[string]string{
 		"/home/student":           "Local/bob ro=true",
 		"/course/Lecture Notes":   "Lecture Notes ro=true",
@@ -891,6 +897,9 @@ func TestRunTarget(t *testing.T) {
 			"/course/Assignments/hw1": "Assignments/hw1 ro=true",
 		}},
 		{admin, "Local/bob/secret.py", "/home/student/secret.py", grading},
+		// A teaching assistant too: the student's folder read-only.
+		{tina, "Local/bob/secret.py", "/home/student/secret.py", grading},
+		{tina, "Assignments/hw2/solution.py", "/course/Assignments/hw2/solution.py", nil},
 	} {
 		got, err := ev.ws.RunTarget(tc.user, tc.path)
 		if got.File != tc.want || (tc.want == "") != (err != nil) {

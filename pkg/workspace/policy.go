@@ -334,13 +334,21 @@ func Access(u auth.User, p string, st CourseState, now time.Time) Level {
 func AccessPath(u auth.User, p Path, st CourseState, now time.Time) Level {
 	if p.IsTop() {
 		// Everyone may list the roots; nobody may write there.
-		if u.Role == auth.RoleStudent || u.IsStaff() {
+		if u.Role == auth.RoleStudent || u.Teaches() {
 			return Read
 		}
 		return None
 	}
 	if u.IsStaff() {
 		return Write
+	}
+	if u.Role == auth.RoleTA && u.Username != "" {
+		// A teaching assistant reads everything a professor can see, to
+		// help and to grade, and writes only their own Local folder.
+		if p.Seg(0) == RootLocal && p.Seg(1) == u.Username {
+			return Write
+		}
+		return Read
 	}
 	if u.Role != auth.RoleStudent || u.Username == "" {
 		return None // an unknown role fails closed

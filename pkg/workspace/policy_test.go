@@ -18,6 +18,7 @@ var (
 	bob   = auth.User{ID: 2, Username: "bob", Role: auth.RoleStudent}
 	prof  = auth.User{ID: 3, Username: "prof", Role: auth.RoleProfessor}
 	admin = auth.User{ID: 4, Username: "root", Role: auth.RoleAdmin}
+	tina  = auth.User{ID: 5, Username: "tina", Role: auth.RoleTA}
 )
 
 // course: hw1 published, hw2 not; midterm open, final closed; hw1
@@ -108,6 +109,55 @@ func TestAccessTable(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAccessTA: a teaching assistant reads everything staff see (students'
+// files, drafts, tests) and writes only their own Local folder; a path that
+// does not parse is none for them too.
+func TestAccessTA(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		path string
+		want Level
+	}{
+		{"top", "", Read},
+		{"local root", "Local", Read},
+		{"own local", "Local/tina", Write},
+		{"own local file", "Local/tina/notes.py", Write},
+		{"student local", "Local/alice", Read},
+		{"student local file", "Local/alice/hello.py", Read},
+		{"lecture notes", "Lecture Notes/week1.pdf", Read},
+		{"assignments root", "Assignments", Read},
+		{"published assignment", "Assignments/hw1/starter.py", Read},
+		{"draft assignment", "Assignments/hw2/solution.py", Read},
+		{"closed test", "Tests/final/q1.py", Read},
+		{"open test", "Tests/midterm/q1.py", Read},
+		{"submissions root", "Submissions", Read},
+		{"student submission", "Submissions/hw1/alice/main.py", Read},
+		{"locked submission", "Submissions/hw0/bob/main.py", Read},
+		{"own submission folder", "Submissions/hw1/tina", Read},
+		{"dotdot", "Local/tina/../alice", None},
+		{"backslash", `Local\tina`, None},
+		{"unknown root", "Secrets", None},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := Access(tina, tc.path, course, now); got != tc.want {
+				t.Errorf("ta: Access(%q) = %v, want %v", tc.path, got, tc.want)
+			}
+		})
+	}
+	// A restriction of a student's test never reaches a teaching assistant.
+	exam := StaticCourse{Exams: map[string]Exam{"tina": {Test: "midterm", Workspace: true, REPL: true}}}
+	if got := Access(tina, "Local/alice/hello.py", exam, now); got != Read {
+		t.Errorf("ta under an exam entry: %v, want read", got)
+	}
+	if got := Access(auth.User{Username: "", Role: auth.RoleTA}, "Local/alice", course, now); got != None {
+		t.Errorf("a teaching assistant without a name: %v, want none", got)
 	}
 }
 

@@ -54,11 +54,11 @@ var errNoFile = fail(ErrNotFound, "no such file")
 // and checked once, the folders are computed once.
 func (w *Workspace) RunTarget(u auth.User, raw string) (Target, error) {
 	st, now := w.opts.Course, w.now()
-	if !userRe.MatchString(u.Username) || (u.Role != auth.RoleStudent && !u.IsStaff()) {
+	if !userRe.MatchString(u.Username) || (u.Role != auth.RoleStudent && !u.Teaches()) {
 		return Target{}, fmt.Errorf("workspace: no sandbox for %q (%s)", u.Username, u.Role)
 	}
 	if raw == "" {
-		if !u.IsStaff() {
+		if !u.Teaches() {
 			if _, _, noREPL := st.ExamRestriction(u.Username, now); noREPL {
 				return Target{}, fail(ErrForbidden, "the empty REPL is switched off during this test; run a file instead")
 			}
@@ -76,7 +76,7 @@ func (w *Workspace) RunTarget(u auth.User, raw string) (Target, error) {
 	if err := w.checkRunnable(p); err != nil {
 		return Target{}, err
 	}
-	if owner := p.Owner(); u.IsStaff() && owner != "" && owner != u.Username {
+	if owner := p.Owner(); u.Teaches() && owner != "" && owner != u.Username {
 		return w.gradingTarget(p, st, now)
 	}
 	ms, err := w.mountsFor(u, st, now)
@@ -174,13 +174,13 @@ func (w *Workspace) Mounts(u auth.User) ([]Mount, error) {
 //     open (created when the item's folder exists and it is open),
 //     read-only after.
 //
-// A professor or admin gets their own Local folder as home and Lecture
+// A professor, admin or teaching assistant gets their own Local folder as home and Lecture
 // Notes, Assignments, Tests and Submissions read-only under /course: course
 // material is edited through the file API, and nothing a program does in a
 // sandbox can change what students are given. Nobody gets another user's
 // Local folder.
 func (w *Workspace) mountsFor(u auth.User, st CourseState, now time.Time) ([]Mount, error) {
-	if !userRe.MatchString(u.Username) || (u.Role != auth.RoleStudent && !u.IsStaff()) {
+	if !userRe.MatchString(u.Username) || (u.Role != auth.RoleStudent && !u.Teaches()) {
 		return nil, fmt.Errorf("workspace: no sandbox folders for %q (%s)", u.Username, u.Role)
 	}
 	if err := w.EnsureUserDirs(u.Username); err != nil {
@@ -191,7 +191,7 @@ func (w *Workspace) mountsFor(u auth.User, st CourseState, now time.Time) ([]Mou
 		return nil, err
 	}
 	ms := []Mount{home}
-	if u.IsStaff() {
+	if u.Teaches() {
 		for _, r := range []string{RootLectures, RootAssignments, RootTests, RootSubmissions} {
 			m, err := w.mount(r, CourseTarget+"/"+r, true)
 			if err != nil {

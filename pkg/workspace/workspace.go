@@ -214,10 +214,10 @@ func (w *Workspace) auditWrite(ctx context.Context, u auth.User, action string, 
 	w.audit(ctx, u, action, p, details)
 }
 
-// auditStaffRead records a professor or admin looking into a student's
+// auditStaffRead records a professor, admin or teaching assistant looking into a student's
 // Local folder.
 func (w *Workspace) auditStaffRead(ctx context.Context, u auth.User, action string, p Path) {
-	if u.IsStaff() && p.Seg(0) == RootLocal && p.Depth() >= 2 && p.Seg(1) != u.Username {
+	if u.Teaches() && p.Seg(0) == RootLocal && p.Depth() >= 2 && p.Seg(1) != u.Username {
 		w.audit(ctx, u, action, p, nil)
 	}
 }
