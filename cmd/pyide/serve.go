@@ -109,6 +109,7 @@ func wire(ctx context.Context, a *app) (_ *parts, err error) {
 	p.sb.connect(ctx)
 	p.hub = terminal.New(terminal.Options{
 		Auth: p.auth, Sandboxes: p.sb, Files: terminal.WorkspaceFiles{W: p.ws},
+		Live: a.db, Course: state, Shared: terminal.WorkspaceFiles{W: p.ws}, TranscriptRetention: cfg.TranscriptRetention,
 		PublicURL: cfg.PublicURL, StudentREPL: cfg.StudentREPL, Grace: cfg.DisconnectGrace,
 		MaxSandboxesPerStudent: cfg.MaxSandboxesPerStudent,
 		OutputCapBytes:         cfg.OutputCapBytes, RunsPerMinute: cfg.RunsPerMinute, Logger: logger,
@@ -133,8 +134,8 @@ func (p *parts) httpServer() *server.Server {
 	cfg, logger := p.a.cfg, p.a.logger
 	return server.New(server.Options{
 		Addr: cfg.Addr, Auth: p.auth, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies,
-		Web: frontend.Dist, Checks: p.checks(), Routes: []server.Routes{p.ws, p.crs, p.adm},
-		Raw:     map[string]echo.HandlerFunc{"/ws": p.hub.Handler()},
+		Web: frontend.Dist, Checks: p.checks(), Routes: []server.Routes{p.ws, p.crs, p.adm, p.hub},
+		Raw:     map[string]echo.HandlerFunc{"/ws": p.hub.Handler(), "/ws/watch": p.hub.WatchHandler()},
 		Metrics: p.mx, MetricsToken: cfg.MetricsToken, WritesPerMinute: cfg.WritesPerMinute,
 		// The WebSockets are closed first, so that Shutdown does not wait
 		// on them.

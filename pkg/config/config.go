@@ -56,6 +56,9 @@ type Config struct {
 	StudentREPL             bool // students may open an empty REPL
 	DisconnectGrace         time.Duration
 	OutputCapBytes          int64
+	// TranscriptRetention: a run's console transcript is kept this long; 0
+	// keeps them all.
+	TranscriptRetention time.Duration
 
 	MaxFileBytes   int64
 	QuotaBytes     int64
@@ -218,6 +221,7 @@ func (c *Config) settings() []setting {
 		{"STUDENT_REPL", "student-repl", "students may open an empty REPL", boolean(&c.StudentREPL), "true"},
 		{"DISCONNECT_GRACE", "disconnect-grace", "a dropped connection keeps its REPL this long", dur(&c.DisconnectGrace), "60s"},
 		{"OUTPUT_CAP_MB", "output-cap-mb", "output per command before the rest is dropped, in MB", mb(&c.OutputCapBytes), "4"},
+		{"TRANSCRIPT_RETENTION", "transcript-retention", "each run's console transcript is kept this long; 0 keeps them", dur(&c.TranscriptRetention), "4320h"},
 		{"MAX_FILE_MB", "max-file-mb", "largest file, in MB", mb(&c.MaxFileBytes), "10"},
 		{"QUOTA_MB", "quota-mb", "disk quota per student workspace, in MB", mb(&c.QuotaBytes), "100"},
 		{"REVISIONS_KEPT", "revisions-kept", "revisions kept per text file", num(&c.RevisionsKept), "50"},
@@ -311,6 +315,7 @@ func (c Config) Validate() error {
 	check(c.IdleTimeout >= time.Minute, "IDLE_TIMEOUT must be at least 1m")
 	check(c.DisconnectGrace >= time.Second, "DISCONNECT_GRACE must be at least 1s")
 	check(c.OutputCapBytes >= 1<<20, "OUTPUT_CAP_MB must be at least 1")
+	check(c.TranscriptRetention == 0 || c.TranscriptRetention >= time.Hour, "TRANSCRIPT_RETENTION must be 0 (keep) or at least 1h")
 	check(c.MaxFileBytes >= 1<<20, "MAX_FILE_MB must be at least 1")
 	check(c.QuotaBytes >= c.MaxFileBytes, "QUOTA_MB must be at least MAX_FILE_MB")
 	check(c.RevisionsKept >= 1, "REVISIONS_KEPT must be at least 1")

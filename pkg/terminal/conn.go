@@ -29,7 +29,8 @@ type conn struct {
 	user      auth.User
 	token     string // raw, to re-check the login session
 	tokenHash []byte
-	tab       *tab // set by register, then fixed
+	tab       *tab   // set by register, then fixed
+	watch     *watch // set for a watcher's socket, before register
 	// active: the student did something (run, input, stop) since the
 	// last login recheck, which then counts as activity.
 	active atomic.Bool
@@ -37,6 +38,7 @@ type conn struct {
 	mu      sync.Mutex
 	queue   []frame       // in order: output and events interleave as they happened
 	outputs int           // binary frames in queue
+	pending int           // output bytes in queue, bounded for a watcher
 	wake    chan struct{} // a frame was queued (cap 1)
 	space   chan struct{} // output slots freed (cap 1)
 
@@ -105,7 +107,7 @@ func (c *conn) output(data []byte, gen uint64, quit <-chan struct{}) bool {
 func (c *conn) take() []frame {
 	c.mu.Lock()
 	q := c.queue
-	c.queue, c.outputs = nil, 0
+	c.queue, c.outputs, c.pending = nil, 0, 0
 	c.mu.Unlock()
 	signal(c.space)
 	return q
@@ -209,8 +211,11 @@ type message struct {
 	Type string  `json:"type"`
 	Path string  `json:"path"`
 	Data *string `json:"data"`
-	Cols *int    `json:"cols"`
-	Rows *int    `json:"rows"`
+	// Grant answers a helper's request to type (true), or declines it and
+	// takes the keyboard back (false).
+	Grant *bool `json:"grant"`
+	Cols  *int  `json:"cols"`
+	Rows  *int  `json:"rows"`
 }
 
 // readLoop reads commands until the connection ends, then unregisters.
@@ -272,6 +277,10 @@ func (c *conn) dispatch(m message) {
 	if m.Type != MsgResize {
 		c.active.Store(true)
 	}
+	if c.watch != nil {
+		c.dispatchWatch(m)
+		return
+	}
 	switch m.Type {
 	case MsgRun:
 		if m.Path == "" {
@@ -302,6 +311,14 @@ func (c *conn) dispatch(m message) {
 		t.resize(c, uint(*m.Cols), uint(*m.Rows))
 	case MsgStop:
 		t.stop(c)
+	case MsgKeyboard:
+		if m.Grant == nil {
+			c.errorf("keyboard needs grant")
+			return
+		}
+		t.keyboard(c, *m.Grant)
+	case MsgAskKeyboard:
+		c.errorf("this is your own console")
 	case "":
 		c.errorf("message has no type")
 	default:

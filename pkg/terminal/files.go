@@ -3,6 +3,9 @@ package terminal
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"github.com/pythonide/pyide/pkg/auth"
@@ -98,3 +101,57 @@ func covered(had, now []sandbox.Mount) bool {
 	}
 	return true
 }
+
+// ReadFile implements SharedFiles.
+func (f WorkspaceFiles) ReadFile(ctx context.Context, u auth.User, treePath string) ([]byte, string, error) {
+	file, err := f.W.Open(ctx, u, treePath)
+	if err != nil {
+		return nil, "", err
+	}
+	defer file.Close()
+	b, err := io.ReadAll(io.LimitReader(file, maxSharedFile+1))
+	if err != nil {
+		return nil, "", err
+	}
+	if len(b) > maxSharedFile {
+		return nil, "", fmt.Errorf("%s is larger than %d KB", treePath, maxSharedFile>>10)
+	}
+	return b, file.Version, nil
+}
+
+// CopyToLocal implements SharedFiles: the copy is made through the
+// workspace (created first, so nothing of the user's is overwritten).
+func (f WorkspaceFiles) CopyToLocal(ctx context.Context, to auth.User, name string, content []byte) (string, error) {
+	if err := workspace.CheckName(name); err != nil {
+		return "", err
+	}
+	if err := f.W.EnsureUserDirs(to.Username); err != nil {
+		return "", err
+	}
+	stem, ext := name, ""
+	if i := strings.LastIndex(name, "."); i > 0 {
+		stem, ext = name[:i], name[i:]
+	}
+	for n := 1; n <= 50; n++ {
+		try := name
+		if n > 1 {
+			try = fmt.Sprintf("%s-%d%s", stem, n, ext)
+		}
+		p := workspace.RootLocal + "/" + to.Username + "/" + try
+		err := f.W.Create(ctx, to, p, false)
+		if errors.Is(err, workspace.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if _, err := f.W.Save(ctx, to, p, content, ""); err != nil {
+			return "", err
+		}
+		return p, nil
+	}
+	return "", fmt.Errorf("%w: too many copies of %s in your folder; delete some first", workspace.ErrConflict, name)
+}
+
+// maxSharedFile bounds a broadcast's file as followers see it.
+const maxSharedFile = 1 << 20

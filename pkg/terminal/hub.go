@@ -42,6 +42,7 @@ type Hub struct {
 	conns  map[*conn]struct{}
 	tabs   map[tabKey]*tab
 	users  map[string]*userState
+	casts  map[string]*cast // live broadcasts by id
 }
 
 type userState struct {
@@ -64,6 +65,7 @@ func New(opts Options) *Hub {
 		conns: map[*conn]struct{}{},
 		tabs:  map[tabKey]*tab{},
 		users: map[string]*userState{},
+		casts: map[string]*cast{},
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.up = websocket.Upgrader{
@@ -75,8 +77,9 @@ func New(opts Options) *Hub {
 		CheckOrigin: func(r *http.Request) bool { return auth.SameOrigin(r, opts.PublicURL) },
 	}
 	opts.Auth.OnSessionEnd(h.sessionEnded)
-	h.wg.Add(1)
+	h.wg.Add(2)
 	go h.recheck()
+	go h.pruneTranscripts()
 	return h
 }
 
@@ -166,6 +169,11 @@ func (h *Hub) unregister(c *conn) {
 		return
 	}
 	delete(h.conns, c)
+	if c.watch != nil {
+		h.mu.Unlock()
+		c.tab.removeWatcher(c)
+		return
+	}
 	if us := h.users[c.user.Username]; us != nil {
 		us.conns--
 	}
@@ -187,6 +195,7 @@ func (h *Hub) expire(t *tab) {
 		return
 	}
 	delete(h.tabs, t.key)
+	h.endCastsOfLocked(t.key)
 	release := h.forgetUserLocked(t.key.user)
 	h.mu.Unlock()
 	t.kill()
@@ -287,6 +296,7 @@ func (h *Hub) Recheck(user string) {
 		for _, t := range tabs {
 			t.recheck(grant)
 		}
+		h.recheckLive(user)
 		for name, sp := range spares {
 			if g, err := grant(sp.user); err == nil && covered(sp.mounts, g) {
 				continue
@@ -343,9 +353,13 @@ func (h *Hub) sessionEnded(ev auth.Event) {
 		if k.user == ev.Username && matches(ev, t.tokenHash()) {
 			tabs = append(tabs, t)
 			delete(h.tabs, k)
+			h.endCastsOfLocked(k)
 		}
 	}
 	h.mu.Unlock()
+	if len(tabs) > 0 {
+		h.endHelpOf(ev.Username, "the student has logged out")
+	}
 	if len(conns)+len(tabs) == 0 {
 		return
 	}
@@ -454,6 +468,7 @@ func (h *Hub) Close(ctx context.Context) error {
 		tabs = append(tabs, t)
 		delete(h.tabs, k)
 	}
+	clear(h.casts)
 	h.mu.Unlock()
 	h.cancel()
 	// In parallel: a close frame to a browser that stopped reading waits

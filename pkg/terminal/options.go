@@ -8,6 +8,7 @@ import (
 
 	"github.com/pythonide/pyide/pkg/auth"
 	"github.com/pythonide/pyide/pkg/sandbox"
+	"github.com/pythonide/pyide/pkg/store"
 )
 
 // Session is one running program as a tab sees it: the TTY's bytes both
@@ -42,6 +43,40 @@ type Sandboxes interface {
 	Available() error
 }
 
+// LiveStore is what the live classroom keeps in the database
+// (*store.DB is one).
+type LiveStore interface {
+	Audit(ctx context.Context, actor, action, target string, details map[string]any) error
+	OpenHelpRequest(ctx context.Context, h store.HelpRequest) (store.HelpRequest, error)
+	OpenHelpRequests(ctx context.Context) ([]store.HelpRequest, error)
+	HelpRequestByID(ctx context.Context, id int64) (store.HelpRequest, error)
+	TakeHelpRequest(ctx context.Context, id int64, helper string, at time.Time) (store.HelpRequest, error)
+	CloseHelpRequest(ctx context.Context, id int64, by string, at time.Time) (store.HelpRequest, error)
+	CloseHelpRequestsOf(ctx context.Context, username, by string, at time.Time) ([]store.HelpRequest, error)
+	AddTranscript(ctx context.Context, t store.Transcript) (int64, error)
+	Transcripts(ctx context.Context, username, item string, limit int) ([]store.Transcript, error)
+	TranscriptByID(ctx context.Context, id int64) (store.Transcript, error)
+	DeleteTranscriptsBefore(ctx context.Context, cutoff time.Time) (int64, error)
+}
+
+// LiveCourse is what the live classroom asks the course (*course.State is
+// one).
+type LiveCourse interface {
+	// LiveRestriction names the open test that keeps username out of the
+	// live classroom now, or "".
+	LiveRestriction(username string, now time.Time) string
+}
+
+// SharedFiles is what a broadcast needs of the workspace (WorkspaceFiles
+// is one).
+type SharedFiles interface {
+	// ReadFile reads the file at treePath as u may.
+	ReadFile(ctx context.Context, u auth.User, treePath string) (content []byte, version string, err error)
+	// CopyToLocal copies content into to's Local folder under name (or a
+	// free name like it) and returns its tree path.
+	CopyToLocal(ctx context.Context, to auth.User, name string, content []byte) (string, error)
+}
+
 // noEngine is the Sandboxes of a server with no Docker engine configured.
 type noEngine struct{}
 
@@ -60,7 +95,16 @@ type Options struct {
 	// Sandboxes runs the code; nil means no Docker engine is configured:
 	// Run answers that execution is unavailable, the rest of the IDE works.
 	Sandboxes Sandboxes
-	Files     Files  // required
+	Files     Files // required
+	// Live keeps the help queue, transcripts and the audit log of the live
+	// classroom; nil switches the help queue and transcripts off.
+	Live LiveStore
+	// Course says who may not take part in the live classroom now (inside
+	// a restricted test); nil restricts nobody.
+	Course LiveCourse
+	// Shared reads a broadcast's file and copies it for a follower; nil
+	// leaves followers with the console only.
+	Shared    SharedFiles
 	PublicURL string // the server's own origin, for the Origin check; "" = the request's Host
 	// StudentREPL lets students open an empty REPL; staff always may.
 	StudentREPL bool
@@ -78,8 +122,12 @@ type Options struct {
 
 	Grace           time.Duration // a dropped tab keeps its sandbox this long; default 60s
 	ScrollbackBytes int           // replayed on reattach; default 64 KB
-	OutputCapBytes  int64         // output per command (since the last run or input); default 4 MB
-	RunsPerMinute   int           // run and repl messages per user; default 30
+	TranscriptBytes int           // the end of each run's console kept as its transcript; default 256 KB
+	// TranscriptRetention: transcripts of runs that ended longer ago are
+	// deleted; 0 keeps them.
+	TranscriptRetention time.Duration
+	OutputCapBytes      int64 // output per command (since the last run or input); default 4 MB
+	RunsPerMinute       int   // run and repl messages per user; default 30
 	// RecheckEvery is how often each socket's login session is checked, so
 	// an expired session closes its sockets; default 1 minute.
 	RecheckEvery time.Duration
@@ -95,6 +143,7 @@ type Options struct {
 const (
 	DefaultGrace           = 60 * time.Second
 	DefaultScrollbackBytes = 64 << 10
+	DefaultTranscriptBytes = 256 << 10
 	DefaultOutputCapBytes  = 4 << 20
 	DefaultRunsPerMinute   = 30
 	// DefaultMaxSandboxesPerStudent: a REPL, a program and a spare tab.
@@ -125,6 +174,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ScrollbackBytes <= 0 {
 		o.ScrollbackBytes = DefaultScrollbackBytes
+	}
+	if o.TranscriptBytes <= 0 {
+		o.TranscriptBytes = DefaultTranscriptBytes
 	}
 	if o.OutputCapBytes <= 0 {
 		o.OutputCapBytes = DefaultOutputCapBytes

@@ -16,6 +16,11 @@ const (
 	MsgStdin  = "stdin"  // {data}: keystrokes
 	MsgResize = "resize" // {cols, rows}
 	MsgStop   = "stop"   // end the run
+	// MsgKeyboard {grant}: the owner lets the helpers who asked type
+	// (true), or declines and takes the keyboard back (false).
+	MsgKeyboard = "keyboard"
+	// MsgAskKeyboard: a helper watching asks the owner to let them type.
+	MsgAskKeyboard = "ask_keyboard"
 )
 
 // Event types: the JSON text frames the server sends, each made by the
@@ -26,6 +31,13 @@ const (
 	EventExited        = "exited"
 	EventOutputLimited = "output_limited"
 	EventError         = "error"
+	// EventWatchers tells the owner of a console (and helpers) who watches
+	// it and who may type.
+	EventWatchers = "watchers"
+	// EventKeyboardRequest tells the owner that a helper asks to type.
+	EventKeyboardRequest = "keyboard_request"
+	// EventKeyboard tells a helper whether they may type now.
+	EventKeyboard = "keyboard"
 )
 
 // event is one JSON event.
@@ -56,4 +68,20 @@ func outputLimitedEvent() event {
 // errorEvent: something the user should read.
 func errorEvent(message string) event {
 	return event{"type": EventError, "message": message}
+}
+
+// watchersEvent: names watch this console (sorted); typing may type ("" for
+// nobody).
+func watchersEvent(names []string, typing string) event {
+	return event{"type": EventWatchers, "names": names, "typing": typing}
+}
+
+// keyboardRequestEvent: by asks to type in this console.
+func keyboardRequestEvent(by string) event {
+	return event{"type": EventKeyboardRequest, "by": by}
+}
+
+// keyboardEvent: the helper may (granted) or may no longer type.
+func keyboardEvent(granted bool) event {
+	return event{"type": EventKeyboard, "granted": granted}
 }

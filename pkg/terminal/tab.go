@@ -30,8 +30,10 @@ type tab struct {
 	mu       sync.Mutex
 	conns    map[*conn]bool // bound to this tab; one of them is attached
 	attached *conn          // receives output; nil while detached
-	token    []byte         // login session (hash) of the last attached socket
-	cur      *run           // the latest run; nil before the first
+	watchers map[*conn]struct{}
+	cast     string // the id of the broadcast of this tab; "" when none
+	token    []byte // login session (hash) of the last attached socket
+	cur      *run   // the latest run; nil before the first
 	ring     ring
 	cols     uint
 	rows     uint
@@ -60,13 +62,16 @@ type run struct {
 	sess Session       // guarded by tab.mu; nil while starting
 	exit *sandbox.Exit // guarded by tab.mu; set once ended
 
+	// log is the run's console for its transcript (guarded by tab.mu).
+	log ring
+
 	since   atomic.Int64 // output bytes since the last run or input
 	limited atomic.Bool
 	input   atomic.Int64 // unix ns of the first input not yet followed by output; 0 = none
 }
 
 func newTab(h *Hub, k tabKey) *tab {
-	return &tab{h: h, key: k, conns: map[*conn]bool{}, ring: ring{max: h.opts.ScrollbackBytes}}
+	return &tab{h: h, key: k, conns: map[*conn]bool{}, watchers: map[*conn]struct{}{}, ring: ring{max: h.opts.ScrollbackBytes}}
 }
 
 func (t *tab) stale(gen uint64) bool { return gen != t.gen.Load() }
@@ -101,6 +106,9 @@ func (t *tab) bind(c *conn) {
 	}
 	t.conns[c] = true
 	t.attachLocked(c, true)
+	if len(t.watchers) > 0 {
+		t.watchersChangedLocked()
+	}
 }
 
 // attachLocked makes c the connection that sees output.
@@ -144,6 +152,7 @@ func (t *tab) unbind(c *conn, grace time.Duration) {
 func (t *tab) kill() Session {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.h.closeWatchers(t.takeWatchersLocked(func(*watch) bool { return true }), CloseWatchEnded, "this console has closed")
 	t.dead = true
 	if t.timer != nil {
 		t.timer.Stop()
@@ -223,8 +232,15 @@ func (t *tab) recheck(grant func(auth.User) ([]sandbox.Mount, error)) {
 // eventLocked sends an event about r to the attached socket, unless r was
 // replaced meanwhile.
 func (t *tab) eventLocked(r *run, ev event) {
-	if t.cur == r && t.attached != nil {
+	if t.cur != r {
+		return
+	}
+	if t.attached != nil {
 		t.attached.event(ev)
+	}
+	switch ev["type"] {
+	case EventStarted, EventExited, EventOutputLimited:
+		t.watchEventLocked(ev)
 	}
 }
 
@@ -258,7 +274,8 @@ func (t *tab) start(c *conn, treePath string, tg Target) {
 		spec.MaxSessions = t.h.opts.MaxSandboxesPerStudent
 	}
 	r := &run{gen: t.gen.Add(1), path: treePath, user: u, spec: spec, grading: tg.Grading, began: time.Now(), cancel: cancel,
-		quit: make(chan struct{}), called: make(chan struct{}), stdin: make(chan []byte, stdinQueue)}
+		quit: make(chan struct{}), called: make(chan struct{}), stdin: make(chan []byte, stdinQueue),
+		log: ring{max: t.h.opts.TranscriptBytes}}
 	t.cur = r
 	t.ring.reset()
 	t.h.wg.Add(1)
@@ -368,8 +385,11 @@ func (t *tab) pump(r *run) {
 				data := append([]byte(nil), buf[:n]...)
 				t.mu.Lock()
 				t.ring.write(data)
+				r.log.write(data)
+				behind := t.fanOutLocked(data, r.gen)
 				c := t.attached
 				t.mu.Unlock()
+				t.h.closeWatchers(behind, CloseBehind, "your view fell behind; catching up from the scrollback")
 				if c != nil {
 					c.output(data, r.gen, r.quit)
 				}
@@ -386,12 +406,15 @@ func (t *tab) pump(r *run) {
 		quotaMsg = t.trimToQuota(r)
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	r.exit = &ex
 	if quotaMsg != "" {
 		t.eventLocked(r, errorEvent(quotaMsg))
 	}
 	t.eventLocked(r, exitedEvent(ex))
+	log, truncated := r.log.snapshotAll(), r.log.full
+	r.log = ring{}
+	t.mu.Unlock()
+	t.h.saveTranscript(r, ex, log, truncated)
 }
 
 // trimToQuota takes back what a run stopped for the quota wrote past it,
@@ -445,15 +468,21 @@ func (t *tab) stdin(c *conn, b []byte) {
 	case r.sess == nil:
 		c.errorf("the program has not started yet")
 	default:
-		select {
-		case r.stdin <- b:
-			// New input is a new command: its output gets a fresh cap.
-			r.since.Store(0)
-			r.limited.Store(false)
-			r.input.CompareAndSwap(0, time.Now().UnixNano())
-		default:
-			c.errorf("the program is not reading its input; input dropped")
-		}
+		t.sendLocked(c, r, b)
+	}
+}
+
+// sendLocked queues keystrokes of c (the owner, or a helper with the
+// keyboard) for r.
+func (t *tab) sendLocked(c *conn, r *run, b []byte) {
+	select {
+	case r.stdin <- b:
+		// New input is a new command: its output gets a fresh cap.
+		r.since.Store(0)
+		r.limited.Store(false)
+		r.input.CompareAndSwap(0, time.Now().UnixNano())
+	default:
+		c.errorf("the program is not reading its input; input dropped")
 	}
 }
 
@@ -522,6 +551,16 @@ func (r *ring) write(p []byte) {
 		p = p[k:]
 		r.head = (r.head + k) % r.max
 	}
+}
+
+// snapshotAll returns the kept bytes in order, as they are.
+func (r *ring) snapshotAll() []byte {
+	if !r.full {
+		return append([]byte(nil), r.buf...)
+	}
+	out := make([]byte, 0, r.max)
+	out = append(out, r.buf[r.head:]...)
+	return append(out, r.buf[:r.head]...)
 }
 
 // snapshot returns the kept bytes in order. When older output was
