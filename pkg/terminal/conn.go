@@ -34,6 +34,9 @@ type conn struct {
 	// active: the student did something (run, input, stop) since the
 	// last login recheck, which then counts as activity.
 	active atomic.Bool
+	// behind counts the times a watcher fell behind and started again
+	// from the scrollback.
+	behind atomic.Int64
 
 	mu      sync.Mutex
 	queue   []frame       // in order: output and events interleave as they happened

@@ -43,7 +43,7 @@ const (
 var hasher = auth.NewHasher(4, 4)
 
 // Passwords of the test users.
-var passwords = map[string]string{"alice": "alice password", "bob": "bob password", "prof": "prof password"}
+var passwords = map[string]string{"alice": "alice password", "bob": "bob password", "prof": "prof password", "tina": "tina password"}
 
 type envOptions struct {
 	docker  bool // a real sandbox manager (the test skips without Docker)
@@ -56,6 +56,10 @@ type envOptions struct {
 	idle      time.Duration // the login idle limit; default an hour
 	course    workspace.CourseState
 	quota     int64 // a student's disk quota, enforced from inside sandboxes too; 0: the default, not watched
+	// live: the live classroom on this database, the workspace and
+	// liveCourse (nil: nobody restricted).
+	live       bool
+	liveCourse terminal.LiveCourse
 }
 
 type env struct {
@@ -94,10 +98,13 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = e.ws.Close() })
-	for _, name := range []string{"alice", "bob", "prof"} {
+	for _, name := range []string{"alice", "bob", "prof", "tina"} {
 		role := auth.RoleStudent
-		if name == "prof" {
+		switch name {
+		case "prof":
 			role = auth.RoleProfessor
+		case "tina":
+			role = auth.RoleTA
 		}
 		h, err := hasher.Hash(context.Background(), passwords[name])
 		if err != nil {
@@ -116,6 +123,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 	opts := o.hub
 	opts.Auth = e.auth
 	opts.Files = terminal.WorkspaceFiles{W: e.ws}
+	if o.live {
+		opts.Live, opts.Shared, opts.Course = e.db, terminal.WorkspaceFiles{W: e.ws}, o.liveCourse
+	}
 	if opts.Logger == nil {
 		opts.Logger = quietLogger()
 	}
@@ -133,8 +143,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.hub = terminal.New(opts)
 	srv := server.New(server.Options{
 		Auth: e.auth, Logger: quietLogger(), MaxBodyBytes: 1 << 20,
-		Raw:    map[string]echo.HandlerFunc{"/ws": e.hub.Handler()},
-		Routes: []server.Routes{e.ws},
+		Raw:    map[string]echo.HandlerFunc{"/ws": e.hub.Handler(), "/ws/watch": e.hub.WatchHandler()},
+		Routes: []server.Routes{e.ws, e.hub},
 	})
 	e.srv = httptest.NewServer(srv.Handler())
 	t.Cleanup(e.srv.Close)
@@ -424,4 +434,65 @@ func closeCode(err error) int {
 		return ce.Code
 	}
 	return 0
+}
+
+// api calls the JSON API as the browser would: the status and the decoded
+// answer (nil when it is not a JSON object).
+func (e *env) api(ck *http.Cookie, method, path string, body any) (int, map[string]any) {
+	e.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, e.srv.URL+path, rd)
+	req.AddCookie(ck)
+	req.Header.Set("Origin", e.srv.URL)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// raw fetches a body as bytes.
+func (e *env) raw(ck *http.Cookie, path string) (int, []byte) {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
+	req.AddCookie(ck)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// dialWatch opens /api/ws/watch?query as the browser would; on a refused
+// handshake it returns nil and the status.
+func (e *env) dialWatch(ck *http.Cookie, query string) (*wsClient, int) {
+	e.t.Helper()
+	h := http.Header{}
+	h.Set("Cookie", ck.String())
+	h.Set("Origin", e.srv.URL)
+	d := websocket.Dialer{HandshakeTimeout: waitShort}
+	ws, resp, err := d.Dial("ws"+strings.TrimPrefix(e.srv.URL, "http")+"/api/ws/watch?"+query, h)
+	status := 0
+	if resp != nil {
+		status = resp.StatusCode
+		resp.Body.Close()
+	}
+	if err != nil {
+		return nil, status
+	}
+	cl := terminaltest.New(ws, terminaltest.Options{})
+	e.t.Cleanup(func() { _ = ws.Close() })
+	return &wsClient{Client: cl, t: e.t, ws: ws, closed: cl.Done()}, status
 }

@@ -38,6 +38,9 @@ const (
 	EventKeyboardRequest = "keyboard_request"
 	// EventKeyboard tells a helper whether they may type now.
 	EventKeyboard = "keyboard"
+	// EventBehind tells a watcher that it fell behind: the console is
+	// cleared and the scrollback follows.
+	EventBehind = "behind"
 )
 
 // event is one JSON event.
@@ -84,4 +87,9 @@ func keyboardRequestEvent(by string) event {
 // keyboardEvent: the helper may (granted) or may no longer type.
 func keyboardEvent(granted bool) event {
 	return event{"type": EventKeyboard, "granted": granted}
+}
+
+// behindEvent: the watcher fell behind; what follows is the scrollback.
+func behindEvent() event {
+	return event{"type": EventBehind}
 }

@@ -57,11 +57,15 @@ func TestProtocolMatchesTypeScript(t *testing.T) {
 		// One of each, made as the server makes them; a new event type
 		// needs its line here (the constants are read from the source).
 		made := map[string]event{
-			EventStarted:       startedEvent("s1", "Local/alice/a.py"),
-			EventQueued:        queuedEvent(2),
-			EventExited:        exitedEvent(sandbox.Exit{Code: 1, Reason: sandbox.ReasonError}),
-			EventOutputLimited: outputLimitedEvent(),
-			EventError:         errorEvent("words"),
+			EventStarted:         startedEvent("s1", "Local/alice/a.py"),
+			EventQueued:          queuedEvent(2),
+			EventExited:          exitedEvent(sandbox.Exit{Code: 1, Reason: sandbox.ReasonError}),
+			EventOutputLimited:   outputLimitedEvent(),
+			EventError:           errorEvent("words"),
+			EventWatchers:        watchersEvent([]string{"tina"}, "tina"),
+			EventKeyboardRequest: keyboardRequestEvent("tina"),
+			EventKeyboard:        keyboardEvent(true),
+			EventBehind:          behindEvent(),
 		}
 		sameSet(t, "event types this test makes", slices.Collect(maps.Keys(made)), goConstants(t, ".", "Event"))
 		ts := tsUnion(t, src, "ServerEvent")
@@ -81,6 +85,15 @@ func TestProtocolMatchesTypeScript(t *testing.T) {
 			}
 			if !strings.Contains(src, "case '"+typ+"':") {
 				t.Errorf("parseEvent in protocol.ts has no case for %q: the browser would drop it", typ)
+			}
+		}
+	})
+
+	t.Run("close codes", func(t *testing.T) {
+		for name, code := range map[string]int{"CloseSessionEnded": CloseSessionEnded, "CloseWatchEnded": CloseWatchEnded} {
+			m := regexp.MustCompile(`(?m)^export const ` + name + ` = (\d+)$`).FindStringSubmatch(src)
+			if m == nil || m[1] != strconv.Itoa(code) {
+				t.Errorf("protocol.ts: %s is %v, the server's is %d", name, m, code)
 			}
 		}
 	})
@@ -146,7 +159,7 @@ func tsUnion(t *testing.T, src, name string) map[string]map[string]string {
 // tsKind is the JSON kind a TypeScript field type stands for.
 func tsKind(tsType string) string {
 	switch tsType {
-	case "number", "boolean", "string":
+	case "number", "boolean", "string", "string[]":
 		return tsType
 	case "ExitReason | string", "string | ExitReason":
 		return "string"
@@ -201,6 +214,13 @@ func eventFields(t *testing.T, ev event) map[string]string {
 			out[k] = "number"
 		case bool:
 			out[k] = "boolean"
+		case []any:
+			out[k] = "string[]"
+			for _, x := range v {
+				if _, ok := x.(string); !ok {
+					out[k] = "a list of " + reflect.TypeOf(x).String()
+				}
+			}
 		default:
 			out[k] = reflect.TypeOf(v).String()
 		}

@@ -386,10 +386,9 @@ func (t *tab) pump(r *run) {
 				t.mu.Lock()
 				t.ring.write(data)
 				r.log.write(data)
-				behind := t.fanOutLocked(data, r.gen)
+				t.fanOutLocked(data, r.gen)
 				c := t.attached
 				t.mu.Unlock()
-				t.h.closeWatchers(behind, CloseBehind, "your view fell behind; catching up from the scrollback")
 				if c != nil {
 					c.output(data, r.gen, r.quit)
 				}

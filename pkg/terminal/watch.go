@@ -1,6 +1,7 @@
 package terminal
 
 import (
+	"encoding/json"
 	"slices"
 	"time"
 
@@ -14,9 +15,11 @@ import (
 //
 // Fan-out never slows the source: the tab's pump hands each watcher its
 // output without waiting (offer). A watcher has its own bounded buffer; one
-// that falls behind is dropped with CloseBehind and, reconnecting, starts
-// again from the scrollback. The owner's own socket keeps its backpressure,
-// which no watcher shares.
+// that falls behind has the output waiting for it dropped, is told so (a
+// "behind" event) and starts again from the scrollback, in place. A
+// browser that stops reading altogether is disconnected by its write
+// deadline and resumes from the scrollback when it reconnects. The
+// owner's own socket keeps its backpressure, which no watcher shares.
 
 // Kinds of watch.
 const (
@@ -26,9 +29,6 @@ const (
 
 // Close codes of a watcher's socket besides the standard ones.
 const (
-	// CloseBehind: the watcher fell behind the output and was dropped; it
-	// reconnects and resumes from the scrollback.
-	CloseBehind = 4002
 	// CloseWatchEnded: the help request or broadcast ended, or the rules
 	// no longer let this user watch; the reason says which. No reconnect.
 	CloseWatchEnded = 4003
@@ -61,6 +61,23 @@ func (c *conn) offer(data []byte, gen uint64) bool {
 	c.mu.Unlock()
 	signal(c.wake)
 	return true
+}
+
+// resync replaces the output waiting for a watcher that fell behind with
+// the behind event and the scrollback; events already queued stay.
+func (c *conn) resync(snapshot []byte, gen uint64) {
+	c.mu.Lock()
+	keep := c.queue[:0]
+	for _, f := range c.queue {
+		if !f.binary {
+			keep = append(keep, f)
+		}
+	}
+	b, _ := json.Marshal(behindEvent())
+	c.queue = append(keep, frame{data: b}, frame{binary: true, data: snapshot, gen: gen})
+	c.pending = len(snapshot)
+	c.mu.Unlock()
+	signal(c.wake)
 }
 
 // addWatcher binds a watcher to the tab: it gets the scrollback, then the
@@ -126,20 +143,19 @@ func (t *tab) endWatchers(reason string, match func(*watch) bool) int {
 	return len(cs)
 }
 
-// fanOutLocked hands output to every watcher; those whose buffer is full
-// are unbound and returned, to be closed off the pump's lock.
-func (t *tab) fanOutLocked(data []byte, gen uint64) []*conn {
-	var behind []*conn
+// fanOutLocked hands output (already in the scrollback) to every watcher;
+// one whose buffer is full starts again from the scrollback.
+func (t *tab) fanOutLocked(data []byte, gen uint64) {
+	var snap []byte
 	for c := range t.watchers {
 		if !c.offer(data, gen) {
-			delete(t.watchers, c)
-			behind = append(behind, c)
+			if snap == nil {
+				snap = t.ring.snapshot()
+			}
+			c.resync(snap, gen)
+			c.behind.Add(1)
 		}
 	}
-	if len(behind) > 0 {
-		t.watchersChangedLocked()
-	}
-	return behind
 }
 
 // watchEventLocked sends an event about the run to the watchers too.

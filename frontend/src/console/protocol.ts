@@ -11,6 +11,8 @@ export type ClientMessage =
   | { type: 'stdin'; data: string }
   | { type: 'resize'; cols: number; rows: number }
   | { type: 'stop' }
+  | { type: 'keyboard'; grant: boolean }
+  | { type: 'ask_keyboard' }
 
 export type ExitReason = 'finished' | 'error' | 'timeout' | 'memory' | 'stopped' | 'idle' | 'reaped' | 'quota'
 
@@ -20,6 +22,10 @@ export type ServerEvent =
   | { type: 'exited'; code: number; reason: ExitReason | string }
   | { type: 'output_limited' }
   | { type: 'error'; message: string }
+  | { type: 'watchers'; names: string[]; typing: string }
+  | { type: 'keyboard_request'; by: string }
+  | { type: 'keyboard'; granted: boolean }
+  | { type: 'behind' }
 
 /** Parses a text frame; returns null for anything that is not a known event. */
 export function parseEvent(text: string): ServerEvent | null {
@@ -42,6 +48,18 @@ export function parseEvent(text: string): ServerEvent | null {
       return { type: 'output_limited' }
     case 'error':
       return { type: 'error', message: String(o.message ?? 'unknown error') }
+    case 'watchers':
+      return {
+        type: 'watchers',
+        names: Array.isArray(o.names) ? o.names.map(String) : [],
+        typing: typeof o.typing === 'string' ? o.typing : '',
+      }
+    case 'keyboard_request':
+      return { type: 'keyboard_request', by: String(o.by ?? '') }
+    case 'keyboard':
+      return { type: 'keyboard', granted: o.granted === true }
+    case 'behind':
+      return { type: 'behind' }
     default:
       return null
   }
@@ -89,4 +107,14 @@ export function tabID(
     storage.setItem('pyide.tab', id)
   }
   return id
+}
+
+/** Close codes of /api/ws and /api/ws/watch besides the standard ones (protocol.md). */
+export const CloseSessionEnded = 4001
+export const CloseWatchEnded = 4003
+
+/** The read-only console of another user's tab: a help request's or a broadcast's. */
+export function watchURL(loc: Pick<Location, 'protocol' | 'host'>, what: { help: number } | { broadcast: string }): string {
+  const q = 'help' in what ? `help=${what.help}` : `broadcast=${encodeURIComponent(what.broadcast)}`
+  return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/api/ws/watch?${q}`
 }
