@@ -43,6 +43,28 @@ type Hub struct {
 	tabs   map[tabKey]*tab
 	users  map[string]*userState
 	casts  map[string]*cast // live broadcasts by id
+
+	// spawnMu guards spawnClosed: once Close waits for wg, work is done
+	// inline instead of counted.
+	spawnMu     sync.Mutex
+	spawnClosed bool
+}
+
+// spawn runs fn in the background, counted in wg so that Close waits for
+// it; once Close has begun waiting, inline.
+func (h *Hub) spawn(fn func()) {
+	h.spawnMu.Lock()
+	if h.spawnClosed {
+		h.spawnMu.Unlock()
+		fn()
+		return
+	}
+	h.wg.Add(1)
+	h.spawnMu.Unlock()
+	go func() {
+		defer h.wg.Done()
+		fn()
+	}()
 }
 
 type userState struct {
@@ -495,6 +517,9 @@ func (h *Hub) Close(ctx context.Context) error {
 			break
 		}
 	}
+	h.spawnMu.Lock()
+	h.spawnClosed = true
+	h.spawnMu.Unlock()
 	waited := make(chan struct{})
 	go func() { h.wg.Wait(); close(waited) }()
 	select {

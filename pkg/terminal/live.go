@@ -121,7 +121,7 @@ func (h *Hub) audit(actor, action, target string, details map[string]any) {
 	if h.opts.Live == nil {
 		return
 	}
-	h.wg.Go(func() {
+	h.spawn(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := h.opts.Live.Audit(ctx, actor, action, target, details); err != nil {
@@ -369,7 +369,7 @@ func (h *Hub) stopCastLocked(cs *cast) {
 			t.cast = ""
 		}
 		t.mu.Unlock()
-		h.wg.Go(func() {
+		h.spawn(func() {
 			t.endWatchers("the broadcast has ended", func(w *watch) bool { return w.cast == cs.ID })
 		})
 	}
@@ -555,7 +555,7 @@ func (h *Hub) saveTranscript(r *run, ex sandbox.Exit, log []byte, truncated bool
 	}
 	tr := store.Transcript{Username: r.user.Username, Path: r.path, Item: transcriptItem(r.path), StartedAt: r.began,
 		EndedAt: time.Now(), ExitCode: ex.Code, Reason: ex.Reason, Truncated: truncated, Output: log}
-	h.wg.Go(func() {
+	h.spawn(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if _, err := h.opts.Live.AddTranscript(ctx, tr); err != nil {
@@ -754,7 +754,7 @@ func (h *Hub) endHelpOf(user, reason string) {
 	if h.opts.Live == nil {
 		return
 	}
-	h.wg.Go(func() {
+	h.spawn(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		rs, err := h.opts.Live.CloseHelpRequestsOf(ctx, user, user, time.Now())

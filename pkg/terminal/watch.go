@@ -270,7 +270,7 @@ func (h *Hub) closeWatchers(cs []*conn, code int, reason string) {
 	if len(cs) == 0 {
 		return
 	}
-	h.wg.Go(func() {
+	h.spawn(func() {
 		for _, c := range cs {
 			c.close(code, reason)
 		}
