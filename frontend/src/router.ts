@@ -5,6 +5,8 @@ declare module 'vue-router' {
   interface RouteMeta {
     /** Professors and admins only (the server checks again). */
     staff?: boolean
+    /** Teaching staff: professors, admins and teaching assistants. */
+    teaching?: boolean
   }
 }
 
@@ -22,8 +24,10 @@ export const router = createRouter({
           path: 'grading/:slug?/:user?',
           name: 'grading',
           component: () => import('./views/GradingView.vue'),
-          meta: { staff: true },
+          meta: { teaching: true },
         },
+        { path: 'live', name: 'live', component: () => import('./views/LiveView.vue') },
+        { path: 'live/:kind(help|follow)/:id', name: 'live-watch', component: () => import('./views/LiveWatchView.vue') },
         { path: 'admin/:tab(status|users)?', name: 'admin', component: () => import('./views/AdminView.vue'), meta: { staff: true } },
       ],
     },
@@ -43,5 +47,6 @@ router.beforeEach(async (to) => {
   if (to.name !== 'login' && !auth.user) return { name: 'login', query: to.fullPath === '/' ? {} : { next: to.fullPath } }
   if (to.name === 'login' && auth.user) return { name: 'ide' }
   if (to.meta.staff && !auth.isStaff) return { name: 'course' }
+  if (to.meta.teaching && !auth.teaches) return { name: 'course' }
   return true
 })

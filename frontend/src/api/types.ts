@@ -1,6 +1,6 @@
 // Shapes of the HTTP API (docs/http-api.md): the contract with the Go server.
 
-export type Role = 'student' | 'professor' | 'admin'
+export type Role = 'student' | 'ta' | 'professor' | 'admin'
 
 export interface User {
   username: string

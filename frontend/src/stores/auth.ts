@@ -13,6 +13,8 @@ export const useAuthStore = defineStore('auth', {
 
   getters: {
     isStaff: (s) => s.user?.role === 'professor' || s.user?.role === 'admin',
+    /** Reads students' work, grades and answers the help queue: staff and teaching assistants. */
+    teaches: (s) => s.user?.role === 'professor' || s.user?.role === 'admin' || s.user?.role === 'ta',
     /** The user's own workspace folder. */
     home: (s) => (s.user ? `Local/${s.user.username}` : ''),
     displayName: (s) => s.user?.display_name || s.user?.username || '',

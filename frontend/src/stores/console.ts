@@ -72,6 +72,12 @@ export const useConsoleStore = defineStore('console', {
     outputLimited: false,
     /** The script finished and Python's prompt appeared: the REPL is live. */
     atPrompt: false,
+    /** Who watches this console now (a helper, followers of a broadcast). */
+    watchers: [] as string[],
+    /** The helper who may type now; '' for nobody. */
+    typing: '',
+    /** A helper who asks to type and awaits the answer; '' for none. */
+    keyboardRequest: '',
     // Non-reactive plumbing.
     socket: null as SocketLike | null,
     sink: null as TerminalSink | null,
@@ -125,6 +131,8 @@ export const useConsoleStore = defineStore('console', {
         if (this.socket !== ws) return
         this.connected = true
         this.replayPending = this.everOpened
+        // The server says again who watches, if anyone does.
+        this.$patch({ watchers: [], typing: '', keyboardRequest: '' })
         this.everOpened = true
         this.reconnecting = false
         this.attempt = 0
@@ -187,6 +195,12 @@ export const useConsoleStore = defineStore('console', {
     /** Keystrokes from the terminal; only a live process can take them. */
     input(data: string) {
       if (this.phase === 'running' && this.connected) this.rawSend({ type: 'stdin', data })
+    },
+
+    /** Lets the helper who asked type (true), or declines and takes the keyboard back (false). */
+    keyboard(grant: boolean) {
+      this.keyboardRequest = ''
+      if (this.connected) this.rawSend({ type: 'keyboard', grant })
     },
 
     resize(cols: number, rows: number) {
@@ -261,6 +275,16 @@ export const useConsoleStore = defineStore('console', {
           if (this.phase === 'starting' || this.phase === 'queued') this.phase = 'idle'
           this.sink?.write(red(ev.message))
           break
+        case 'watchers':
+          this.$patch({ watchers: ev.names, typing: ev.typing })
+          if (!ev.names.includes(this.keyboardRequest)) this.keyboardRequest = ''
+          break
+        case 'keyboard_request':
+          this.keyboardRequest = ev.by
+          break
+        case 'keyboard':
+        case 'behind':
+          break // for watchers only
       }
     },
   },
