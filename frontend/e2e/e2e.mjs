@@ -8,6 +8,7 @@ import { chromium } from 'playwright-core'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
+import { liveFlow } from './live.mjs'
 
 const base = process.env.E2E_BASE_URL
 const artifacts = process.env.E2E_ARTIFACTS ?? 'artifacts'
@@ -1458,6 +1459,9 @@ try {
     ],
   ])
   await slowCtx.close()
+  // The live classroom: three browsers at once (e2e/live.mjs).
+  const lp = await liveFlow({ newPage, group, check, tid, treeItem, login, waitTerminal, pageFetch, typeInConsole, containerTimeout, uiTimeout })
+  await lp.context().close()
 } catch (e) {
   // A failure outside any step (the browser itself) still counts.
   results.failed++

@@ -121,6 +121,7 @@ add_user alice student 'alice-e2e-pass' 'Alice Student'
 add_user bob student 'bob-e2e-pass' 'Bob Student'
 add_user prof professor 'prof-e2e-pass' 'Pat Professor'
 add_user dean admin 'dean-e2e-pass' 'Dana Dean'
+add_user tina ta 'tina-e2e-pass' 'Tina Assistant'
 # Carol gets a handed-out password: none piped in, so the CLI generates one
 # and marks it must-change, as for a roster import.
 carol_pw="$(printf '\n' | "$bin" user add carol --role student --display-name 'Carol Student' 2>"$data.cli.log" | sed -n 's/^password: //p')"
