@@ -6,7 +6,7 @@
 
 export async function liveFlow(h) {
   const { newPage, group, check, tid, treeItem, login, waitTerminal, pageFetch, typeInConsole, containerTimeout, uiTimeout } = h
-  const pass = { dana: 'dana-e2e-pass', tina: 'tina-e2e-pass', prof: 'prof-e2e-pass', bob: 'bob-e2e-pass' }
+  const pass = { carol: 'carol-own-pass', tina: 'tina-e2e-pass', prof: 'prof-e2e-pass', bob: 'bob-e2e-pass' }
 
   /** The lines of a watch console (xterm's DOM renderer). */
   const watchLines = (page) =>
@@ -33,7 +33,11 @@ export async function liveFlow(h) {
     check(r.status === 200 || r.status === 201, `saving ${path} answered ${r.status}: ${r.body}`)
   }
   async function openAndRun(page, dir, path) {
-    if ((await treeItem(page, path).count()) === 0) await treeItem(page, dir).click()
+    // The user's own folder opens by itself; another is opened by a click.
+    await treeItem(page, dir).waitFor()
+    await treeItem(page, path)
+      .waitFor({ timeout: 5000 })
+      .catch(() => treeItem(page, dir).click())
     await treeItem(page, path).click()
     await page.locator(`[data-testid="editor"][data-path="${path}"]`).waitFor()
     await tid(page, 'run-button').click()
@@ -44,13 +48,13 @@ export async function liveFlow(h) {
   try {
     await group('live: help queue and a joined console', sp, [
       [
-        'dana runs her program and asks for help',
+        'carol runs her program and asks for help',
         async () => {
-          await enter(sp, 'dana')
-          await put(sp, 'Local/dana/loop.py', 'total = 0\nfor i in range(5):\n    total += i\nprint("total is", total)\n')
+          await enter(sp, 'carol')
+          await put(sp, 'Local/carol/loop.py', 'total = 0\nfor i in range(5):\n    total += i\nprint("total is", total)\n')
           await sp.reload()
           await tid(sp, 'ide').waitFor()
-          await openAndRun(sp, 'Local/dana', 'Local/dana/loop.py')
+          await openAndRun(sp, 'Local/carol', 'Local/carol/loop.py')
           await waitTerminal(sp, 'her output', (l) => l.some((x) => x.trim() === 'total is 10'))
           await waitTerminal(sp, 'the prompt', (l) => l.some((x) => x.startsWith('>>>')))
           await tid(sp, 'ask-help').click()
@@ -65,11 +69,11 @@ export async function liveFlow(h) {
         async () => {
           await enter(tp, 'tina')
           await tp.goto('/live')
-          const row = tid(tp, 'help-queue').locator('tr', { hasText: 'dana' })
+          const row = tid(tp, 'help-queue').locator('tr', { hasText: 'carol' })
           await row.waitFor()
           const text = await row.textContent()
-          check(text.includes('why is total 10?') && text.includes('Local/dana/loop.py'), `the queue row reads "${text}"`)
-          await tid(tp, 'take-dana').click()
+          check(text.includes('why is total 10?') && text.includes('Local/carol/loop.py'), `the queue row reads "${text}"`)
+          await tid(tp, 'take-carol').click()
           await tid(tp, 'live-watch').waitFor()
           await waitWatch(tp, 'the scrollback of her console', (l) => l.some((x) => x.trim() === 'total is 10'))
           const file = await tid(tp, 'watch-file').textContent()
@@ -78,7 +82,7 @@ export async function liveFlow(h) {
         tp,
       ],
       [
-        'dana sees who is watching; what she types shows live for the helper',
+        'carol sees who is watching; what she types shows live for the helper',
         async () => {
           await tid(sp, 'watchers').filter({ hasText: 'tina' }).waitFor()
           await typeInConsole(sp, 'total * 2')
@@ -86,7 +90,7 @@ export async function liveFlow(h) {
         },
       ],
       [
-        'the helper asks to type, dana lets her, both type',
+        'the helper asks to type, carol lets her, both type',
         async () => {
           const state = tid(tp, 'watch-state')
           check((await state.textContent()).includes('read-only'), 'the helper could type before asking')
@@ -103,7 +107,7 @@ export async function liveFlow(h) {
         tp,
       ],
       [
-        'dana takes the keyboard back; the helper is read-only again',
+        'carol takes the keyboard back; the helper is read-only again',
         async () => {
           await tid(sp, 'keyboard-take-back').click()
           await tid(tp, 'watch-state').filter({ hasText: 'read-only' }).waitFor()

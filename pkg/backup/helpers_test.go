@@ -66,6 +66,18 @@ var seedStatements = []struct{ table, sql string }{
 		('hw1', 'assignment', 'alice', 2, '2024-09-09 20:00:00+00', true, '[]', 'Submissions/hw1/alice/.snapshots/2')`},
 	{"grades", `INSERT INTO grades (item, username, score, max_score, feedback_md, graded_by, graded_at) VALUES
 		('hw1', 'alice', 9.5, 10, 'Good *loops*', 'prof', '2024-09-12 10:00:00+00')`},
+	// The live classroom (migration 00005): a teaching assistant, a help
+	// request taken and ended, a test that allows it, and a run's
+	// transcript with every byte value a console can hold.
+	{"help_requests", `INSERT INTO users (username, role, password_hash) VALUES ('tina', 'ta', '$2a$11$dddddddddddddddddddddd');
+		UPDATE tests SET allow_live = true WHERE slug = 'midterm';
+		INSERT INTO help_requests (username, tab, path, message, created_at, taken_by, taken_at, closed_at, closed_by) VALUES
+		('alice', 'tab-1', 'Local/alice/hello.py', 'my loop never ends', '2024-09-05 10:00:00+00', 'tina', '2024-09-05 10:01:00+00', '2024-09-05 10:09:00+00', 'tina'),
+		('bob', 'tab-2', '', '', '2024-09-05 10:02:00+00', NULL, NULL, NULL, NULL)`},
+	{"transcripts", `INSERT INTO transcripts (username, path, item, started_at, ended_at, exit_code, reason, truncated, output) VALUES
+		('alice', 'Local/alice/hw1/main.py', 'hw1', '2024-09-05 10:00:00+00', '2024-09-05 10:03:00.25+00', 1, 'error', true,
+		 convert_to(E'\x1b[31mTraceback\x1b[0m\r\n>>> ', 'UTF8') || (SELECT string_agg(set_byte('\x00'::bytea, 0, i), ''::bytea ORDER BY i) FROM generate_series(0, 255) i)),
+		('alice', '', NULL, '2024-09-06 10:00:00+00', '2024-09-06 10:00:01+00', 0, 'finished', false, '')`},
 }
 
 // seed fills every table it knows that exists.

@@ -751,3 +751,53 @@ func TestEditsAndRefresh(t *testing.T) {
 		t.Fatalf("audit: %v", acts)
 	}
 }
+
+// TestLiveRestriction: inside a restricted test the live classroom is off
+// for a student unless the test allows it (allow_live, set through the
+// item API); outside it, or in a test without restrictions, it is on.
+func TestLiveRestriction(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	start, end := t0.Add(time.Hour), t0.Add(3*time.Hour)
+	e.test("final", start, end, 0, true)
+	e.test("quiz", start, end, 0, false)
+	inside := start.Add(time.Minute)
+	if got := e.svc.LiveRestriction("alice", t0); got != "" {
+		t.Errorf("before the test: %q", got)
+	}
+	if got := e.svc.LiveRestriction("alice", inside); got != "final" {
+		t.Errorf("inside a restricted test: %q, want final", got)
+	}
+	body := map[string]any{"title": "Test final", "publish_at": ts(t0.Add(-time.Hour)), "starts_at": ts(start), "ends_at": ts(end),
+		"restrict_workspace": true, "restrict_repl": true, "allow_live": true}
+	r := e.as("prof").do("PUT", "/api/course/tests/final", body).must(t, 200)
+	if r.get("test", "allow_live") != true {
+		t.Fatalf("allow_live not kept: %s", r.raw)
+	}
+	if r := e.as("alice").do("GET", "/api/course/tests/final", nil).must(t, 200); r.get("test", "allow_live") != true {
+		t.Errorf("a student does not see allow_live: %s", r.raw)
+	}
+	if got := e.svc.LiveRestriction("alice", inside); got != "" {
+		t.Errorf("inside a test that allows the live classroom: %q", got)
+	}
+	e.as("alice").do("PUT", "/api/course/tests/final", body).must(t, 403)
+}
+
+// TestTeachingAssistantGrades: a teaching assistant sees the roster and
+// submissions and grades, but changes no course item.
+func TestTeachingAssistantGrades(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.assignment("hw1", t0.Add(-time.Hour), t0.Add(24*time.Hour), nil)
+	tina := e.as("tina")
+	tina.do("GET", "/api/course/items/hw1/submissions", nil).must(t, 200)
+	tina.do("GET", "/api/course/items/hw1/submissions/alice", nil).must(t, 200)
+	r := tina.do("PUT", "/api/course/items/hw1/grades/alice", map[string]any{"score": 7, "max_score": 10, "feedback_md": "ok"}).must(t, 200)
+	if r.get("grade", "graded_by") != "tina" {
+		t.Errorf("graded by %v", r.get("grade", "graded_by"))
+	}
+	tina.do("GET", "/api/course/items/hw1/grades.csv", nil).must(t, 200)
+	tina.do("POST", "/api/course/assignments", map[string]any{"slug": "hw9", "title": "x", "due_at": ts(t0.Add(time.Hour))}).must(t, 403)
+	tina.do("DELETE", "/api/course/assignments/hw1", nil).must(t, 403)
+	e.as("alice").do("GET", "/api/course/items/hw1/submissions", nil).must(t, 403)
+}

@@ -84,6 +84,7 @@ func newEnv(t testing.TB) *env {
 	for _, u := range []struct{ name, display, role string }{
 		{"prof", "Professor P", auth.RoleProfessor},
 		{"admin", "Admin A", auth.RoleAdmin},
+		{"tina", "Tina T", auth.RoleTA},
 		{"alice", "Alice A", auth.RoleStudent},
 		{"bob", "Bob B", auth.RoleStudent},
 		{"carol", "=HYPERLINK(\"http://evil\")", auth.RoleStudent},
