@@ -32,7 +32,10 @@ export class WatchSocket {
     const ws = this.factory(watchURL(location, this.what))
     ws.binaryType = 'arraybuffer'
     this.socket = ws
+    // The scrollback comes first, then the current run's started: only a
+    // later started (a new run) clears the console.
     let first = true
+    let runs = 0
     ws.onopen = () => {
       this.attempt = 0
       this.h.connected?.(true)
@@ -41,7 +44,7 @@ export class WatchSocket {
       if (this.socket !== ws) return
       if (typeof ev.data === 'string') {
         const e = parseEvent(ev.data)
-        if (e?.type === 'behind' || e?.type === 'started') this.h.reset()
+        if (e?.type === 'behind' || (e?.type === 'started' && runs++ > 0)) this.h.reset()
         if (e) this.h.event(e)
       } else if (ev.data instanceof ArrayBuffer) {
         if (first) this.h.reset()
