@@ -417,6 +417,20 @@ func (h *Hub) castPathLocked(cs *cast) string {
 	return cs.Path
 }
 
+// sharedPath reports whether a broadcast may show its file to the class:
+// the professor's own work or course material students may read anyway,
+// never another user's folder, a test or a submission.
+func sharedPath(p string, cs cast) bool {
+	segs := strings.Split(p, "/")
+	switch {
+	case len(segs) >= 3 && segs[0] == "Local" && segs[1] == cs.User:
+		return true
+	case len(segs) >= 2 && segs[0] == "Lecture Notes":
+		return true
+	}
+	return false
+}
+
 // castFor finds a live broadcast the user may follow.
 func (h *Hub) castFor(u auth.User, id string) (cast, string, error) {
 	if err := h.liveBlocked(u); err != nil {
@@ -440,7 +454,7 @@ func (h *Hub) handleCastFile(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if p == "" || h.opts.Shared == nil {
+	if p == "" || h.opts.Shared == nil || !sharedPath(p, cs) {
 		return c.JSON(http.StatusOK, map[string]any{"path": p, "content": "", "version": ""})
 	}
 	// Read as the professor: the broadcast shows their file to the class.
@@ -460,8 +474,8 @@ func (h *Hub) handleTryCast(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if p == "" || h.opts.Shared == nil {
-		return httpError(http.StatusConflict, "the broadcast runs no file to copy")
+	if p == "" || h.opts.Shared == nil || !sharedPath(p, cs) {
+		return httpError(http.StatusConflict, "the broadcast runs no file of its own to copy")
 	}
 	ctx := c.Request().Context()
 	b, _, err := h.opts.Shared.ReadFile(ctx, cs.owner, p)

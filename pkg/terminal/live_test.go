@@ -313,6 +313,22 @@ func TestBroadcastFollowAndTry(t *testing.T) {
 	if st, tried := e.api(alice, http.MethodPost, "/api/live/broadcasts/"+id+"/try", nil); st != http.StatusCreated || tried["path"] != "Local/alice/demo-2.py" {
 		t.Errorf("trying again overwrote the first copy: %d %v", st, tried)
 	}
+	// Only the professor's own work is shown: not a student's file he runs.
+	if st, body := e.api(prof, http.MethodPost, "/api/live/broadcast", map[string]any{"tab": "p1", "path": "Local/alice/secret.py"}); st != http.StatusOK {
+		t.Fatalf("broadcast another file: %d %v", st, body)
+	}
+	pc.run("Local/alice/secret.py")
+	pc.started("Local/alice/secret.py")
+	if _, f := e.api(bob, http.MethodGet, "/api/live/broadcasts/"+id+"/file", nil); f["content"] != "" {
+		t.Errorf("a student's file was shown to the class: %v", f)
+	}
+	if st, _ := e.api(bob, http.MethodPost, "/api/live/broadcasts/"+id+"/try", nil); st != http.StatusConflict {
+		t.Errorf("a student's file was copied to another: %d", st)
+	}
+	pc.run("Local/prof/demo.py")
+	pc.started("Local/prof/demo.py")
+	pc.waitOutput(">>> ", waitLong)
+	pc.roundTrip("print(square(12))", "144")
 	own := e.dial(alice, "t1")
 	own.run("Local/alice/demo.py")
 	own.started("Local/alice/demo.py")
