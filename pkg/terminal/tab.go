@@ -31,14 +31,17 @@ type tab struct {
 	conns    map[*conn]bool // bound to this tab; one of them is attached
 	attached *conn          // receives output; nil while detached
 	watchers map[*conn]struct{}
-	cast     string // the id of the broadcast of this tab; "" when none
-	token    []byte // login session (hash) of the last attached socket
-	cur      *run   // the latest run; nil before the first
-	ring     ring
-	cols     uint
-	rows     uint
-	timer    *time.Timer // grace period, while no socket is bound
-	dead     bool
+	// seq numbers the output chunks in the scrollback: a watcher gets by
+	// fan-out only those after the scrollback it was given.
+	seq   uint64
+	cast  string // the id of the broadcast of this tab; "" when none
+	token []byte // login session (hash) of the last attached socket
+	cur   *run   // the latest run; nil before the first
+	ring  ring
+	cols  uint
+	rows  uint
+	timer *time.Timer // grace period, while no socket is bound
+	dead  bool
 }
 
 // run is one sandbox session of a tab (run or repl), from the command to
@@ -386,11 +389,20 @@ func (t *tab) pump(r *run) {
 				t.mu.Lock()
 				t.ring.write(data)
 				r.log.write(data)
-				t.fanOutLocked(data, r.gen)
+				seq := t.seq
+				t.seq++
 				c := t.attached
+				watched := len(t.watchers) > 0
 				t.mu.Unlock()
+				// The owner's console first: 120 watchers' writers
+				// woken before it would make its echo wait for them.
 				if c != nil {
 					c.output(data, r.gen, r.quit)
+				}
+				if watched {
+					t.mu.Lock()
+					t.fanOutLocked(data, r.gen, seq)
+					t.mu.Unlock()
 				}
 			}
 		}

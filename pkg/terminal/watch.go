@@ -44,6 +44,8 @@ type watch struct {
 	help int64  // the help request (watchHelp)
 	cast string // the broadcast (watchFollow)
 
+	from uint64 // the first output chunk (tab.seq) not in its scrollback
+
 	asked   bool // the helper asked to type and the owner has not answered
 	granted bool // the owner lets the helper type
 }
@@ -90,6 +92,7 @@ func (t *tab) addWatcher(c *conn) bool {
 		return false
 	}
 	t.watchers[c] = struct{}{}
+	c.watch.from = t.seq
 	if r := t.cur; r != nil {
 		if b := t.ring.snapshot(); len(b) > 0 {
 			c.push(frame{binary: true, data: b, gen: r.gen})
@@ -143,11 +146,15 @@ func (t *tab) endWatchers(reason string, match func(*watch) bool) int {
 	return len(cs)
 }
 
-// fanOutLocked hands output (already in the scrollback) to every watcher;
-// one whose buffer is full starts again from the scrollback.
-func (t *tab) fanOutLocked(data []byte, gen uint64) {
+// fanOutLocked hands output chunk seq (already in the scrollback) to
+// every watcher that joined before it; one whose buffer is full starts
+// again from the scrollback.
+func (t *tab) fanOutLocked(data []byte, gen, seq uint64) {
 	var snap []byte
 	for c := range t.watchers {
+		if seq < c.watch.from {
+			continue // in the scrollback it was given
+		}
 		if !c.offer(data, gen) {
 			if snap == nil {
 				snap = t.ring.snapshot()
