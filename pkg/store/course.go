@@ -44,8 +44,8 @@ type Test struct {
 	// broadcast and be joined during the test.
 	AllowLive bool
 	CreatedBy string
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // TestStart is when a student started a test.
