@@ -476,12 +476,7 @@ func (w *Workspace) Trash(ctx context.Context, u auth.User, raw string) (int64, 
 	if p.Managed() {
 		return 0, managedError(p)
 	}
-	fi, err := w.tree.Lstat(p.String())
-	if err != nil {
-		return 0, fsError(err, p)
-	}
-	size, err := w.sizeOf(p.String())
-	if err != nil {
+	if _, err := w.tree.Lstat(p.String()); err != nil {
 		return 0, fsError(err, p)
 	}
 	userTrash := trashDir + "/" + u.Username
@@ -492,8 +487,18 @@ func (w *Workspace) Trash(ctx context.Context, u auth.User, raw string) (int64, 
 	if err := w.tree.Rename(p.String(), userTrash+"/"+name); err != nil {
 		return 0, fsError(err, p)
 	}
-	e, err := w.opts.DB.AddTrash(ctx, store.TrashEntry{Username: u.Username, OriginalPath: p.String(), TrashName: name,
-		IsDir: fi.IsDir(), Size: size, DeletedAt: w.now()})
+	// What it is and how big is read from the trash, which only the
+	// server writes: a program may swap what is at p until the rename.
+	fi, err := w.tree.Lstat(userTrash + "/" + name)
+	var size int64
+	if err == nil {
+		size, err = w.sizeOf(userTrash + "/" + name)
+	}
+	var e store.TrashEntry
+	if err == nil {
+		e, err = w.opts.DB.AddTrash(ctx, store.TrashEntry{Username: u.Username, OriginalPath: p.String(), TrashName: name,
+			IsDir: fi.IsDir(), Size: size, DeletedAt: w.now()})
+	}
 	if err != nil {
 		// Put it back: a deletion nobody can restore must not happen.
 		if rerr := w.tree.Rename(userTrash+"/"+name, p.String()); rerr != nil {
