@@ -74,6 +74,11 @@ func TestAttackCPU(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			s, c, _ := startScript(t, m, fmt.Sprintf("spinner%d", i), tt.code)
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("output:\n%s", c.String())
+				}
+			})
 			if ex := waitExit(t, s, waitCPU); ex.Reason != sandbox.ReasonTimeout {
 				t.Errorf("exit = %+v, want timeout; output:\n%s", ex, c.String())
 			}
@@ -97,6 +102,35 @@ func TestAttackCPU(t *testing.T) {
 		}
 		by.alive(t)
 	})
+}
+
+// TestAttackEmptyWrites: Python writes empty strings to the terminal on its
+// own (print(x, end=""), the traceback printer), and under gVisor an empty
+// write to the supervisor's pseudo-TTY never returned, so a script that
+// raised an error hung before its traceback showed, and the CPU limit's
+// message with it. Every Python in the image must get past them, a child
+// process included.
+func TestAttackEmptyWrites(t *testing.T) {
+	t.Parallel()
+	m := sandboxtest.NewManager(t, sandbox.Options{})
+	s, c, _ := startScript(t, m, "mallory", `import subprocess, sys
+print("one", end="")
+sys.stdout.write("")
+sys.stderr.write("")
+print(" two", flush=True)
+subprocess.run([sys.executable, "-c", "print('child', end=''); print(); 1/0"])
+raise ValueError("shown")
+`)
+	ex := waitExit(t, s, waitLong)
+	out := c.String()
+	if ex != (sandbox.Exit{Code: 1, Reason: sandbox.ReasonError}) {
+		t.Errorf("exit = %+v, want an error; output:\n%s", ex, out)
+	}
+	for _, want := range []string{"one two", "child", "ZeroDivisionError", "ValueError: shown"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in the output:\n%s", want, out)
+		}
+	}
 }
 
 func TestAttackEndlessOutput(t *testing.T) {
