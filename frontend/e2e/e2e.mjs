@@ -8,6 +8,7 @@ import { chromium } from 'playwright-core'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
+import { uxGroups } from './ux.mjs'
 
 const base = process.env.E2E_BASE_URL
 const artifacts = process.env.E2E_ARTIFACTS ?? 'artifacts'
@@ -1458,6 +1459,8 @@ try {
     ],
   ])
   await slowCtx.close()
+  await uxGroups({ newPage, group, check, tid, treeItem, terminalLines, waitTerminal, waitBadge, pageFetch, pageJSON, field, waitText,
+    login, loginOK, newFile, typeCode, typeInConsole, axe, users, uiTimeout, containerTimeout, alicePage, profPage, hw, feedback })
 } catch (e) {
   // A failure outside any step (the browser itself) still counts.
   results.failed++

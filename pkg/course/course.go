@@ -53,7 +53,8 @@
 //	GET    /items/{slug}/submissions         staff; {now, item, kind, students: [RosterEntry]}
 //	GET    /items/{slug}/submissions/{user}  staff, or the student themself: {now, submissions: [Submission]}
 //	GET    /items/{slug}/submissions/{user}/{n}/files?path=P   the bytes of one file of a snapshot
-//	PUT    /items/{slug}/grades/{user}       staff; {score, max_score, feedback_md} → {now, grade}
+//	PUT    /items/{slug}/grades/{user}       staff; {score, max_score, feedback_md} → {now, grade}; a field
+//	                                         left out keeps its saved value (score null clears it)
 //	GET    /grades                           {now, grades: [Grade]}: a student their own, staff everyone's
 //	GET    /items/{slug}/grades.csv          staff; username, display_name, submitted_at, late, score, max_score
 //

@@ -507,6 +507,60 @@ func TestGradingVisibility(t *testing.T) {
 	}
 }
 
+// TestGradeKeepsWhatIsNotSent: a save changes only the fields it sends. A
+// grader who opened a student directly (the form not yet filled from the
+// saved grade) and wrote a comment once wrote null over a score of 10.
+func TestGradeKeepsWhatIsNotSent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.assignment("quiz-1", t0, t0.Add(time.Hour), nil)
+	prof := e.as("prof")
+	grade := func(body string, status int) reply {
+		t.Helper()
+		return prof.do("PUT", "/api/course/items/quiz-1/grades/alice", body).must(t, status)
+	}
+	// A first grade needs max_score; nothing is saved without one.
+	grade(`{"score": 10}`, 400)
+	grade(`{"feedback_md": "first"}`, 400)
+	grade(`{"score": 10, "max_score": 10}`, 200)
+
+	for _, tc := range []struct {
+		name, body string
+		score      any // nil: no score
+		max        float64
+		feedback   string
+	}{
+		{"feedback alone keeps the score", `{"feedback_md": "Well done."}`, 10.0, 10, "Well done."},
+		{"an empty body changes nothing", `{}`, 10.0, 10, "Well done."},
+		{"a score alone keeps the feedback", `{"score": 9.5}`, 9.5, 10, "Well done."},
+		{"max_score alone keeps both", `{"max_score": 20}`, 9.5, 20, "Well done."},
+		{"null takes the score away on purpose", `{"score": null}`, nil, 20, "Well done."},
+		{"empty feedback is a change too", `{"score": 10, "feedback_md": ""}`, 10.0, 20, ""},
+	} {
+		r := grade(tc.body, 200)
+		if r.get("grade", "score") != tc.score || r.get("grade", "max_score") != tc.max || r.get("grade", "feedback_md") != tc.feedback {
+			t.Fatalf("%s: %s", tc.name, r.raw)
+		}
+		// What the student reads is what was saved.
+		mine := e.as("alice").do("GET", "/api/course/grades", nil).must(t, 200).list("grades")
+		if len(mine) != 1 || mine[0].(map[string]any)["score"] != tc.score {
+			t.Fatalf("%s: alice reads %v", tc.name, mine)
+		}
+	}
+	for _, tc := range []struct{ name, body string }{
+		{"null max_score", `{"max_score": null}`},
+		{"a string score", `{"score": "ten"}`},
+		{"an unknown field", `{"points": 1}`},
+	} {
+		if r := grade(tc.body, 400); !strings.Contains(r.raw, "error") {
+			t.Fatalf("%s: %s", tc.name, r.raw)
+		}
+	}
+	if r := grade(`{}`, 200); r.get("grade", "score") != 10.0 {
+		t.Fatalf("a refused save changed the grade: %s", r.raw)
+	}
+}
+
 func TestGradesCSV(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

@@ -125,10 +125,14 @@ export interface Grade {
   graded_at: string
 }
 
+/**
+ * A change of a grade: only the fields sent change, the server keeps the
+ * rest (score null takes the score away). A first grade needs max_score.
+ */
 export interface GradeInput {
-  score: number | null
-  max_score: number
-  feedback_md: string
+  score?: number | null
+  max_score?: number
+  feedback_md?: string
 }
 
 export interface CopyResult {
