@@ -65,4 +65,111 @@ export async function uxGroups(h) {
     ],
   ])
   await gp.context().close()
+
+  await testEnds(h)
+}
+
+/**
+ * A test's last minute, as Bob lives it: a one-minute test, the countdown
+ * and the 1-minute warning in the IDE, typing until the editor locks, and
+ * every line he typed in the automatic submission.
+ */
+async function testEnds(h) {
+  const { group, check, tid, pageJSON } = h
+  const quiz = { slug: 'quiz-e2e', title: 'Quiz E2E: one minute', file: 'answer.py' }
+  const folder = `Submissions/${quiz.slug}/bob`
+  const path = `${folder}/${quiz.file}`
+  const bp = await h.newPage()
+  const sp = await h.newPage() // the professor's view of the test
+  const editable = () =>
+    bp.evaluate((p) => document.querySelector(`[data-testid="editor"][data-path="${p}"] .cm-content`)?.getAttribute('contenteditable') === 'true', path)
+  /** Lines Bob typed in full while the editor took keys, before and after. */
+  const typed = []
+  let lockedAfter = 0
+  await group("a test's last minute", bp, [
+    [
+      'the professor publishes a one-minute test',
+      async () => {
+        await h.loginOK(sp, 'prof')
+        const now = Date.now()
+        const r = await pageJSON(sp, '/api/course/tests', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({
+            slug: quiz.slug,
+            title: quiz.title,
+            description_md: 'Type until the time is up.',
+            publish_at: new Date(now - 60_000).toISOString(),
+            starts_at: new Date(now - 60_000).toISOString(),
+            ends_at: new Date(now + 3_600_000).toISOString(),
+            duration_minutes: 1,
+            restrict_workspace: false,
+            restrict_repl: false,
+          }),
+        })
+        check(r.status === 201, `creating the test answered ${r.status}: ${r.text}`)
+      },
+      sp,
+    ],
+    [
+      'bob starts it: the IDE header counts down and warns of the last minute',
+      async () => {
+        await h.loginOK(bp, 'bob')
+        await tid(bp, 'nav-course').click()
+        await tid(bp, `course-item-${quiz.slug}`).click()
+        await tid(bp, 'test-start').click()
+        await bp.locator('.el-message-box').getByRole('button', { name: 'Start' }).click()
+        // Starting opens the test folder in the IDE.
+        await tid(bp, 'ide').waitFor()
+        await h.treeItem(bp, folder).waitFor()
+        await tid(bp, 'test-timer').waitFor({ timeout: h.uiTimeout }).catch(() => {
+          throw new Error('the IDE shows no countdown while the test runs')
+        })
+        await h.waitText(bp, 'test-timer-left', (t) => /^00:[0-5]\d$/.test(t))
+        await bp.locator('.test-warning').filter({ hasText: /1 minute left/ }).waitFor().catch(() => {
+          throw new Error('no "1 minute left" warning')
+        })
+      },
+    ],
+    [
+      'bob types until the editor locks; every line is in the automatic submission',
+      async () => {
+        await h.newFile(bp, folder, quiz.file)
+        const content = bp.locator(`[data-testid="editor"][data-path="${path}"] [data-testid="editor-content"]`)
+        await content.click()
+        const deadline = Date.now() + 100_000
+        for (let i = 1; Date.now() < deadline; i++) {
+          if (!(await editable())) break
+          const line = `line_${i} = ${i}`
+          await bp.keyboard.type(line)
+          await bp.keyboard.press('Enter')
+          if (!(await editable())) break
+          typed.push(line)
+          await new Promise((r) => setTimeout(r, 250))
+        }
+        lockedAfter = typed.length
+        check(!(await editable()), `the editor still takes keys after ${typed.length} lines and 100 s`)
+        check(typed.length >= 20, `only ${typed.length} lines were typed before the lock`)
+        await tid(bp, 'test-over-dialog').waitFor()
+        await h.waitText(bp, 'save-state', (t) => t === 'Read-only')
+        // The server submits at the end; wait for that snapshot.
+        let sub
+        const until = Date.now() + 30_000
+        while (!sub && Date.now() < until) {
+          const r = await pageJSON(bp, `/api/course/items/${quiz.slug}/submissions/bob`)
+          sub = (r.json?.submissions ?? []).find((x) => x.auto)
+          if (!sub) await new Promise((r) => setTimeout(r, 500))
+        }
+        check(sub, 'no automatic submission within 30 s of the end')
+        const file = await h.pageFetch(bp, `/api/course/items/${quiz.slug}/submissions/bob/${sub.n}/files?path=${encodeURIComponent(quiz.file)}`)
+        check(file.status === 200, `reading the submitted ${quiz.file} answered ${file.status}: ${file.body}`)
+        const got = file.body.split('\n')
+        const lost = typed.filter((l) => !got.includes(l))
+        check(lost.length === 0, `${lost.length} of ${typed.length} typed lines are not in the submission, e.g. ${JSON.stringify(lost.slice(-3))}`)
+      },
+    ],
+  ])
+  await bp.context().close()
+  await sp.context().close()
+  return lockedAfter
 }

@@ -34,6 +34,11 @@ export interface Tab {
   /** Object URL for PDF and image previews. */
   url: string
   size: number
+  /**
+   * The time to change this file is over (a test's end): the editor takes
+   * no more keys while its last text is saved, then the tab is read-only.
+   */
+  locked: boolean
 }
 
 // Timers and save chains are plumbing, not state: keep them out of Pinia.
@@ -172,6 +177,7 @@ export const useFilesStore = defineStore('files', {
         conflict: null,
         url: '',
         size: 0,
+        locked: false,
       })
       this.active = path
       await this.load(path)
@@ -213,7 +219,7 @@ export const useFilesStore = defineStore('files', {
 
     edit(path: string, text: string) {
       const tab = this.tabs.find((t) => t.path === path)
-      if (!tab || !tab.writable) return
+      if (!tab || !tab.writable || tab.locked) return
       tab.text = text
       clearAutosave(path)
       autosaveTimers.set(
@@ -293,6 +299,20 @@ export const useFilesStore = defineStore('files', {
         return
       }
       await this.save(path)
+    },
+
+    /**
+     * Ends editing under dir, as a test's end does to its folder: the tabs
+     * there stop taking keys first, so nothing can be typed after the last
+     * save starts; then each is saved, then made read-only. Resolves to the
+     * paths whose text could not be saved (they keep it on screen).
+     */
+    async lock(dir: string): Promise<string[]> {
+      const tabs = this.tabs.filter((t) => within(t.path, dir) && t.writable)
+      for (const t of tabs) t.locked = true
+      const saved = await Promise.all(tabs.map((t) => this.save(t.path)))
+      for (const t of tabs) t.writable = false
+      return tabs.filter((_, i) => !saved[i]).map((t) => t.path)
     },
 
     async saveAll(): Promise<boolean> {
