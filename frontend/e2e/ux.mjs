@@ -132,6 +132,21 @@ async function testEnds(h) {
       },
     ],
     [
+      'the professor sees who started, the time each has left, who submitted',
+      async () => {
+        await tid(sp, 'nav-course').click()
+        await tid(sp, `course-item-${quiz.slug}`).click()
+        await tid(sp, 'test-watch').waitFor().catch(() => {
+          throw new Error('the test shows staff no list of who is taking it')
+        })
+        await h.waitText(sp, 'test-watch-left-bob', (t) => /^00:[0-5]\d$/.test(t))
+        await h.waitText(sp, 'test-watch-left-alice', (t) => t === 'not started')
+        await h.waitText(sp, 'test-watch-submitted-bob', (t) => t === 'not yet')
+        await h.waitText(sp, 'test-watch-summary', (t) => t.startsWith('1 of 3 started'))
+      },
+      sp,
+    ],
+    [
       'bob types until the editor locks; every line is in the automatic submission',
       async () => {
         await h.newFile(bp, folder, quiz.file)
@@ -167,6 +182,14 @@ async function testEnds(h) {
         const lost = typed.filter((l) => !got.includes(l))
         check(lost.length === 0, `${lost.length} of ${typed.length} typed lines are not in the submission, e.g. ${JSON.stringify(lost.slice(-3))}`)
       },
+    ],
+    [
+      "the professor's list shows bob's time up and his automatic submission",
+      async () => {
+        await h.waitText(sp, 'test-watch-left-bob', (t) => t === 'time is up')
+        await h.waitText(sp, 'test-watch-submitted-bob', (t) => t.includes('automatically'), 20_000)
+      },
+      sp,
     ],
   ])
   await bp.context().close()

@@ -50,7 +50,8 @@
 //	GET    /tests, POST /tests, GET|PUT|DELETE /tests/{slug}   as for assignments, with TestInput
 //	POST   /tests/{slug}/start               starts the student's clock → {now, test} (with my_start, my_end)
 //	POST   /tests/{slug}/submit              snapshots Submissions/<slug>/<me>/ → {now, submission}; 201
-//	GET    /items/{slug}/submissions         staff; {now, item, kind, students: [RosterEntry]}
+//	GET    /items/{slug}/submissions         staff; {now, item, kind, students: [RosterEntry]} (a test's
+//	                                         rows say when each student started and when their time ends)
 //	GET    /items/{slug}/submissions/{user}  staff, or the student themself: {now, submissions: [Submission]}
 //	GET    /items/{slug}/submissions/{user}/{n}/files?path=P   the bytes of one file of a snapshot
 //	PUT    /items/{slug}/grades/{user}       staff; {score, max_score, feedback_md} → {now, grade}; a field

@@ -290,6 +290,12 @@ func TestTestWindowAndAutoSubmit(t *testing.T) {
 	if slug != "midterm" || !ws || !repl {
 		t.Fatalf("ExamRestriction inside: %q %v %v", slug, ws, repl)
 	}
+	// A test without a duration ends for everyone at the window's end.
+	for _, x := range e.as("prof").do("GET", "/api/course/items/midterm/submissions", nil).must(t, 200).list("students") {
+		if row := x.(map[string]any); row["started_at"] != nil || row["ends_at"] != ts(end) {
+			t.Fatalf("the roster's clock without a duration: %v", row)
+		}
+	}
 	// Nothing is auto-submitted before the end.
 	if err := e.svc.Tick(ctx); err != nil {
 		t.Fatal(err)
@@ -378,6 +384,22 @@ func TestPerStudentDuration(t *testing.T) {
 		t.Fatalf("a test without restrictions restricts: %q", slug)
 	}
 
+	// Staff watching the test see who started and when each one's time ends.
+	roster := func() map[string]map[string]any {
+		t.Helper()
+		out := map[string]map[string]any{}
+		for _, x := range e.as("prof").do("GET", "/api/course/items/quiz/submissions", nil).must(t, 200).list("students") {
+			row := x.(map[string]any)
+			out[row["username"].(string)] = row
+		}
+		return out
+	}
+	rows := roster()
+	if rows["alice"]["started_at"] != ts(t0.Add(10*time.Minute)) || rows["alice"]["ends_at"] != ts(t0.Add(40*time.Minute)) ||
+		rows["bob"]["started_at"] != nil || rows["bob"]["ends_at"] != nil {
+		t.Fatalf("the roster's clocks: alice %v, bob %v", rows["alice"], rows["bob"])
+	}
+
 	// Starting again changes nothing.
 	e.clock.Set(t0.Add(20 * time.Minute))
 	r = alice.do("POST", "/api/course/tests/quiz/start", nil).must(t, 200)
@@ -407,6 +429,9 @@ func TestPerStudentDuration(t *testing.T) {
 	r = bob.do("POST", "/api/course/tests/quiz/start", nil).must(t, 200)
 	if r.get("test", "my_end") != ts(end) {
 		t.Fatalf("bob's end: %s", r.raw)
+	}
+	if rows := roster(); rows["bob"]["started_at"] != ts(end.Add(-15*time.Minute)) || rows["bob"]["ends_at"] != ts(end) {
+		t.Fatalf("the roster's clock of bob: %v", rows["bob"])
 	}
 	e.disk("Submissions/quiz/bob/b.py", "bob\n")
 
@@ -449,7 +474,8 @@ func TestGradingVisibility(t *testing.T) {
 	for _, x := range rows {
 		byName[x.(map[string]any)["username"].(string)] = x.(map[string]any)
 	}
-	if byName["alice"]["submitted"] != true || byName["carol"]["submitted"] != false || byName["alice"]["graded"] != false {
+	if byName["alice"]["submitted"] != true || byName["carol"]["submitted"] != false || byName["alice"]["graded"] != false ||
+		byName["alice"]["started_at"] != nil || byName["alice"]["ends_at"] != nil {
 		t.Fatalf("roster: %s", r.raw)
 	}
 	prof.do("GET", "/api/course/items/hw1/submissions/alice/1/files?path=a.py", nil).must(t, 200)

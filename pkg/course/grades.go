@@ -33,6 +33,11 @@ type RosterEntry struct {
 	Graded      bool       `json:"graded"`
 	Score       *float64   `json:"score"`
 	MaxScore    *float64   `json:"max_score"`
+	// A test's clock for this student, for the staff watching it: when
+	// they started a timed test, and when their time ends (a timed test
+	// once started; the window's end for a test without a duration).
+	StartedAt *time.Time `json:"started_at"`
+	EndsAt    *time.Time `json:"ends_at"`
 }
 
 func (s *Service) handleRoster(c *echo.Context) error {
@@ -50,6 +55,8 @@ func (s *Service) handleRoster(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	st := s.state.Load()
+	test, isTest := st.tests[slug]
 	out := make([]RosterEntry, 0, len(rows))
 	for _, r := range rows {
 		e := RosterEntry{Username: r.Username, DisplayName: r.DisplayName, Disabled: r.Disabled, Submissions: r.Count}
@@ -60,6 +67,12 @@ func (s *Service) handleRoster(c *echo.Context) error {
 		if g := r.Grade; g != nil {
 			maxScore := g.MaxScore
 			e.Graded, e.Score, e.MaxScore = true, g.Score, &maxScore
+		}
+		if start, end, ok := st.window(test, r.Username); isTest && ok {
+			if test.DurationMinutes != nil {
+				e.StartedAt = &start
+			}
+			e.EndsAt = &end
 		}
 		out = append(out, e)
 	}

@@ -103,6 +103,9 @@ export interface RosterEntry {
   graded: boolean
   score: number | null
   max_score: number | null
+  /** A test: when this student started a timed one, and when their time ends. */
+  started_at: string | null
+  ends_at: string | null
 }
 
 export interface Roster {
