@@ -110,11 +110,15 @@ func wire(ctx context.Context, a *app) (_ *parts, err error) {
 	p.hub = terminal.New(terminal.Options{
 		Auth: p.auth, Sandboxes: p.sb, Files: terminal.WorkspaceFiles{W: p.ws},
 		PublicURL: cfg.PublicURL, StudentREPL: cfg.StudentREPL, Grace: cfg.DisconnectGrace,
+		Limits: terminal.Limits{MemoryMB: cfg.MemoryLimitMB, CPUSeconds: int(cfg.ExecutionTimeout / time.Second),
+			SessionCPUSeconds: int(cfg.SessionCPUTimeout / time.Second), IdleSeconds: int(cfg.IdleTimeout / time.Second),
+			ReplAfterError: cfg.ReplAfterError},
 		MaxSandboxesPerStudent: cfg.MaxSandboxesPerStudent,
 		OutputCapBytes:         cfg.OutputCapBytes, RunsPerMinute: cfg.RunsPerMinute, Logger: logger,
 		OnOutput: func(n int) { p.mx.OutputBytes.Add(float64(n)) },
 		OnEcho:   func(d time.Duration) { p.mx.EchoSeconds.Observe(d.Seconds()) },
 	})
+	p.sb.notice = p.hub.Notice
 	p.adm = admin.New(admin.Options{
 		DB: a.db, Auth: p.auth, Sandboxes: adminView{p.sb}.available, EnsureUserDirs: a.ensureUserDirs,
 		DataPath: cfg.DataPath, Logger: logger,
@@ -133,7 +137,7 @@ func (p *parts) httpServer() *server.Server {
 	cfg, logger := p.a.cfg, p.a.logger
 	return server.New(server.Options{
 		Addr: cfg.Addr, Auth: p.auth, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies,
-		Web: frontend.Dist, Checks: p.checks(), Routes: []server.Routes{p.ws, p.crs, p.adm},
+		Web: frontend.Dist, Checks: p.checks(), Routes: []server.Routes{p.ws, p.crs, p.adm, p.hub},
 		Raw:     map[string]echo.HandlerFunc{"/ws": p.hub.Handler()},
 		Metrics: p.mx, MetricsToken: cfg.MetricsToken, WritesPerMinute: cfg.WritesPerMinute,
 		// The WebSockets are closed first, so that Shutdown does not wait

@@ -22,10 +22,18 @@ async function waitValue(h, page, id, pred, what) {
 }
 
 export async function uxGroups(h) {
+  // E2E_UX=console,admin runs only those parts (while working on them).
+  const only = (process.env.E2E_UX ?? '').split(',').filter(Boolean)
+  const wanted = (part) => only.length === 0 || only.includes(part)
+  if (wanted('grading')) await gradingKeeps(h)
+  if (wanted('test')) await testEnds(h)
+  if (wanted('console')) await consoleWords(h)
+}
+
+/** Lost work: a grader who opens a student by its link (or reloads) sees the saved grade, and a comment alone never clears the score. */
+async function gradingKeeps(h) {
   const { group, check, tid, pageJSON } = h
 
-  // Lost work: a grader who opens a student by its link (or reloads) sees
-  // the saved grade, and a comment alone never clears the score.
   const gp = await h.newPage()
   const { hw } = h
   const gradeOf = async () => {
@@ -65,8 +73,239 @@ export async function uxGroups(h) {
     ],
   ])
   await gp.context().close()
+}
 
-  await testEnds(h)
+/** Where the keyboard is: the test id and data-path of the element that holds it. */
+const focused = (page) =>
+  page.evaluate(() => {
+    const el = document.activeElement
+    const editor = el?.closest('[data-testid="editor"]')
+    return { content: el?.getAttribute('data-testid') ?? '', path: editor?.getAttribute('data-path') ?? '' }
+  })
+
+/** Types lines where the keyboard already is (no click first). */
+async function typeHere(page, lines) {
+  for (const [i, line] of lines.entries()) {
+    if (i > 0) await page.keyboard.press('Enter')
+    await page.keyboard.type(line)
+  }
+}
+
+/** The console shows text somewhere in its visible lines. */
+const shows = (text) => (lines) => lines.some((l) => l.includes(text))
+
+/**
+ * The console in words a student understands: files named as the tree
+ * names them, the line of an error marked and linked, what to do after an
+ * error, how each run ended (with the configured limits), keys typed to
+ * nothing said so; a student's REPL; a run ended by staff says who.
+ */
+async function consoleWords(h) {
+  const { group, check, tid, waitTerminal, waitBadge, terminalLines } = h
+  const ap = await h.newPage()
+  const editorOf = (p) => ap.locator(`[data-testid="editor"][data-path="${p}"]`)
+  await group('the console in plain words', ap, [
+    [
+      'a new file takes the cursor; Run is offered only for Python files',
+      async () => {
+        await h.loginOK(ap, 'alice')
+        const md = await h.newFile(ap, 'Local/alice', 'notes.md')
+        const at = await focused(ap)
+        check(at.content === 'editor-content' && at.path === md, `after New file the keyboard is at ${JSON.stringify(at)}, not in the editor`)
+        await typeHere(ap, ['# Notes'])
+        await ap.waitForFunction((p) => document.querySelector(`[data-testid="editor"][data-path="${p}"] .cm-content`)?.textContent === '# Notes', md)
+        check(await tid(ap, 'run-button').isDisabled(), 'Run is offered for notes.md')
+        await ap.keyboard.press('F5')
+        await ap.locator('.el-message').filter({ hasText: 'Only Python files' }).waitFor()
+      },
+    ],
+    [
+      'a traceback names the file as the tree does, marks the line, and says how to go on',
+      async () => {
+        const py = await h.newFile(ap, 'Local/alice', 'trace.py')
+        await typeHere(ap, ['x = 1', 'y = 0', 'print(x / y)'])
+        await tid(ap, 'run-button').click()
+        await waitTerminal(ap, 'the ZeroDivisionError', shows('ZeroDivisionError'))
+        await waitTerminal(ap, 'the traceback naming Local/alice/trace.py', shows('File "Local/alice/trace.py", line 3'))
+        const lines = await terminalLines(ap)
+        check(!lines.some((l) => l.includes('/home/student')), `the console still shows /home/student:\n  ${lines.filter(Boolean).join('\n  ')}`)
+        await waitTerminal(ap, 'what to do after an error', shows('No Python prompt after an error: fix the line it points to'))
+        const marked = editorOf(py).locator('[data-testid="error-line"]')
+        await marked.waitFor().catch(() => {
+          throw new Error('the editor marks no line')
+        })
+        check((await marked.innerText()).trim() === 'print(x / y)', `the marked line reads "${await marked.innerText()}"`)
+        // Typing with nothing running is answered, not swallowed.
+        await h.typeInConsole(ap, 'y = 1')
+        await waitTerminal(ap, 'a word that nothing runs', shows('Nothing is running, so what you type here'))
+      },
+    ],
+    [
+      'a click on the traceback opens the file at that line',
+      async () => {
+        await tid(ap, 'editor-tab').filter({ hasText: 'notes.md' }).click()
+        // A tall console shows the whole traceback; following a link gives the editor its room back.
+        await tid(ap, 'console-maximize').click()
+        // The link is the file name in the console's text.
+        const box = await ap.evaluate(() => {
+          const spans = [...document.querySelectorAll('[data-testid="terminal"] .xterm-rows span, [data-testid="terminal"] .xterm-rows > div')]
+          for (const el of spans) {
+            const i = el.textContent?.indexOf('Local/alice/trace.py') ?? -1
+            if (i < 0 || el.children.length) continue
+            const r = document.createRange()
+            r.setStart(el.firstChild, i)
+            r.setEnd(el.firstChild, i + 'Local/alice/trace.py'.length)
+            const b = r.getBoundingClientRect()
+            return { x: b.x + b.width / 2, y: b.y + b.height / 2 }
+          }
+          return null
+        })
+        if (!box) {
+          const html = await ap.evaluate(() => [...document.querySelectorAll('[data-testid="terminal"] .xterm-rows > div')].map((d) => d.outerHTML).filter((x) => x.includes('trace')).join('\n'))
+          throw new Error(`no "Local/alice/trace.py" text in the console to click; rows:\n${html}`)
+        }
+        await ap.mouse.move(box.x, box.y)
+        await ap.mouse.move(box.x + 2, box.y)
+        await ap.waitForTimeout(300) // the terminal looks for links under the pointer
+        await ap.mouse.click(box.x + 2, box.y)
+        await ap.waitForFunction(() => document.querySelector('[data-testid="editor-tab"][aria-selected="true"]')?.getAttribute('data-path') === 'Local/alice/trace.py')
+        await editorOf('Local/alice/trace.py').locator('[data-testid="error-line"]').waitFor({ state: 'visible' })
+        const at = await focused(ap)
+        check(at.path === 'Local/alice/trace.py', `after the click the keyboard is at ${JSON.stringify(at)}`)
+      },
+    ],
+    [
+      'Ctrl-C and Stop are said in words',
+      async () => {
+        await h.newFile(ap, 'Local/alice', 'wait.py')
+        await typeHere(ap, ['import time', 'print("waiting")', 'time.sleep(120)'])
+        await tid(ap, 'run-button').click()
+        await waitTerminal(ap, '"waiting"', (l) => l.some((x) => x.trim() === 'waiting'))
+        await tid(ap, 'terminal').click()
+        await ap.keyboard.press('Control+C')
+        await waitTerminal(ap, 'Stopped by Ctrl-C', shows('Stopped by Ctrl-C.'))
+        await h.waitText(ap, 'state-badge', (t) => t === 'Stopped: Ctrl-C')
+        await tid(ap, 'run-button').click()
+        await waitTerminal(ap, '"waiting" again', (l) => l.some((x) => x.trim() === 'waiting'))
+        await waitBadge(ap, 'running')
+        await tid(ap, 'stop-button').click()
+        await waitTerminal(ap, 'Stopped by you', shows('Stopped by you.'))
+      },
+    ],
+    [
+      'the memory limit is named with its configured size',
+      async () => {
+        await h.newFile(ap, 'Local/alice', 'hog.py')
+        await typeHere(ap, ['s = "x" * (512 * 1024 * 1024)', 'print(len(s))'])
+        await tid(ap, 'run-button').click()
+        await waitTerminal(ap, 'the memory limit in words', shows('more than the 96 MB memory limit'))
+      },
+    ],
+    [
+      'a student gets Show REPL when the course allows it',
+      async () => {
+        await tid(ap, 'view-menu').click()
+        await tid(ap, 'show-repl').click()
+        await waitTerminal(ap, 'the >>> prompt of her REPL', (l) => l.some((x) => x.startsWith('>>>')))
+        await h.typeInConsole(ap, '6 * 7')
+        await waitTerminal(ap, '42', (l) => l.some((x) => x.trim() === '42'))
+      },
+    ],
+  ])
+
+  const pp = await h.newPage()
+  await group('staff end a program: the student is told who', pp, [
+    [
+      'the professor reaps alice’s REPL after a confirmation',
+      async () => {
+        await h.loginOK(pp, 'prof')
+        await tid(pp, 'nav-admin').click()
+        await tid(pp, 'reap-alice').first().click()
+        const box = pp.locator('.el-message-box')
+        await box.waitFor({ timeout: 5_000 }).catch(() => {
+          throw new Error('Reap ended a program without asking first')
+        })
+        await box.getByRole('button', { name: 'End it' }).click()
+      },
+    ],
+    [
+      'alice’s console says an administrator ended it',
+      async () => {
+        await waitTerminal(ap, 'who ended it', shows('An administrator ended your program'))
+        await waitBadge(ap, 'exited')
+        await h.waitText(ap, 'state-badge', (t) => t === 'Exited: ended by the server')
+      },
+      ap,
+    ],
+  ])
+  await ap.context().close()
+
+  // Waiting in line: the server runs 4 programs at once (run.sh); more
+  // professor windows each run a sleeping program until one has to wait.
+  const sleepers = []
+  await group('waiting in line is a line in the console', pp, [
+    [
+      'a run that must wait says its place in line, and starts when a place is free',
+      async () => {
+        const w = await pageJSONPut(h, pp, 'Local/prof/sleep.py', 'import time\nprint("awake")\ntime.sleep(300)\n')
+        check(w, 'could not save sleep.py')
+        let waiting = null
+        for (let i = 0; i < 6 && !waiting; i++) {
+          const p = await h.newPage()
+          sleepers.push(p)
+          await h.loginOK(p, 'prof')
+          // The home folder opens by itself, with the file saved before.
+          await h.treeItem(p, 'Local/prof/sleep.py').click()
+          await tid(p, 'run-button').click()
+          await p.waitForFunction(() => ['running', 'queued'].includes(document.querySelector('[data-testid="state-badge"]')?.getAttribute('data-phase')), null, { timeout: h.containerTimeout })
+          if ((await tid(p, 'state-badge').getAttribute('data-phase')) === 'queued') waiting = p
+          else await waitTerminal(p, '"awake"', (l) => l.some((x) => x.trim() === 'awake'))
+        }
+        check(waiting, 'no run had to wait with 6 programs running')
+        await waitTerminal(waiting, 'its place in line', shows('you are number 1 in line'))
+        // A place frees up: the waiting run starts and its line gives way.
+        await tid(sleepers[0], 'stop-button').click()
+        await waitTerminal(waiting, '"awake" once started', (l) => l.some((x) => x.trim() === 'awake'))
+        const lines = await terminalLines(waiting)
+        check(!lines.some((l) => l.includes('in line')), `the waiting line stayed: ${lines.filter(Boolean).join(' | ')}`)
+      },
+    ],
+  ])
+  for (const p of sleepers) {
+    await tid(p, 'stop-button').click().catch(() => undefined)
+    await p.context().close()
+  }
+
+  await group('projector mode', pp, [
+    [
+      'the console fills the screen, large and in high contrast, and comes back',
+      async () => {
+        await tid(pp, 'nav-ide').click()
+        await tid(pp, 'view-menu').click()
+        await tid(pp, 'projector-mode').click()
+        await tid(pp, 'console').and(pp.locator('[data-maximized="true"]')).waitFor()
+        check(!(await tid(pp, 'editor-tabs').isVisible()), 'the editor still shows in projector mode')
+        const look = await pp.evaluate(() => {
+          const rows = document.querySelector('[data-testid="terminal"] .xterm-rows')
+          const screen = document.querySelector('[data-testid="terminal"] .xterm-viewport')
+          const box = document.querySelector('[data-testid="console"]').getBoundingClientRect()
+          return { font: parseFloat(getComputedStyle(rows).fontSize), bg: getComputedStyle(screen).backgroundColor, height: box.height }
+        })
+        check(look.font >= 24, `the projector font is ${look.font}px`)
+        check(look.bg === 'rgb(0, 0, 0)', `the projector background is ${look.bg}`)
+        check(look.height > 560, `the console is only ${look.height}px high`)
+        await tid(pp, 'console-maximize').click()
+        await tid(pp, 'editor-tabs').waitFor()
+      },
+    ],
+  ])
+  await pp.context().close()
+}
+
+/** Saves a file through the API from page; true when it worked. */
+async function pageJSONPut(h, page, path, body) {
+  const r = await h.pageFetch(page, '/api/files/content?path=' + encodeURIComponent(path), { method: 'PUT', body })
+  return r.status === 200 || r.status === 201
 }
 
 /**

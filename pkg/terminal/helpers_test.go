@@ -134,7 +134,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	srv := server.New(server.Options{
 		Auth: e.auth, Logger: quietLogger(), MaxBodyBytes: 1 << 20,
 		Raw:    map[string]echo.HandlerFunc{"/ws": e.hub.Handler()},
-		Routes: []server.Routes{e.ws},
+		Routes: []server.Routes{e.ws, e.hub},
 	})
 	e.srv = httptest.NewServer(srv.Handler())
 	t.Cleanup(e.srv.Close)

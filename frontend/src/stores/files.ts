@@ -41,6 +41,20 @@ export interface Tab {
   locked: boolean
 }
 
+/**
+ * Where an editor puts its cursor next: a new file's first line, or the
+ * line a traceback points to (highlighted). A new object each time, so the
+ * same line can be asked for twice.
+ */
+export interface CursorRequest {
+  path: string
+  line: number
+  /** Mark the line as the one an error points to (until the text changes). */
+  highlight: boolean
+  /** Take the keyboard: the user asked for it (a click, a new file). */
+  focus: boolean
+}
+
 // Timers and save chains are plumbing, not state: keep them out of Pinia.
 const autosaveTimers = new Map<string, ReturnType<typeof setTimeout>>()
 const saveChains = new Map<string, Promise<boolean>>()
@@ -65,6 +79,7 @@ export const useFilesStore = defineStore('files', {
     home: '',
     tabs: [] as Tab[],
     active: '',
+    cursor: null as CursorRequest | null,
   }),
 
   getters: {
@@ -334,9 +349,18 @@ export const useFilesStore = defineStore('files', {
       await files.create(path, type)
       await this.loadDir(dir)
       if (dir) this.expanded[dir] = true
-      if (type === 'file') await this.open(path)
-      else this.selected = path
+      if (type === 'file') {
+        await this.open(path)
+        // A new file is for typing into: the cursor goes there at once.
+        this.cursor = { path, line: 1, highlight: false, focus: true }
+      } else this.selected = path
       return path
+    },
+
+    /** Opens path (when the user may read it) and puts the cursor on line. */
+    async goTo(path: string, line: number, opts: { highlight?: boolean; focus?: boolean } = {}) {
+      await this.open(path)
+      this.cursor = { path, line, highlight: opts.highlight ?? false, focus: opts.focus ?? true }
     },
 
     async move(from: string, to: string) {
