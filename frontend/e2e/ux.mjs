@@ -202,6 +202,28 @@ async function consoleWords(h) {
       },
     ],
     [
+      'the CPU time limit is named with its configured time',
+      async () => {
+        await h.newFile(ap, 'Local/alice', 'spin.py')
+        await typeHere(ap, ['while True: pass'])
+        await tid(ap, 'run-button').click()
+        await waitTerminal(ap, 'the CPU limit in words', shows('over the CPU time limit (5 s of computing per command)'), 60_000)
+      },
+    ],
+    [
+      'going over the storage quota is said plainly, with what was not kept',
+      async () => {
+        await h.newFile(ap, 'Local/alice', 'fill.py')
+        // Four files of 6 MB (one file may not pass 10 MB): 24 MB, over the 20 MB quota.
+        await typeHere(ap, ['for n in range(4): open(f"fill{n}.bin", "wb").write(bytes(6_000_000))', 'import time', 'time.sleep(60)'])
+        await tid(ap, 'run-button').click()
+        await waitTerminal(ap, 'the quota in words', shows('Stopped: your files went over your storage quota.'), 60_000)
+        await h.waitText(ap, 'console-error', (t) => /fill\d\.bin/.test(t))
+        // The tree shows what the program wrote once it ends.
+        await h.treeItem(ap, 'Local/alice/fill0.bin').waitFor()
+      },
+    ],
+    [
       'a student gets Show REPL when the course allows it',
       async () => {
         await tid(ap, 'view-menu').click()
