@@ -28,6 +28,7 @@ export async function uxGroups(h) {
   if (wanted('grading')) await gradingKeeps(h)
   if (wanted('test')) await testEnds(h)
   if (wanted('console')) await consoleWords(h)
+  if (wanted('files')) await filesAndNotes(h)
 }
 
 /** Lost work: a grader who opens a student by its link (or reloads) sees the saved grade, and a comment alone never clears the score. */
@@ -457,3 +458,152 @@ async function testEnds(h) {
   await sp.context().close()
   return lockedAfter
 }
+
+/** The title Chromium's PDF viewer shows for the document in frame. */
+async function pdfTitle(page, frame, timeout) {
+  const inside = (f) => {
+    for (let p = f.parentFrame(); p; p = p.parentFrame()) if (p === frame) return true
+    return false
+  }
+  const deadline = Date.now() + timeout
+  for (;;) {
+    const viewer = page.frames().find((f) => inside(f) && f.url().startsWith('chrome-extension://'))
+    const t = viewer
+      ? await viewer
+          .evaluate(() => document.querySelector('pdf-viewer')?.shadowRoot?.querySelector('viewer-toolbar')?.shadowRoot?.querySelector('#title')?.textContent)
+          .catch(() => null)
+      : null
+    if (t) return t.trim()
+    if (Date.now() > deadline) throw new Error('no PDF viewer title')
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/** Opens the actions menu of a tree row (the ⋯ button) and picks an item. */
+async function treeAction(h, page, path, name) {
+  const row = h.treeItem(page, path)
+  await row.hover()
+  await row.locator('.more').click()
+  await page.locator('[role="menu"] [role="menuitem"]').filter({ hasText: name }).click()
+}
+
+/**
+ * Files and notes: file names in Markdown stay text, a PDF is titled by its
+ * name, Python's name of a course file is a click away and Help says where
+ * things are, the trash gives a deleted file back, and an earlier version
+ * can be compared before it is restored.
+ */
+async function filesAndNotes(h) {
+  const { group, check, tid, pageJSON } = h
+  const sp = await h.newPage()
+  const ap = await h.newPage()
+  await ap.context().grantPermissions(['clipboard-read', 'clipboard-write'])
+  const notes = 'Lecture Notes/week1.pdf'
+  const slug = 'files-e2e'
+  await group('files and notes', ap, [
+    [
+      'file names in a description stay text; a written-out address is a link',
+      async () => {
+        await h.loginOK(sp, 'prof')
+        const r = await pageJSON(sp, '/api/course/assignments', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({
+            slug,
+            title: 'Files E2E',
+            description_md: 'Save your answer as main.py next to data.csv. Help: https://docs.python.org/3/tutorial/',
+            publish_at: new Date(Date.now() - 60_000).toISOString(),
+            due_at: new Date(Date.now() + 86_400_000).toISOString(),
+            late_policy: 'none',
+            late_cutoff_at: null,
+          }),
+        })
+        check(r.status === 201, `creating the assignment answered ${r.status}: ${r.text}`)
+        await h.loginOK(ap, 'alice')
+        await tid(ap, 'nav-course').click()
+        await tid(ap, `course-item-${slug}`).click()
+        const links = await tid(ap, 'assignment-description').locator('a').evaluateAll((as) => as.map((a) => a.getAttribute('href')))
+        check(JSON.stringify(links) === '["https://docs.python.org/3/tutorial/"]', `the description links ${JSON.stringify(links)}`)
+      },
+    ],
+    [
+      'the PDF viewer is titled with the file name',
+      async () => {
+        await tid(ap, 'nav-ide').click()
+        await h.treeItem(ap, 'Lecture Notes').click()
+        await h.treeItem(ap, notes).click()
+        const frame = ap.locator('[data-testid="preview"][data-kind="pdf"] iframe')
+        await frame.waitFor()
+        const title = await pdfTitle(ap, await (await frame.elementHandle()).contentFrame(), h.uiTimeout)
+        check(title === 'week1.pdf', `the PDF viewer is titled "${title}"`)
+      },
+    ],
+    [
+      'Copy path for Python gives the /course name; Help says where things are',
+      async () => {
+        await treeAction(h, ap, notes, 'Copy path for Python')
+        await ap.locator('.python-path').filter({ hasText: '/course/Lecture Notes/week1.pdf' }).waitFor()
+        const clip = await ap.evaluate(() => navigator.clipboard.readText())
+        check(clip === '/course/Lecture Notes/week1.pdf', `the clipboard holds "${clip}"`)
+        await tid(ap, 'help-button').click()
+        const places = (await tid(ap, 'help-places').innerText()).replace(/\s+/g, ' ')
+        check(places.includes('Local/alice /home/student') && places.includes('Lecture Notes /course/Lecture Notes'), `Help says: ${places}`)
+        await ap.keyboard.press('Escape')
+      },
+    ],
+    [
+      'a deleted file is in the trash and comes back',
+      async () => {
+        const gone = 'Local/alice/bye.py'
+        const w = await h.pageFetch(ap, '/api/files/content?path=' + encodeURIComponent(gone), { method: 'PUT', body: 'print("bye")\n' })
+        check(w.status === 200 || w.status === 201, `saving ${gone} answered ${w.status}`)
+        await tid(ap, 'refresh').click()
+        await h.treeItem(ap, gone).waitFor()
+        await treeAction(h, ap, gone, 'Delete')
+        await ap.locator('.el-message-box').getByRole('button', { name: 'Delete' }).click()
+        await h.treeItem(ap, gone).waitFor({ state: 'detached' })
+        await tid(ap, 'open-trash').click()
+        const row = tid(ap, 'trash-dialog').locator('.el-table__row').filter({ hasText: gone })
+        await row.waitFor()
+        await row.locator('[data-testid="trash-restore"]').click()
+        await h.treeItem(ap, gone).waitFor()
+        await tid(ap, 'trash-dialog').getByRole('button', { name: 'Close', exact: true }).click()
+      },
+    ],
+    [
+      'an earlier version can be compared before it is restored',
+      async () => {
+        const p = 'Local/alice/hist.py'
+        for (const body of ['a = 1\nb = 2\n', 'a = 1\nb = 3\nc = 4\n']) {
+          const w = await h.pageFetch(ap, '/api/files/content?path=' + encodeURIComponent(p), { method: 'PUT', body })
+          check(w.status === 200 || w.status === 201, `saving ${p} answered ${w.status}`)
+        }
+        await tid(ap, 'refresh').click()
+        await h.treeItem(ap, p).click()
+        await tid(ap, 'history').click()
+        const dialog = tid(ap, 'revisions-dialog')
+        await dialog.locator('.el-table__row').nth(1).waitFor()
+        await dialog.locator('.el-table__row').nth(1).locator('[data-testid="compare-revision"]').click()
+        const diff = tid(ap, 'revision-diff')
+        await diff.waitFor().catch(() => {
+          throw new Error('Compare shows nothing to look at before restoring')
+        })
+        const lines = await diff.locator('[data-op]').evaluateAll((ls) => ls.map((l) => `${l.getAttribute('data-op')}:${l.textContent.slice(2)}`))
+        for (const want of ['now:b = 3', 'now:c = 4', 'then:b = 2', 'same:a = 1']) {
+          check(lines.includes(want), `the comparison lacks ${want}: ${JSON.stringify(lines)}`)
+        }
+        await tid(ap, 'restore-compared').click()
+        await ap.locator('.el-message-box').getByRole('button', { name: 'Restore' }).click()
+        await ap.waitForFunction(
+          (p) => document.querySelector(`[data-testid="editor"][data-path="${p}"] .cm-content`)?.textContent === 'a = 1b = 2',
+          p,
+        )
+        const r = await h.pageFetch(ap, '/api/files/content?path=' + encodeURIComponent(p))
+        check(r.body === 'a = 1\nb = 2\n', `after the restore the file holds ${JSON.stringify(r.body)}`)
+      },
+    ],
+  ])
+  await sp.context().close()
+  await ap.context().close()
+}
+

@@ -59,6 +59,11 @@ export interface CursorRequest {
 const autosaveTimers = new Map<string, ReturnType<typeof setTimeout>>()
 const saveChains = new Map<string, Promise<boolean>>()
 
+/** Lets go of a preview's bytes (a PDF's own address holds none). */
+function revokeBlob(url: string) {
+  if (url.startsWith('blob:')) URL.revokeObjectURL(url)
+}
+
 function clearAutosave(path: string) {
   const t = autosaveTimers.get(path)
   if (t) clearTimeout(t)
@@ -206,12 +211,17 @@ export const useFilesStore = defineStore('files', {
       tab.loading = true
       tab.error = ''
       try {
-        const c = await files.read(path)
+        const byName = kindByName(path)
+        // A PDF is shown from its own address, which names it in the
+        // viewer's title; this read fills the browser's cache for it.
+        const c = await files.read(path, byName === 'pdf' ? files.viewURL(path) : undefined)
         tab.version = c.version
         tab.size = c.bytes.byteLength
-        const byName = kindByName(path)
-        if (byName === 'pdf' || byName === 'image') {
-          if (tab.url) URL.revokeObjectURL(tab.url)
+        if (byName === 'pdf') {
+          tab.kind = byName
+          tab.url = files.viewURL(path)
+        } else if (byName === 'image') {
+          if (tab.url) revokeBlob(tab.url)
           tab.kind = byName
           tab.url = URL.createObjectURL(new Blob([c.bytes], { type: previewType(path) }))
         } else {
@@ -340,7 +350,7 @@ export const useFilesStore = defineStore('files', {
       if (i < 0) return
       clearAutosave(path)
       const [tab] = this.tabs.splice(i, 1)
-      if (tab?.url) URL.revokeObjectURL(tab.url)
+      if (tab?.url) revokeBlob(tab.url)
       if (this.active === path) this.active = this.tabs[Math.min(i, this.tabs.length - 1)]?.path ?? ''
     },
 
@@ -408,7 +418,7 @@ export const useFilesStore = defineStore('files', {
 
     reset() {
       for (const p of autosaveTimers.keys()) clearAutosave(p)
-      for (const t of this.tabs) if (t.url) URL.revokeObjectURL(t.url)
+      for (const t of this.tabs) if (t.url) revokeBlob(t.url)
       this.$reset()
     },
   },
