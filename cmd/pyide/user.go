@@ -139,7 +139,7 @@ func userAdd(ctx context.Context, a *app, name, role, display, email string, std
 	if !roster.ValidUsername(name) {
 		return fmt.Errorf("%q is not a valid username (lower-case letters, digits, . _ -; at most 63)", name)
 	}
-	if !roster.ValidRole(role) {
+	if !auth.ValidRole(role) {
 		return fmt.Errorf("role %q must be student, professor or admin", role)
 	}
 	pw, generated, err := readPassword(stdin)

@@ -29,6 +29,7 @@ export async function uxGroups(h) {
   if (wanted('test')) await testEnds(h)
   if (wanted('console')) await consoleWords(h)
   if (wanted('files')) await filesAndNotes(h)
+  if (wanted('admin')) await adminScreens(h)
 }
 
 /** Lost work: a grader who opens a student by its link (or reloads) sees the saved grade, and a comment alone never clears the score. */
@@ -338,7 +339,7 @@ async function pageJSONPut(h, page, path, body) {
  */
 async function testEnds(h) {
   const { group, check, tid, pageJSON } = h
-  const quiz = { slug: 'quiz-e2e', title: 'Quiz E2E: one minute', file: 'answer.py' }
+  const quiz = { slug: 'minute-e2e', title: 'Quiz E2E: one minute', file: 'answer.py' }
   const folder = `Submissions/${quiz.slug}/bob`
   const path = `${folder}/${quiz.file}`
   const bp = await h.newPage()
@@ -605,5 +606,117 @@ async function filesAndNotes(h) {
   ])
   await sp.context().close()
   await ap.context().close()
+}
+
+/** The rows of the admin's users table, by username: the text of each. */
+async function userRow(h, page, name) {
+  return page.locator('[data-testid="users-table"] .el-table__row').filter({ has: page.locator(`[data-testid="user-reset-${name}"]`) })
+}
+
+/**
+ * The admin's screens: when each user last signed in, a role changed after
+ * a confirmation, a disable that asks first and tells the student why, a
+ * deletion that says what happens to the files, and the audit log filtered.
+ */
+async function adminScreens(h) {
+  const { group, check, tid, pageJSON } = h
+  const ad = await h.newPage()
+  const bp = await h.newPage()
+  const box = ad.locator('.el-message-box')
+  const confirmBox = async (button, says) => {
+    await box.waitFor({ timeout: 5_000 }).catch(() => {
+      throw new Error('it was done without asking first')
+    })
+    const text = (await box.innerText()).replace(/\s+/g, ' ')
+    for (const s of says) check(text.includes(s), `the question does not say "${s}": ${text}`)
+    await box.getByRole('button', { name: button, exact: true }).click()
+    await box.waitFor({ state: 'hidden' })
+  }
+  const usersNow = async () => {
+    const r = await pageJSON(ad, '/api/admin/users')
+    return Object.fromEntries((r.json?.users ?? []).map((u) => [u.username, u]))
+  }
+  await group('the admin’s screens', ad, [
+    [
+      'users show when they last signed in; a role changes after a confirmation',
+      async () => {
+        await h.loginOK(ad, 'dean')
+        const add = await pageJSON(ad, '/api/admin/users', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ username: 'dave', display_name: 'Dave Typo', role: 'student', email: '' }),
+        })
+        check(add.status === 200, `adding dave answered ${add.status}: ${add.text}`)
+        await ad.goto('/admin/users')
+        await tid(ad, 'users-table').waitFor()
+        await h.waitText(ad, 'user-last-login-dave', (t) => t === 'never')
+        await h.waitText(ad, 'user-last-login-alice', (t) => t !== 'never' && /\d/.test(t))
+        await tid(ad, 'user-role-dave').click()
+        await ad.locator('.el-select-dropdown__item:visible').filter({ hasText: /^professor$/ }).click()
+        await confirmBox('Make professor', ['signed out'])
+        const deadline = Date.now() + h.uiTimeout
+        while ((await usersNow()).dave?.role !== 'professor') {
+          check(Date.now() < deadline, 'dave is not a professor on the server')
+          await new Promise((r) => setTimeout(r, 200))
+        }
+      },
+    ],
+    [
+      'disabling asks first, and the student is told why they are signed out',
+      async () => {
+        await h.loginOK(bp, 'bob')
+        await tid(ad, 'user-toggle-bob').click()
+        await confirmBox('Disable', ['signed out', 'files, submissions and grades are kept'])
+        await tid(bp, 'login-form').waitFor()
+        await bp.locator('.session-ended').filter({ hasText: 'An administrator disabled your account' }).waitFor()
+        // Bob comes back for the rest of the run.
+        await tid(ad, 'user-toggle-bob').click()
+        await h.waitText(ad, 'user-toggle-bob', (t) => t === 'Disable')
+      },
+    ],
+    [
+      'deleting says what happens to the files, and keeps anyone with grades',
+      async () => {
+        await tid(ad, 'user-delete-dave').click()
+        await confirmBox('Delete the account', ['Local/dave', 'stay where they are'])
+        await (await userRow(h, ad, 'dave')).waitFor({ state: 'detached' })
+        check(!(await usersNow()).dave, 'dave is still on the server')
+        await tid(ad, 'user-delete-alice').click()
+        await confirmBox('Delete the account', ['disable it instead'])
+        await ad.locator('.el-message--error').filter({ hasText: 'disable the account instead' }).waitFor()
+        check((await usersNow()).alice, 'alice was deleted despite her grades')
+      },
+    ],
+    [
+      'the audit log filters by who, what and target',
+      async () => {
+        await ad.goto('/admin/audit')
+        await tid(ad, 'audit-table').waitFor()
+        await tid(ad, 'audit-actor').click()
+        await ad.locator('.el-select-dropdown__item:visible').filter({ hasText: /^dean$/ }).click()
+        await tid(ad, 'audit-action').click()
+        await ad.locator('.el-select-dropdown__item:visible').filter({ hasText: /^Users$/ }).click()
+        await tid(ad, 'audit-search').click()
+        const rows = async () => (await tid(ad, 'audit-table').locator('.el-table__row').allInnerTexts()).map((t) => t.replace(/\s+/g, ' '))
+        const deadline = Date.now() + h.uiTimeout
+        let seen = []
+        for (;;) {
+          seen = await rows()
+          if (['user.role', 'user.disable', 'user.delete'].every((a) => seen.some((r) => r.includes(a)))) break
+          check(Date.now() < deadline, `the filtered log shows: ${JSON.stringify(seen)}`)
+          await new Promise((r) => setTimeout(r, 200))
+        }
+        check(seen.every((r) => r.includes('dean') && r.includes('user.')), `rows of others: ${JSON.stringify(seen)}`)
+        await h.field(ad, 'audit-target').fill('bob')
+        await tid(ad, 'audit-search').click()
+        await ad.waitForFunction(() =>
+          [...document.querySelectorAll('[data-testid="audit-table"] .el-table__row')].every((r) => r.textContent.includes('bob')),
+        )
+        check((await rows()).length >= 2, `the bob rows: ${JSON.stringify(await rows())}`)
+      },
+    ],
+  ])
+  await bp.context().close()
+  await ad.context().close()
 }
 

@@ -24,7 +24,7 @@ export const router = createRouter({
           component: () => import('./views/GradingView.vue'),
           meta: { staff: true },
         },
-        { path: 'admin/:tab(status|users)?', name: 'admin', component: () => import('./views/AdminView.vue'), meta: { staff: true } },
+        { path: 'admin/:tab(status|users|audit)?', name: 'admin', component: () => import('./views/AdminView.vue'), meta: { staff: true } },
       ],
     },
     { path: '/:rest(.*)*', redirect: '/' },

@@ -25,6 +25,11 @@ type User struct {
 	MustChangePassword bool `json:"must_change_password"`
 }
 
+// ValidRole reports whether role is one of the three roles.
+func ValidRole(role string) bool {
+	return role == RoleStudent || role == RoleProfessor || role == RoleAdmin
+}
+
 // IsStaff reports whether u is a professor or an admin.
 func (u User) IsStaff() bool { return u.Role == RoleProfessor || u.Role == RoleAdmin }
 

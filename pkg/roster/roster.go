@@ -34,11 +34,6 @@ var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 // safe as a folder name.
 func ValidUsername(name string) bool { return usernameRE.MatchString(name) }
 
-// ValidRole reports whether role is one of the three roles.
-func ValidRole(role string) bool {
-	return role == auth.RoleStudent || role == auth.RoleProfessor || role == auth.RoleAdmin
-}
-
 // Parse reads a roster. A header line (starting with "username") is
 // skipped. Errors name the line.
 func Parse(r io.Reader) ([]Entry, error) {
@@ -74,7 +69,7 @@ func Parse(r io.Reader) ([]Entry, error) {
 		switch {
 		case !ValidUsername(e.Username):
 			return nil, fmt.Errorf("roster line %d: %q is not a valid username (lower-case letters, digits, . _ -; at most 63)", line, rec[0])
-		case !ValidRole(e.Role):
+		case !auth.ValidRole(e.Role):
 			return nil, fmt.Errorf("roster line %d: role %q must be student, professor or admin", line, rec[2])
 		case len(e.DisplayName) > 200 || len(e.Email) > 200:
 			return nil, fmt.Errorf("roster line %d: display name or email longer than 200 characters", line)

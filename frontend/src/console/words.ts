@@ -68,6 +68,8 @@ export function nextStep(x: ExitContext): string {
 export function sessionEndedSentence(closeReason: string): string {
   if (closeReason.includes('disabled')) return 'An administrator disabled your account: your program was ended and you are signed out.'
   if (closeReason.includes('password')) return 'Your password was changed: your program was ended. Sign in again.'
+  if (closeReason.includes('role')) return 'An administrator changed your role: your program was ended. Sign in again to work with your new role.'
+  if (closeReason.includes('deleted')) return 'An administrator deleted your account: your program was ended and you are signed out.'
   if (closeReason.includes('logout')) return 'You signed out (perhaps in another window): your program was ended.'
   if (closeReason.includes('expired')) return 'Your session expired: your program was ended. Sign in again.'
   return 'Your session ended: your program was ended. Sign in again.'
