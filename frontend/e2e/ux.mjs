@@ -223,6 +223,10 @@ async function consoleWords(h) {
         await h.waitText(ap, 'console-error', (t) => /fill\d\.bin/.test(t))
         // The tree shows what the program wrote once it ends.
         await h.treeItem(ap, 'Local/alice/fill0.bin').waitFor()
+        // Room again for the groups after this one: delete, and empty the trash.
+        for (let n = 0; n < 4; n++) await h.pageFetch(ap, '/api/files?path=' + encodeURIComponent(`Local/alice/fill${n}.bin`), { method: 'DELETE' })
+        const empty = await h.pageFetch(ap, '/api/files/trash', { method: 'DELETE' })
+        check(empty.status < 300, `emptying the trash answered ${empty.status}: ${empty.body}`)
       },
     ],
     [
