@@ -248,7 +248,8 @@ async function consoleWords(h) {
       async () => {
         await h.loginOK(pp, 'prof')
         await tid(pp, 'nav-admin').click()
-        await tid(pp, 'reap-alice').first().click()
+        // Her REPL's row (a container kept for her next Run has a row too).
+        await tid(pp, 'sandboxes-table').locator('.el-table__row').filter({ hasText: '(empty REPL)' }).locator('[data-testid="reap-alice"]').click()
         const box = pp.locator('.el-message-box')
         await box.waitFor({ timeout: 5_000 }).catch(() => {
           throw new Error('Reap ended a program without asking first')
