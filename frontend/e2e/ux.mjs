@@ -323,6 +323,7 @@ async function consoleWords(h) {
         check(look.font >= 24, `the projector font is ${look.font}px`)
         check(look.bg === 'rgb(0, 0, 0)', `the projector background is ${look.bg}`)
         check(look.height > 560, `the console is only ${look.height}px high`)
+        await h.axe(pp, 'IDE: projector mode')
         await tid(pp, 'console-maximize').click()
         await tid(pp, 'editor-tabs').waitFor()
       },
@@ -350,7 +351,10 @@ async function testEnds(h) {
   const bp = await h.newPage()
   const sp = await h.newPage() // the professor's view of the test
   const editable = () =>
-    bp.evaluate((p) => document.querySelector(`[data-testid="editor"][data-path="${p}"] .cm-content`)?.getAttribute('contenteditable') === 'true', path)
+    bp.evaluate((p) => {
+      const el = document.querySelector(`[data-testid="editor"][data-path="${p}"] .cm-content`)
+      return !!el && el.getAttribute('aria-readonly') !== 'true'
+    }, path)
   /** Lines Bob typed in full while the editor took keys, before and after. */
   const typed = []
   let lockedAfter = 0
@@ -397,6 +401,7 @@ async function testEnds(h) {
         await bp.locator('.test-warning').filter({ hasText: /1 minute left/ }).waitFor().catch(() => {
           throw new Error('no "1 minute left" warning')
         })
+        await h.axe(bp, 'IDE: a test running, with its countdown')
       },
     ],
     [
@@ -411,6 +416,7 @@ async function testEnds(h) {
         await h.waitText(sp, 'test-watch-left-alice', (t) => t === 'not started')
         await h.waitText(sp, 'test-watch-submitted-bob', (t) => t === 'not yet')
         await h.waitText(sp, 'test-watch-summary', (t) => t.startsWith('1 of 3 started'))
+        await h.axe(sp, 'course: who is taking a test (staff)')
       },
       sp,
     ],
@@ -435,6 +441,9 @@ async function testEnds(h) {
         check(typed.length >= 20, `only ${typed.length} lines were typed before the lock`)
         await tid(bp, 'test-over-dialog').waitFor()
         await h.waitText(bp, 'save-state', (t) => t === 'Read-only')
+        await tid(bp, 'test-over-ok').click()
+        await tid(bp, 'test-over-dialog').waitFor({ state: 'hidden' })
+        await h.axe(bp, 'IDE: the test folder after its end, read-only')
         // The server submits at the end; wait for that snapshot.
         let sub
         const until = Date.now() + 30_000
@@ -598,6 +607,7 @@ async function filesAndNotes(h) {
         for (const want of ['now:b = 3', 'now:c = 4', 'then:b = 2', 'same:a = 1']) {
           check(lines.includes(want), `the comparison lacks ${want}: ${JSON.stringify(lines)}`)
         }
+        await h.axe(ap, 'IDE: a version compared before a restore')
         await tid(ap, 'restore-compared').click()
         await ap.locator('.el-message-box').getByRole('button', { name: 'Restore' }).click()
         await ap.waitForFunction(
@@ -656,6 +666,7 @@ async function adminScreens(h) {
         await tid(ad, 'users-table').waitFor()
         await h.waitText(ad, 'user-last-login-dave', (t) => t === 'never')
         await h.waitText(ad, 'user-last-login-alice', (t) => t !== 'never' && /\d/.test(t))
+        await h.axe(ad, 'admin: users with roles and last sign-in')
         await tid(ad, 'user-role-dave').click()
         await ad.locator('.el-select-dropdown__item:visible').filter({ hasText: /^professor$/ }).click()
         await confirmBox('Make professor', ['signed out'])
@@ -718,6 +729,7 @@ async function adminScreens(h) {
           [...document.querySelectorAll('[data-testid="audit-table"] .el-table__row')].every((r) => r.textContent.includes('bob')),
         )
         check((await rows()).length >= 2, `the bob rows: ${JSON.stringify(await rows())}`)
+        await h.axe(ad, 'admin: the audit log')
       },
     ],
   ])
