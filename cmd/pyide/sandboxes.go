@@ -35,6 +35,10 @@ type sandboxes struct {
 	// their quota (the workspace's OverQuota): sandboxes that write past it
 	// end.
 	overQuota func(user, role string) bool
+	// notice, when set, tells the browser tab running a session why it is
+	// about to be ended (terminal.Hub.Notice): the exit reason "reaped"
+	// alone cannot say that an administrator did it, or that a test ended.
+	notice func(session, message string) bool
 
 	mu      sync.Mutex
 	m       *sandbox.Manager
@@ -285,12 +289,11 @@ func (a adminView) List(ctx context.Context) ([]admin.Sandbox, error) {
 	return out, nil
 }
 
+// byAdmin is what the user of a sandbox an administrator ended reads.
+const byAdmin = "An administrator ended your program. Press Run to start it again."
+
 func (a adminView) Stop(ctx context.Context, session string) error {
-	m, err := a.s.manager()
-	if err != nil {
-		return err
-	}
-	n, err := m.Reap(ctx, sandbox.Filter{Session: session})
+	n, err := a.s.reap(ctx, sandbox.Filter{Session: session}, byAdmin)
 	if err == nil && n == 0 {
 		return admin.ErrNotFound
 	}
@@ -298,11 +301,28 @@ func (a adminView) Stop(ctx context.Context, session string) error {
 }
 
 func (a adminView) Reap(ctx context.Context, idle time.Duration, user string, all bool) (int, error) {
-	m, err := a.s.manager()
+	return a.s.reap(ctx, sandbox.Filter{Idle: idle, User: user, All: all}, byAdmin)
+}
+
+// reap ends the sessions (and spares) f selects; the browser tab running
+// each session is told why first.
+func (s *sandboxes) reap(ctx context.Context, f sandbox.Filter, why string) (int, error) {
+	m, err := s.manager()
 	if err != nil {
 		return 0, err
 	}
-	return m.Reap(ctx, sandbox.Filter{Idle: idle, User: user, All: all})
+	if s.notice != nil {
+		if infos, err := m.List(ctx); err == nil {
+			for _, in := range infos {
+				picked := f.All || (f.User != "" && in.User == f.User) || (f.Session != "" && in.Session == f.Session) ||
+					(f.Idle > 0 && in.Owned && in.Idle >= f.Idle)
+				if picked && !in.Spare {
+					s.notice(in.Session, why)
+				}
+			}
+		}
+	}
+	return m.Reap(ctx, f)
 }
 
 func (a adminView) Stats() admin.SandboxStats {
@@ -333,7 +353,8 @@ func (s *sandboxes) endTest(test, user string) {
 		defer s.ending.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if _, err := (adminView{s}).Reap(ctx, 0, user, false); err != nil {
+		why := "Your time for this test is over, so your program was ended. Your work was submitted automatically."
+		if _, err := s.reap(ctx, sandbox.Filter{User: user}, why); err != nil {
 			s.logger.Warn("ending sandboxes after a test", "test", test, "user", user, "error", err)
 		}
 	}()

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,7 +17,8 @@ import (
 )
 
 // TestEndTestReapsTheStudent: when a student's test time is over, their
-// sandboxes end (they ran with the test's mounts); other students' do not.
+// sandboxes end (they ran with the test's mounts), each console told why
+// first; other students' do not. An administrator's reap says so too.
 func TestEndTestReapsTheStudent(t *testing.T) {
 	t.Parallel()
 	sandboxtest.RequireDocker(t)
@@ -26,7 +29,14 @@ func TestEndTestReapsTheStudent(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	sb := &sandboxes{cfg: cfg, logger: slog.New(slog.DiscardHandler)}
+	var mu sync.Mutex
+	told := map[string]string{}
+	sb := &sandboxes{cfg: cfg, logger: slog.New(slog.DiscardHandler), notice: func(session, why string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		told[session] = why
+		return true
+	}}
 	sb.connect(ctx)
 	t.Cleanup(func() {
 		if err := sb.close(context.Background()); err != nil {
@@ -59,5 +69,20 @@ func TestEndTestReapsTheStudent(t *testing.T) {
 	case <-bob.Done():
 		t.Errorf("bob's sandbox ended too: %+v", bob.Exit())
 	default:
+	}
+	mu.Lock()
+	if !strings.Contains(told[alice.ID()], "test is over") || told[bob.ID()] != "" {
+		t.Errorf("told = %q", told)
+	}
+	mu.Unlock()
+
+	if err := (adminView{sb}).Stop(ctx, bob.ID()); err != nil {
+		t.Fatal(err)
+	}
+	<-bob.Done()
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(told[bob.ID()], "An administrator ended your program") {
+		t.Errorf("bob was told %q", told[bob.ID()])
 	}
 }

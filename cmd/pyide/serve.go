@@ -111,11 +111,15 @@ func wire(ctx context.Context, a *app) (_ *parts, err error) {
 		Auth: p.auth, Sandboxes: p.sb, Files: terminal.WorkspaceFiles{W: p.ws},
 		Live: a.db, Course: state, Shared: terminal.WorkspaceFiles{W: p.ws}, TranscriptRetention: cfg.TranscriptRetention,
 		PublicURL: cfg.PublicURL, StudentREPL: cfg.StudentREPL, Grace: cfg.DisconnectGrace,
+		Limits: terminal.Limits{MemoryMB: cfg.MemoryLimitMB, CPUSeconds: int(cfg.ExecutionTimeout / time.Second),
+			SessionCPUSeconds: int(cfg.SessionCPUTimeout / time.Second), IdleSeconds: int(cfg.IdleTimeout / time.Second),
+			ReplAfterError: cfg.ReplAfterError},
 		MaxSandboxesPerStudent: cfg.MaxSandboxesPerStudent,
 		OutputCapBytes:         cfg.OutputCapBytes, RunsPerMinute: cfg.RunsPerMinute, Logger: logger,
 		OnOutput: func(n int) { p.mx.OutputBytes.Add(float64(n)) },
 		OnEcho:   func(d time.Duration) { p.mx.EchoSeconds.Observe(d.Seconds()) },
 	})
+	p.sb.notice = p.hub.Notice
 	p.adm = admin.New(admin.Options{
 		DB: a.db, Auth: p.auth, Sandboxes: adminView{p.sb}.available, EnsureUserDirs: a.ensureUserDirs,
 		DataPath: cfg.DataPath, Logger: logger,

@@ -353,9 +353,12 @@ async function teaching(req: IncomingMessage, res: ServerResponse, url: URL, u: 
         const mine = items.subs.filter((x) => x.item === slug && x.username === s.username)
         const last = mine.at(-1)
         const g = items.grades.find((x) => x.item === slug && x.username === s.username)
+        const t = items.tests.find((x) => x.slug === slug)
+        const clock = t ? testView(t, String(s.username)) : null
         return { username: s.username, display_name: s.display_name, disabled: s.disabled, submitted: !!last, submissions: mine.length,
           n: last?.n ?? null, submitted_at: last?.submitted_at ?? null, late: last?.late ?? false, auto: last?.auto ?? false,
-          graded: !!g, score: g?.score ?? null, max_score: g?.max_score ?? null }
+          graded: !!g, score: g?.score ?? null, max_score: g?.max_score ?? null,
+          started_at: t?.duration_minutes != null ? (clock?.my_start ?? null) : null, ends_at: clock?.my_end ?? null }
       })
       return send(res, 200, { now, item: slug, kind: 'assignment', title, students: rows }), true
     }

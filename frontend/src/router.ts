@@ -28,7 +28,7 @@ export const router = createRouter({
         },
         { path: 'live', name: 'live', component: () => import('./views/LiveView.vue') },
         { path: 'live/:kind(help|follow)/:id', name: 'live-watch', component: () => import('./views/LiveWatchView.vue') },
-        { path: 'admin/:tab(status|users)?', name: 'admin', component: () => import('./views/AdminView.vue'), meta: { staff: true } },
+        { path: 'admin/:tab(status|users|audit)?', name: 'admin', component: () => import('./views/AdminView.vue'), meta: { staff: true } },
       ],
     },
     { path: '/:rest(.*)*', redirect: '/' },

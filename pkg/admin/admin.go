@@ -1,7 +1,8 @@
 // Package admin serves the administration endpoints under /api/admin: live
 // sandboxes (list, stop, reap idle), users (list, add, import a roster,
-// disable, reset a password) and the server's status. Disabling a user
-// ends their sessions and reaps their sandboxes. It owns no state: it
+// disable, change a role, delete, reset a password), the audit log and the
+// server's status. Disabling, deleting or changing the role of a user ends
+// their sessions and reaps their sandboxes. It owns no state: it
 // calls the sandbox manager, the auth service and the store through small
 // interfaces, and it never returns a stored password hash.
 package admin
@@ -12,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -97,6 +99,8 @@ func (h *Handler) Register(g *echo.Group) {
 	admins.POST("/users/:name/disable", h.setDisabled(true))
 	admins.POST("/users/:name/enable", h.setDisabled(false))
 	admins.POST("/users/:name/reset-password", h.resetPassword)
+	admins.POST("/users/:name/role", h.setRole)
+	admins.DELETE("/users/:name", h.deleteUser)
 	admins.GET("/audit", h.audit)
 }
 
@@ -109,12 +113,30 @@ func (h *Handler) sandboxes() (Sandboxes, error) {
 	return nil, echo.NewHTTPError(http.StatusServiceUnavailable, "execution is unavailable: no Docker engine answers")
 }
 
+// auditPage is how many entries one answer of the audit log holds.
+const auditPage = 200
+
+// audit answers the audit log, newest first, filtered by ?actor= (exactly),
+// ?action= (a prefix: "user." is every user action; ?prefix= is the old
+// name) and ?target= (a part of it, in any case); ?before=ID pages back.
 func (h *Handler) audit(c *echo.Context) error {
-	entries, err := h.opts.DB.AuditLog(c.Request().Context(), c.QueryParam("prefix"), 500)
+	f := store.AuditFilter{Actor: c.QueryParam("actor"), Action: c.QueryParam("action"), Target: c.QueryParam("target"), Limit: auditPage}
+	if f.Action == "" {
+		f.Action = c.QueryParam("prefix")
+	}
+	if b := c.QueryParam("before"); b != "" {
+		id, err := strconv.ParseInt(b, 10, 64)
+		if err != nil || id <= 0 {
+			return echo.NewHTTPError(http.StatusBadRequest, "before: an entry id, a positive whole number")
+		}
+		f.Before = id
+	}
+	entries, err := h.opts.DB.AuditSearch(c.Request().Context(), f)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"entries": entries})
+	more := len(entries) == auditPage
+	return c.JSON(http.StatusOK, map[string]any{"entries": entries, "more": more})
 }
 
 func (h *Handler) listSandboxes(c *echo.Context) error {
@@ -204,12 +226,13 @@ func (h *Handler) status(c *echo.Context) error {
 }
 
 type userView struct {
-	Username    string    `json:"username"`
-	DisplayName string    `json:"display_name"`
-	Email       string    `json:"email"`
-	Role        string    `json:"role"`
-	Disabled    bool      `json:"disabled"`
-	Created     time.Time `json:"created"`
+	Username    string     `json:"username"`
+	DisplayName string     `json:"display_name"`
+	Email       string     `json:"email"`
+	Role        string     `json:"role"`
+	Disabled    bool       `json:"disabled"`
+	Created     time.Time  `json:"created"`
+	LastLogin   *time.Time `json:"last_login"` // null: never signed in
 }
 
 func (h *Handler) listUsers(c *echo.Context) error {
@@ -219,7 +242,7 @@ func (h *Handler) listUsers(c *echo.Context) error {
 	}
 	out := make([]userView, len(users))
 	for i, u := range users {
-		out[i] = userView{u.Username, u.DisplayName, u.Email, u.Role, u.Disabled, u.CreatedAt}
+		out[i] = userView{u.Username, u.DisplayName, u.Email, u.Role, u.Disabled, u.CreatedAt, u.LastLoginAt}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"users": out})
 }
@@ -328,17 +351,100 @@ func (h *Handler) setDisabled(disabled bool) echo.HandlerFunc {
 		}
 		_ = h.opts.DB.Audit(c.Request().Context(), u.Username, action, name, nil)
 		if disabled {
-			// Their sockets closed with the session; a program of theirs
-			// still running (or a spare waiting) ends now too.
-			if s, err := h.sandboxes(); err == nil {
-				if _, err := s.Reap(c.Request().Context(), 0, name, false); err != nil {
-					return echo.NewHTTPError(http.StatusInternalServerError,
-						name+" is disabled, but ending their sandboxes failed ("+err.Error()+"); try again with `pyide sandbox reap --user "+name+"`")
-				}
+			if err := h.endSandboxes(c, name, "is disabled"); err != nil {
+				return err
 			}
 		}
 		return c.NoContent(http.StatusNoContent)
 	}
+}
+
+// endSandboxes ends what a user still runs (or a spare waiting) after their
+// sessions ended: their sockets closed with the session, their programs
+// must not run on. done says what happened to them, for the error.
+func (h *Handler) endSandboxes(c *echo.Context, name, done string) error {
+	s, err := h.sandboxes()
+	if err != nil {
+		return nil // no Docker: nothing runs
+	}
+	if _, err := s.Reap(c.Request().Context(), 0, name, false); err != nil {
+		return echo.NewHTTPError(http.StatusInternalServerError,
+			name+" "+done+", but ending their sandboxes failed ("+err.Error()+"); try again with `pyide sandbox reap --user "+name+"`")
+	}
+	return nil
+}
+
+type roleRequest struct {
+	Role string `json:"role"`
+}
+
+// setRole gives a user another role; their sessions end, so they sign in
+// again with it. An admin cannot change their own role (they could lock
+// themselves out), nor leave the server without an enabled admin.
+func (h *Handler) setRole(c *echo.Context) error {
+	u, _ := auth.CurrentUser(c)
+	name := c.Param("name")
+	var req roleRequest
+	if err := httpapi.Bind(c, &req); err != nil {
+		return err
+	}
+	if !auth.ValidRole(req.Role) {
+		return echo.NewHTTPError(http.StatusBadRequest, "role: student, professor or admin")
+	}
+	if name == u.Username {
+		return echo.NewHTTPError(http.StatusBadRequest, "you cannot change your own role; ask another admin")
+	}
+	ctx := c.Request().Context()
+	target, err := h.opts.DB.UserByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return echo.NewHTTPError(http.StatusNotFound, "no such user")
+	}
+	if err != nil {
+		return err
+	}
+	err = h.opts.Auth.SetRole(ctx, name, req.Role)
+	if errors.Is(err, store.ErrLastAdmin) {
+		return echo.NewHTTPError(http.StatusConflict, name+" is the last enabled admin; make another admin first")
+	}
+	if err != nil {
+		return err
+	}
+	if target.Role != req.Role {
+		_ = h.opts.DB.Audit(ctx, u.Username, "user.role", name, map[string]any{"from": target.Role, "to": req.Role})
+		if err := h.endSandboxes(c, name, "has the role "+req.Role); err != nil {
+			return err
+		}
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// deleteUser removes an account. Their files stay where they are (Local/
+// <name>, their submission folders), for staff to keep or move: an account
+// made later under the same name would find them. A user with submissions
+// or grades is refused: disable them instead, which keeps the records.
+func (h *Handler) deleteUser(c *echo.Context) error {
+	u, _ := auth.CurrentUser(c)
+	name := c.Param("name")
+	if name == u.Username {
+		return echo.NewHTTPError(http.StatusBadRequest, "you cannot delete your own account")
+	}
+	ctx := c.Request().Context()
+	err := h.opts.Auth.DeleteUser(ctx, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return echo.NewHTTPError(http.StatusNotFound, "no such user")
+	case errors.Is(err, store.ErrHasCourseWork):
+		return echo.NewHTTPError(http.StatusConflict, name+" has submissions or grades, which deleting would lose; disable the account instead")
+	case errors.Is(err, store.ErrLastAdmin):
+		return echo.NewHTTPError(http.StatusConflict, name+" is the last enabled admin; make another admin first")
+	case err != nil:
+		return err
+	}
+	_ = h.opts.DB.Audit(ctx, u.Username, "user.delete", name, nil)
+	if err := h.endSandboxes(c, name, "is deleted"); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }
 
 type resetRequest struct {

@@ -232,3 +232,139 @@ func TestResetPasswordGiven(t *testing.T) {
 		t.Errorf("a password against the policy: %d %v", code, body)
 	}
 }
+
+// TestChangeRole: an admin gives a user another role; their sessions end
+// (they sign in again with it) and their sandboxes go. Nobody changes their
+// own role, and the last enabled admin keeps theirs.
+func TestChangeRole(t *testing.T) {
+	sb := &fakeSandboxes{}
+	e := newEnvWith(t, sb)
+	var events []auth.Event
+	e.Auth.OnSessionEnd(func(ev auth.Event) { events = append(events, ev) })
+	root, alice := e.as("root"), e.as("alice")
+	for _, tc := range []struct {
+		name, path, body string
+		code             int
+	}{
+		{"an unknown role", "/api/admin/users/alice/role", `{"role":"wizard"}`, 400},
+		{"nobody", "/api/admin/users/nobody/role", `{"role":"student"}`, 404},
+		{"your own role", "/api/admin/users/root/role", `{"role":"student"}`, 400},
+		{"a student becomes a professor", "/api/admin/users/alice/role", `{"role":"professor"}`, 204},
+	} {
+		if code, body := e.do(root, "POST", tc.path, "application/json", tc.body); code != tc.code {
+			t.Errorf("%s: %d %v, want %d", tc.name, code, body, tc.code)
+		}
+	}
+	if u, _ := e.DB.UserByName(context.Background(), "alice"); u.Role != auth.RoleProfessor {
+		t.Errorf("alice is a %s", u.Role)
+	}
+	if len(events) != 1 || events[0].Username != "alice" || events[0].Reason != "role" {
+		t.Errorf("session events: %+v", events)
+	}
+	if code, _ := e.do(alice, "GET", "/api/admin/status", "", ""); code != 401 {
+		t.Errorf("alice's old session still works: %d", code)
+	}
+	if want := []string{"idle=0s user=alice all=false"}; !slices.Equal(sb.reaps, want) {
+		t.Errorf("reaps: %v, want %v", sb.reaps, want)
+	}
+	// The last enabled admin keeps the role, whoever asks.
+	e.AddUser(store.User{Username: "root2", Role: auth.RoleAdmin}, "password root2")
+	root2 := e.as("root2")
+	if code, body := e.do(root2, "POST", "/api/admin/users/root/role", "application/json", `{"role":"professor"}`); code != 204 {
+		t.Fatalf("demoting one of two admins: %d %v", code, body)
+	}
+	if code, body := e.do(e.as("root2"), "POST", "/api/admin/users/root2/role", "application/json", `{"role":"student"}`); code != 400 {
+		t.Errorf("demoting yourself: %d %v", code, body)
+	}
+	if n := auditCount(t, e, "user.role"); n != 2 {
+		t.Errorf("%d role changes audited, want 2", n)
+	}
+}
+
+// TestDeleteUser: an account without course work can be deleted; its
+// sessions end and it cannot sign in; one with submissions or grades is
+// refused (disable it instead), as are your own and the last admin.
+func TestDeleteUser(t *testing.T) {
+	e := newEnv(t)
+	root := e.as("root")
+	e.AddUser(store.User{Username: "typo", Role: auth.RoleStudent}, "password typo")
+	e.as("typo")
+	if code, body := e.do(root, "DELETE", "/api/admin/users/typo", "", ""); code != 204 {
+		t.Fatalf("delete: %d %v", code, body)
+	}
+	if _, err := e.DB.UserByName(context.Background(), "typo"); err == nil {
+		t.Error("the user is still there")
+	}
+	if r := e.Client().Login("typo", "password typo"); r.Status != 401 {
+		t.Errorf("a deleted user signs in: %d", r.Status)
+	}
+	if code, _ := e.do(root, "DELETE", "/api/admin/users/typo", "", ""); code != 404 {
+		t.Errorf("deleting twice: %d", code)
+	}
+	if code, _ := e.do(root, "DELETE", "/api/admin/users/root", "", ""); code != 400 {
+		t.Errorf("deleting yourself: %d", code)
+	}
+	// A student with a grade keeps it: delete is refused.
+	ctx := context.Background()
+	if _, err := e.DB.CreateAssignment(ctx, store.Assignment{Slug: "hw1", Title: "HW", DueAt: time.Now().Add(time.Hour), LatePolicy: "none", CreatedBy: "prof"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.DB.SetGrade(ctx, store.Grade{Item: "hw1", Username: "alice", MaxScore: 10, GradedBy: "prof", GradedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	code, body := e.do(root, "DELETE", "/api/admin/users/alice", "", "")
+	if code != 409 || !strings.Contains(body["error"].(string), "disable") {
+		t.Errorf("deleting a student with a grade: %d %v", code, body)
+	}
+	if n := auditCount(t, e, "user.delete"); n != 1 {
+		t.Errorf("%d deletions audited, want 1", n)
+	}
+}
+
+// TestLastLoginAndAuditFilters: the users list says when each one last
+// signed in; the audit log filters by actor, action and target.
+func TestLastLoginAndAuditFilters(t *testing.T) {
+	e := newEnv(t)
+	root := e.as("root")
+	_, body := e.do(root, "GET", "/api/admin/users", "", "")
+	last := map[string]any{}
+	for _, x := range body["users"].([]any) {
+		u := x.(map[string]any)
+		last[u["username"].(string)] = u["last_login"]
+	}
+	if last["root"] == nil || last["alice"] != nil {
+		t.Errorf("last logins: %v", last)
+	}
+	for _, p := range []string{"/api/admin/users/alice/disable", "/api/admin/users/alice/enable", "/api/admin/users/prof/disable"} {
+		e.do(root, "POST", p, "", "")
+	}
+	for _, tc := range []struct {
+		query string
+		want  int
+	}{
+		{"", 3},
+		{"?action=user.disable", 2},
+		{"?prefix=user.enable", 1},
+		{"?target=ALI", 2},
+		{"?actor=root&action=user.&target=prof", 1},
+		{"?actor=prof", 0},
+		{"?action=user._isable", 0}, // _ is a letter here, not a wildcard
+	} {
+		code, body := e.do(root, "GET", "/api/admin/audit"+tc.query, "", "")
+		if got := len(body["entries"].([]any)); code != 200 || got != tc.want {
+			t.Errorf("audit%s: %d, %d entries, want %d", tc.query, code, got, tc.want)
+		}
+	}
+	if code, _ := e.do(root, "GET", "/api/admin/audit?before=x", "", ""); code != 400 {
+		t.Errorf("a bad page: %d", code)
+	}
+}
+
+func auditCount(t *testing.T, e *env, action string) int {
+	t.Helper()
+	entries, err := e.DB.AuditSearch(context.Background(), store.AuditFilter{Action: action, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
+}

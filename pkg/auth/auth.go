@@ -172,6 +172,10 @@ func (s *Service) Login(ctx context.Context, username, password, addr, userAgent
 	if err != nil {
 		return "", User{}, err
 	}
+	// For the admin's list of users; a failure here must not fail a login.
+	if err := s.opts.DB.RecordLogin(ctx, u.ID, now); err != nil {
+		s.opts.Logger.Warn("auth: recording a login", "user", u.Username, "error", err)
+	}
 	return token, toUser(u), nil
 }
 
@@ -303,6 +307,42 @@ func (s *Service) SetDisabled(ctx context.Context, username string, disabled boo
 	if disabled {
 		s.emit(Event{Username: username, Reason: "disabled"})
 	}
+	return nil
+}
+
+// SetRole gives an account another role. What they may do changed, so
+// their sessions end (they sign in again with the new role) and listeners
+// are told. Taking the admin role from the last enabled admin fails with
+// store.ErrLastAdmin.
+func (s *Service) SetRole(ctx context.Context, username, role string) error {
+	if !ValidRole(role) {
+		return fmt.Errorf("auth: no such role %q", role)
+	}
+	u, err := s.opts.DB.UserByName(ctx, username)
+	if err != nil {
+		return err
+	}
+	if u.Role == role {
+		return nil
+	}
+	if err := s.opts.DB.SetRole(ctx, u.ID, role); err != nil {
+		return err
+	}
+	s.emit(Event{Username: username, Reason: "role"})
+	return nil
+}
+
+// DeleteUser removes an account: its sessions end and listeners are told.
+// See store.DB.DeleteUser for what it refuses.
+func (s *Service) DeleteUser(ctx context.Context, username string) error {
+	u, err := s.opts.DB.UserByName(ctx, username)
+	if err != nil {
+		return err
+	}
+	if err := s.opts.DB.DeleteUser(ctx, u.ID); err != nil {
+		return err
+	}
+	s.emit(Event{Username: username, Reason: "deleted"})
 	return nil
 }
 

@@ -51,10 +51,12 @@
 //	GET    /tests, POST /tests, GET|PUT|DELETE /tests/{slug}   as for assignments, with TestInput
 //	POST   /tests/{slug}/start               starts the student's clock → {now, test} (with my_start, my_end)
 //	POST   /tests/{slug}/submit              snapshots Submissions/<slug>/<me>/ → {now, submission}; 201
-//	GET    /items/{slug}/submissions         teaching; {now, item, kind, students: [RosterEntry]}
+//	GET    /items/{slug}/submissions         teaching; {now, item, kind, students: [RosterEntry]} (a test's
+//	                                         rows say when each student started and when their time ends)
 //	GET    /items/{slug}/submissions/{user}  staff, or the student themself: {now, submissions: [Submission]}
 //	GET    /items/{slug}/submissions/{user}/{n}/files?path=P   the bytes of one file of a snapshot
-//	PUT    /items/{slug}/grades/{user}       teaching; {score, max_score, feedback_md} → {now, grade}
+//	PUT    /items/{slug}/grades/{user}       teaching; {score, max_score, feedback_md} → {now, grade}; a field
+//	                                         left out keeps its saved value (score null clears it)
 //	GET    /grades                           {now, grades: [Grade]}: a student their own, staff everyone's
 //	GET    /items/{slug}/grades.csv          teaching; username, display_name, submitted_at, late, score, max_score
 //

@@ -290,6 +290,12 @@ func TestTestWindowAndAutoSubmit(t *testing.T) {
 	if slug != "midterm" || !ws || !repl {
 		t.Fatalf("ExamRestriction inside: %q %v %v", slug, ws, repl)
 	}
+	// A test without a duration ends for everyone at the window's end.
+	for _, x := range e.as("prof").do("GET", "/api/course/items/midterm/submissions", nil).must(t, 200).list("students") {
+		if row := x.(map[string]any); row["started_at"] != nil || row["ends_at"] != ts(end) {
+			t.Fatalf("the roster's clock without a duration: %v", row)
+		}
+	}
 	// Nothing is auto-submitted before the end.
 	if err := e.svc.Tick(ctx); err != nil {
 		t.Fatal(err)
@@ -378,6 +384,22 @@ func TestPerStudentDuration(t *testing.T) {
 		t.Fatalf("a test without restrictions restricts: %q", slug)
 	}
 
+	// Staff watching the test see who started and when each one's time ends.
+	roster := func() map[string]map[string]any {
+		t.Helper()
+		out := map[string]map[string]any{}
+		for _, x := range e.as("prof").do("GET", "/api/course/items/quiz/submissions", nil).must(t, 200).list("students") {
+			row := x.(map[string]any)
+			out[row["username"].(string)] = row
+		}
+		return out
+	}
+	rows := roster()
+	if rows["alice"]["started_at"] != ts(t0.Add(10*time.Minute)) || rows["alice"]["ends_at"] != ts(t0.Add(40*time.Minute)) ||
+		rows["bob"]["started_at"] != nil || rows["bob"]["ends_at"] != nil {
+		t.Fatalf("the roster's clocks: alice %v, bob %v", rows["alice"], rows["bob"])
+	}
+
 	// Starting again changes nothing.
 	e.clock.Set(t0.Add(20 * time.Minute))
 	r = alice.do("POST", "/api/course/tests/quiz/start", nil).must(t, 200)
@@ -407,6 +429,9 @@ func TestPerStudentDuration(t *testing.T) {
 	r = bob.do("POST", "/api/course/tests/quiz/start", nil).must(t, 200)
 	if r.get("test", "my_end") != ts(end) {
 		t.Fatalf("bob's end: %s", r.raw)
+	}
+	if rows := roster(); rows["bob"]["started_at"] != ts(end.Add(-15*time.Minute)) || rows["bob"]["ends_at"] != ts(end) {
+		t.Fatalf("the roster's clock of bob: %v", rows["bob"])
 	}
 	e.disk("Submissions/quiz/bob/b.py", "bob\n")
 
@@ -449,7 +474,8 @@ func TestGradingVisibility(t *testing.T) {
 	for _, x := range rows {
 		byName[x.(map[string]any)["username"].(string)] = x.(map[string]any)
 	}
-	if byName["alice"]["submitted"] != true || byName["carol"]["submitted"] != false || byName["alice"]["graded"] != false {
+	if byName["alice"]["submitted"] != true || byName["carol"]["submitted"] != false || byName["alice"]["graded"] != false ||
+		byName["alice"]["started_at"] != nil || byName["alice"]["ends_at"] != nil {
 		t.Fatalf("roster: %s", r.raw)
 	}
 	prof.do("GET", "/api/course/items/hw1/submissions/alice/1/files?path=a.py", nil).must(t, 200)
@@ -504,6 +530,60 @@ func TestGradingVisibility(t *testing.T) {
 	prof.do("PUT", "/api/course/items/nope/grades/alice", `{"score": 1, "max_score": 10}`).must(t, 404)
 	if n := e.auditActions("course.grade")["course.grade"]; n != 4 {
 		t.Fatalf("%d grades audited", n)
+	}
+}
+
+// TestGradeKeepsWhatIsNotSent: a save changes only the fields it sends. A
+// grader who opened a student directly (the form not yet filled from the
+// saved grade) and wrote a comment once wrote null over a score of 10.
+func TestGradeKeepsWhatIsNotSent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.assignment("quiz-1", t0, t0.Add(time.Hour), nil)
+	prof := e.as("prof")
+	grade := func(body string, status int) reply {
+		t.Helper()
+		return prof.do("PUT", "/api/course/items/quiz-1/grades/alice", body).must(t, status)
+	}
+	// A first grade needs max_score; nothing is saved without one.
+	grade(`{"score": 10}`, 400)
+	grade(`{"feedback_md": "first"}`, 400)
+	grade(`{"score": 10, "max_score": 10}`, 200)
+
+	for _, tc := range []struct {
+		name, body string
+		score      any // nil: no score
+		max        float64
+		feedback   string
+	}{
+		{"feedback alone keeps the score", `{"feedback_md": "Well done."}`, 10.0, 10, "Well done."},
+		{"an empty body changes nothing", `{}`, 10.0, 10, "Well done."},
+		{"a score alone keeps the feedback", `{"score": 9.5}`, 9.5, 10, "Well done."},
+		{"max_score alone keeps both", `{"max_score": 20}`, 9.5, 20, "Well done."},
+		{"null takes the score away on purpose", `{"score": null}`, nil, 20, "Well done."},
+		{"empty feedback is a change too", `{"score": 10, "feedback_md": ""}`, 10.0, 20, ""},
+	} {
+		r := grade(tc.body, 200)
+		if r.get("grade", "score") != tc.score || r.get("grade", "max_score") != tc.max || r.get("grade", "feedback_md") != tc.feedback {
+			t.Fatalf("%s: %s", tc.name, r.raw)
+		}
+		// What the student reads is what was saved.
+		mine := e.as("alice").do("GET", "/api/course/grades", nil).must(t, 200).list("grades")
+		if len(mine) != 1 || mine[0].(map[string]any)["score"] != tc.score {
+			t.Fatalf("%s: alice reads %v", tc.name, mine)
+		}
+	}
+	for _, tc := range []struct{ name, body string }{
+		{"null max_score", `{"max_score": null}`},
+		{"a string score", `{"score": "ten"}`},
+		{"an unknown field", `{"points": 1}`},
+	} {
+		if r := grade(tc.body, 400); !strings.Contains(r.raw, "error") {
+			t.Fatalf("%s: %s", tc.name, r.raw)
+		}
+	}
+	if r := grade(`{}`, 200); r.get("grade", "score") != 10.0 {
+		t.Fatalf("a refused save changed the grade: %s", r.raw)
 	}
 }
 

@@ -3,6 +3,7 @@ package course
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -32,6 +33,11 @@ type RosterEntry struct {
 	Graded      bool       `json:"graded"`
 	Score       *float64   `json:"score"`
 	MaxScore    *float64   `json:"max_score"`
+	// A test's clock for this student, for the staff watching it: when
+	// they started a timed test, and when their time ends (a timed test
+	// once started; the window's end for a test without a duration).
+	StartedAt *time.Time `json:"started_at"`
+	EndsAt    *time.Time `json:"ends_at"`
 }
 
 func (s *Service) handleRoster(c *echo.Context) error {
@@ -49,6 +55,8 @@ func (s *Service) handleRoster(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	st := s.state.Load()
+	test, isTest := st.tests[slug]
 	out := make([]RosterEntry, 0, len(rows))
 	for _, r := range rows {
 		e := RosterEntry{Username: r.Username, DisplayName: r.DisplayName, Disabled: r.Disabled, Submissions: r.Count}
@@ -60,16 +68,64 @@ func (s *Service) handleRoster(c *echo.Context) error {
 			maxScore := g.MaxScore
 			e.Graded, e.Score, e.MaxScore = true, g.Score, &maxScore
 		}
+		if start, end, ok := st.window(test, r.Username); isTest && ok {
+			if test.DurationMinutes != nil {
+				e.StartedAt = &start
+			}
+			e.EndsAt = &end
+		}
 		out = append(out, e)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"now": stamp(now), "item": slug, "kind": kind, "title": title, "students": out})
 }
 
-// GradeInput sets a grade; score null records feedback without a score.
+// GradeInput changes a grade. Every field may be left out, and one left out
+// keeps its saved value: a grader who only writes feedback never clears the
+// score. "score": null takes the score away on purpose (feedback without a
+// score). A student's first grade needs max_score.
 type GradeInput struct {
-	Score      *float64 `json:"score"`
-	MaxScore   float64  `json:"max_score"`
-	FeedbackMD string   `json:"feedback_md"`
+	Score      optional[*float64] `json:"score"`
+	MaxScore   optional[float64]  `json:"max_score"`
+	FeedbackMD optional[string]   `json:"feedback_md"`
+}
+
+// optional is a JSON field that knows whether the request sent it.
+type optional[T any] struct {
+	Set   bool
+	Value T
+}
+
+// UnmarshalJSON runs only for a field the request has, null included.
+func (o *optional[T]) UnmarshalJSON(b []byte) error {
+	o.Set = true
+	return json.Unmarshal(b, &o.Value)
+}
+
+// check refuses a sent field with a value no grade may have.
+func (in GradeInput) check() error {
+	switch {
+	case in.MaxScore.Set && (!finite(in.MaxScore.Value) || in.MaxScore.Value <= 0 || in.MaxScore.Value > 1e6):
+		return badRequest("max_score: a number above 0")
+	case in.Score.Set && in.Score.Value != nil && (!finite(*in.Score.Value) || *in.Score.Value < 0 || *in.Score.Value > 1e6):
+		return badRequest("score: a number from 0, or null")
+	case in.FeedbackMD.Set && (len(in.FeedbackMD.Value) > maxFeedback || !utf8.ValidString(in.FeedbackMD.Value)):
+		return badRequest(fmt.Sprintf("feedback_md: at most %d KB of UTF-8", maxFeedback>>10))
+	}
+	return nil
+}
+
+// over is the saved grade g with the fields the request sent put in.
+func (in GradeInput) over(g store.Grade) store.Grade {
+	if in.Score.Set {
+		g.Score = in.Score.Value
+	}
+	if in.MaxScore.Set {
+		g.MaxScore = in.MaxScore.Value
+	}
+	if in.FeedbackMD.Set {
+		g.FeedbackMD = in.FeedbackMD.Value
+	}
+	return g
 }
 
 // Grade is a grade as the API shows it.
@@ -110,13 +166,8 @@ func (s *Service) handleSetGrade(c *echo.Context) error {
 	if err := httpapi.Bind(c, &in); err != nil {
 		return err
 	}
-	switch {
-	case !finite(in.MaxScore) || in.MaxScore <= 0 || in.MaxScore > 1e6:
-		return badRequest("max_score: a number above 0")
-	case in.Score != nil && (!finite(*in.Score) || *in.Score < 0 || *in.Score > 1e6):
-		return badRequest("score: a number from 0, or null")
-	case len(in.FeedbackMD) > maxFeedback || !utf8.ValidString(in.FeedbackMD):
-		return badRequest(fmt.Sprintf("feedback_md: at most %d KB of UTF-8", maxFeedback>>10))
+	if err := in.check(); err != nil {
+		return err
 	}
 	ctx := c.Request().Context()
 	target, err := s.opts.DB.UserByName(ctx, user)
@@ -126,12 +177,28 @@ func (s *Service) handleSetGrade(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	g, err := s.opts.DB.SetGrade(ctx, store.Grade{Item: slug, Username: user, Score: in.Score, MaxScore: in.MaxScore,
-		FeedbackMD: in.FeedbackMD, GradedBy: u.Username, GradedAt: now})
+	// The saved grade is read and written in one transaction, so two
+	// graders saving different fields at once both keep theirs.
+	var g store.Grade
+	err = s.opts.DB.WithTx(ctx, func(tx *store.DB) error {
+		saved, err := tx.GradeForUpdate(ctx, slug, user)
+		switch {
+		case errors.Is(err, store.ErrNotFound) && !in.MaxScore.Set:
+			return badRequest("max_score: a number above 0 (a first grade needs one)")
+		case errors.Is(err, store.ErrNotFound):
+			saved = store.Grade{Item: slug, Username: user}
+		case err != nil:
+			return err
+		}
+		g = in.over(saved)
+		g.GradedBy, g.GradedAt = u.Username, now
+		g, err = tx.SetGrade(ctx, g)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	s.audit(ctx, u.Username, "course.grade", slug+"/"+user, map[string]any{"score": in.Score, "max_score": in.MaxScore})
+	s.audit(ctx, u.Username, "course.grade", slug+"/"+user, map[string]any{"score": g.Score, "max_score": g.MaxScore})
 	return c.JSON(http.StatusOK, map[string]any{"now": stamp(now), "grade": s.gradeView(g)})
 }
 

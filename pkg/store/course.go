@@ -345,6 +345,14 @@ func (db *DB) SetGrade(ctx context.Context, g Grade) (Grade, error) {
 		RETURNING `+gradeColumns, g.Item, g.Username, g.Score, g.MaxScore, g.FeedbackMD, g.GradedBy, g.GradedAt))
 }
 
+// GradeForUpdate returns the grade of username for item and locks it until
+// the transaction ends (ErrNotFound when there is none), so that a change
+// of some of its fields keeps the others as they are.
+func (db *DB) GradeForUpdate(ctx context.Context, item, username string) (Grade, error) {
+	return scanGrade(db.q.QueryRow(ctx, `SELECT `+gradeColumns+` FROM grades WHERE item = $1 AND username = $2 FOR UPDATE`,
+		item, username))
+}
+
 // Grades returns the grades of username, or everyone's when username is
 // "", by item and user.
 func (db *DB) Grades(ctx context.Context, username string) ([]Grade, error) {

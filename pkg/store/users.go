@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,13 +21,15 @@ type User struct {
 	Disabled           bool
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
+	LastLoginAt        *time.Time // nil: never signed in
 }
 
-const userColumns = `id, username, display_name, email, role, password_hash, must_change_password, disabled, created_at, updated_at`
+const userColumns = `id, username, display_name, email, role, password_hash, must_change_password, disabled, created_at, updated_at, last_login_at`
 
 func scanUser(row pgx.Row) (User, error) {
 	var u User
-	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Email, &u.Role, &u.PasswordHash, &u.MustChangePassword, &u.Disabled, &u.CreatedAt, &u.UpdatedAt)
+	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Email, &u.Role, &u.PasswordHash, &u.MustChangePassword, &u.Disabled,
+		&u.CreatedAt, &u.UpdatedAt, &u.LastLoginAt)
 	return u, notFound(err)
 }
 
@@ -101,6 +104,89 @@ func (db *DB) SetDisabled(ctx context.Context, userID int64, disabled bool) erro
 	})
 }
 
+// RecordLogin notes that the user signed in at at.
+func (db *DB) RecordLogin(ctx context.Context, userID int64, at time.Time) error {
+	_, err := db.q.Exec(ctx, `UPDATE users SET last_login_at = $2 WHERE id = $1`, userID, at)
+	return err
+}
+
+// SetRole changes a user's role and ends their sessions: what they may do
+// changed, so they sign in again. It refuses (ErrLastAdmin) to take the
+// role from the last enabled admin.
+func (db *DB) SetRole(ctx context.Context, userID int64, role string) error {
+	return db.WithTx(ctx, func(tx *DB) error {
+		if err := tx.keepAnAdmin(ctx, userID, role != "admin"); err != nil {
+			return err
+		}
+		tag, err := tx.q.Exec(ctx, `UPDATE users SET role = $2, updated_at = now() WHERE id = $1`, userID, role)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		_, err = tx.q.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1`, userID)
+		return err
+	})
+}
+
+// ErrLastAdmin: the change would leave no enabled admin.
+var ErrLastAdmin = errors.New("store: the last enabled admin")
+
+// ErrHasCourseWork: the user has submissions or grades, which a deletion
+// would take with it.
+var ErrHasCourseWork = errors.New("store: the user has submissions or grades")
+
+// keepAnAdmin fails with ErrLastAdmin when userID is the only enabled
+// admin and losing is true. It locks the admins until the transaction ends,
+// so two admins cannot demote each other at once.
+func (tx *DB) keepAnAdmin(ctx context.Context, userID int64, losing bool) error {
+	if !losing {
+		return nil
+	}
+	rows, err := tx.q.Query(ctx, `SELECT id FROM users WHERE role = 'admin' AND NOT disabled FOR UPDATE`)
+	if err != nil {
+		return err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return err
+	}
+	if len(ids) == 1 && ids[0] == userID {
+		return ErrLastAdmin
+	}
+	return nil
+}
+
+// DeleteUser removes an account and its sessions. It refuses a user with
+// submissions or grades (ErrHasCourseWork: disable them instead) and the
+// last enabled admin (ErrLastAdmin). Their files are not the database's:
+// the caller decides about them.
+func (db *DB) DeleteUser(ctx context.Context, userID int64) error {
+	return db.WithTx(ctx, func(tx *DB) error {
+		if err := tx.keepAnAdmin(ctx, userID, true); err != nil {
+			return err
+		}
+		var work bool
+		err := tx.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM submissions s JOIN users u ON u.username = s.username WHERE u.id = $1)
+			OR EXISTS (SELECT 1 FROM grades g JOIN users u ON u.username = g.username WHERE u.id = $1)`, userID).Scan(&work)
+		if err != nil {
+			return err
+		}
+		if work {
+			return ErrHasCourseWork
+		}
+		tag, err := tx.q.Exec(ctx, `DELETE FROM users WHERE id = $1`, userID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+}
+
 // UpdateProfile sets display name, email and role of an existing user.
 func (db *DB) UpdateProfile(ctx context.Context, id int64, displayName, email, role string) error {
 	_, err := db.q.Exec(ctx, `UPDATE users SET display_name = $2, email = $3, role = $4, updated_at = now() WHERE id = $1`, id, displayName, email, role)
@@ -133,8 +219,26 @@ type AuditEntry struct {
 // AuditLog returns the newest entries first, at most limit, optionally only
 // those whose action starts with prefix.
 func (db *DB) AuditLog(ctx context.Context, prefix string, limit int) ([]AuditEntry, error) {
+	return db.AuditSearch(ctx, AuditFilter{Action: prefix, Limit: limit})
+}
+
+// AuditFilter selects audit entries; empty fields select everything.
+type AuditFilter struct {
+	Actor  string // exactly this actor
+	Action string // actions starting with this ("user." for every user action)
+	Target string // targets containing this, in any case
+	Before int64  // entries older than this id (the next page)
+	Limit  int
+}
+
+// AuditSearch returns the entries f selects, newest first.
+func (db *DB) AuditSearch(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
 	rows, err := db.q.Query(ctx, `SELECT id, at, actor, action, target, details FROM audit_log
-		WHERE action LIKE $1 || '%' ORDER BY id DESC LIMIT $2`, prefix, limit)
+		WHERE ($1 = '' OR actor = $1)
+			AND action LIKE replace(replace(replace($2, '\', '\\'), '%', '\%'), '_', '\_') || '%'
+			AND ($3 = '' OR strpos(lower(target), lower($3)) > 0)
+			AND ($4 = 0 OR id < $4)
+		ORDER BY id DESC LIMIT $5`, f.Actor, f.Action, f.Target, f.Before, f.Limit)
 	if err != nil {
 		return nil, err
 	}

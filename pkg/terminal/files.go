@@ -20,6 +20,10 @@ type Target struct {
 	Mounts []sandbox.Mount
 	// Grading: staff run a student's file in a read-only grading sandbox.
 	Grading bool
+	// Folders maps each mount's path inside the sandbox to its tree path
+	// ("/home/student" → "Local/alice"), so the browser can name the files
+	// of a traceback as the tree does.
+	Folders map[string]string
 }
 
 // Files is what the hub needs of the workspace (see WorkspaceFiles).
@@ -50,7 +54,11 @@ func (f WorkspaceFiles) Target(u auth.User, treePath string) (Target, error) {
 	if err != nil {
 		return Target{}, err
 	}
-	return Target{File: t.File, Mounts: sandboxMounts(t.Mounts), Grading: t.Grading}, nil
+	folders := make(map[string]string, len(t.Mounts))
+	for _, m := range t.Mounts {
+		folders[m.Target] = m.TreePath()
+	}
+	return Target{File: t.File, Mounts: sandboxMounts(t.Mounts), Grading: t.Grading, Folders: folders}, nil
 }
 
 // TrimToQuota implements Files.

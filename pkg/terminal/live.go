@@ -79,8 +79,11 @@ type Transcript struct {
 // maxHelpMessage bounds the line a student types with a request.
 const maxHelpMessage = 500
 
-// Register adds the /live endpoints to g (the /api group, behind login).
+// Register adds the hub's HTTP endpoints to g (the /api group, behind
+// login): GET /console, the console's settings for the user asking, and
+// the /live endpoints of the live classroom.
 func (h *Hub) Register(g *echo.Group) {
+	g.GET("/console", h.settings)
 	l := g.Group("/live")
 	l.POST("/help", h.handleAskHelp)
 	l.GET("/help", h.handleHelpQueue)

@@ -108,6 +108,9 @@ type Options struct {
 	PublicURL string // the server's own origin, for the Origin check; "" = the request's Host
 	// StudentREPL lets students open an empty REPL; staff always may.
 	StudentREPL bool
+	// Limits are told to the browser (GET /api/console), so that the
+	// console can say which limit ended a run.
+	Limits Limits
 	// MaxSandboxesPerStudent is how many programs one student may run at
 	// once, over all their tabs and windows; default 3. Staff have no cap.
 	MaxSandboxesPerStudent int

@@ -47,9 +47,13 @@ const (
 type event map[string]any
 
 // startedEvent: the run is live; path is the tree path ("" for an empty
-// REPL).
-func startedEvent(session, path string) event {
-	return event{"type": EventStarted, "session": session, "path": path}
+// REPL); folders maps each folder's path inside the sandbox to its tree
+// path, for naming the files of a traceback as the tree does.
+func startedEvent(session, path string, folders map[string]string) event {
+	if folders == nil {
+		folders = map[string]string{}
+	}
+	return event{"type": EventStarted, "session": session, "path": path, "folders": folders}
 }
 
 // queuedEvent: the run waits for a free slot of the server, at position.

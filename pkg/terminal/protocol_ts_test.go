@@ -57,7 +57,7 @@ func TestProtocolMatchesTypeScript(t *testing.T) {
 		// One of each, made as the server makes them; a new event type
 		// needs its line here (the constants are read from the source).
 		made := map[string]event{
-			EventStarted:         startedEvent("s1", "Local/alice/a.py"),
+			EventStarted:         startedEvent("s1", "Local/alice/a.py", map[string]string{"/home/student": "Local/alice"}),
 			EventQueued:          queuedEvent(2),
 			EventExited:          exitedEvent(sandbox.Exit{Code: 1, Reason: sandbox.ReasonError}),
 			EventOutputLimited:   outputLimitedEvent(),
@@ -163,6 +163,8 @@ func tsKind(tsType string) string {
 		return tsType
 	case "ExitReason | string", "string | ExitReason":
 		return "string"
+	case "Record<string, string>":
+		return "map[string]interface {}"
 	}
 	return "unknown TypeScript type " + tsType
 }

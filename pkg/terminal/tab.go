@@ -54,6 +54,7 @@ type run struct {
 	// grading runs are read-only sandboxes of staff; the rules that change
 	// (tests, deadlines) do not restrict staff.
 	grading bool
+	folders map[string]string  // inside the sandbox → tree path, for the started event
 	began   time.Time          // just before the sandbox started: what it wrote is newer
 	cancel  context.CancelFunc // ends a Start still waiting
 	quit    chan struct{}      // closed when withdrawn: replaced, stopped or killed
@@ -129,7 +130,7 @@ func (t *tab) attachLocked(c *conn, replay bool) {
 		c.push(frame{binary: true, data: b, gen: r.gen})
 	}
 	if r.sess != nil {
-		c.event(startedEvent(r.sess.ID(), r.path))
+		c.event(startedEvent(r.sess.ID(), r.path, r.folders))
 	}
 	if r.exit != nil {
 		c.event(exitedEvent(*r.exit))
@@ -276,7 +277,7 @@ func (t *tab) start(c *conn, treePath string, tg Target) {
 	if !u.IsStaff() {
 		spec.MaxSessions = t.h.opts.MaxSandboxesPerStudent
 	}
-	r := &run{gen: t.gen.Add(1), path: treePath, user: u, spec: spec, grading: tg.Grading, began: time.Now(), cancel: cancel,
+	r := &run{gen: t.gen.Add(1), path: treePath, user: u, spec: spec, grading: tg.Grading, folders: tg.Folders, began: time.Now(), cancel: cancel,
 		quit: make(chan struct{}), called: make(chan struct{}), stdin: make(chan []byte, stdinQueue),
 		log: ring{max: t.h.opts.TranscriptBytes}}
 	t.cur = r
@@ -318,7 +319,7 @@ func (t *tab) launch(ctx context.Context, r *run, prev <-chan struct{}) {
 	}
 	r.sess = sess
 	cols, rows := t.cols, t.rows
-	t.eventLocked(r, startedEvent(r.sess.ID(), r.path))
+	t.eventLocked(r, startedEvent(r.sess.ID(), r.path, r.folders))
 	t.h.wg.Add(2)
 	go t.pump(r)
 	go t.feed(r)

@@ -98,7 +98,7 @@ func (t *tab) addWatcher(c *conn) bool {
 			c.push(frame{binary: true, data: b, gen: r.gen})
 		}
 		if r.sess != nil {
-			c.event(startedEvent(r.sess.ID(), r.path))
+			c.event(startedEvent(r.sess.ID(), r.path, nil))
 		}
 		if r.exit != nil {
 			c.event(exitedEvent(*r.exit))

@@ -824,6 +824,26 @@ func (w *Workspace) Revisions(ctx context.Context, u auth.User, raw string) ([]s
 	return revs, err
 }
 
+// RevisionContent is one revision of raw with its bytes, for a user who
+// may read the file: what RestoreRevision would bring back.
+func (w *Workspace) RevisionContent(ctx context.Context, u auth.User, raw string, id int64) (store.Revision, error) {
+	p, err := w.resolve(u, raw, Read)
+	if err != nil {
+		return store.Revision{}, err
+	}
+	rev, err := w.opts.DB.RevisionByID(ctx, p.String(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Revision{}, fail(ErrNotFound, "no such revision of this file")
+	}
+	if err != nil {
+		return store.Revision{}, err
+	}
+	if rev.Content == nil && rev.Size > 0 {
+		return store.Revision{}, fail(ErrConflict, "this version was larger than 1 MB; only its hash was kept")
+	}
+	return rev, nil
+}
+
 // RestoreRevision writes a kept version back over the file at raw.
 func (w *Workspace) RestoreRevision(ctx context.Context, u auth.User, raw string, id int64) (Saved, error) {
 	p, err := w.resolve(u, raw, Write)

@@ -1,6 +1,7 @@
 package workspace
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -24,12 +25,17 @@ func (w *Workspace) Register(g *echo.Group) {
 	g.POST("/files", w.handleCreate)
 	g.DELETE("/files", w.handleDelete)
 	g.GET("/files/content", w.handleRead)
+	// The same, with the file's name as the last segment of the address: a
+	// browser's PDF viewer titles a document by it (the path query still
+	// says which file; the name is only for show).
+	g.GET("/files/content/:name", w.handleRead)
 	g.PUT("/files/content", w.handleWrite)
 	g.POST("/files/move", w.handleMove)
 	g.POST("/files/copy", w.handleCopy)
 	g.POST("/files/upload", w.handleUpload)
 	g.GET("/files/download", w.handleDownload)
 	g.GET("/files/revisions", w.handleRevisions)
+	g.GET("/files/revisions/content", w.handleRevisionContent)
 	g.POST("/files/restore", w.handleRestore)
 	g.GET("/files/trash", w.handleTrash)
 	g.POST("/files/trash/restore", w.handleTrashRestore)
@@ -392,6 +398,26 @@ func (w *Workspace) handleRevisions(c *echo.Context) error {
 		return HTTPError(err)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"revisions": revs})
+}
+
+// handleRevisionContent serves the bytes of one revision (?path=P&revision=N),
+// as inert as the file itself: what Restore would bring back, to compare
+// before restoring.
+func (w *Workspace) handleRevisionContent(c *echo.Context) error {
+	u, err := auth.MustUser(c)
+	if err != nil {
+		return err
+	}
+	id, err := parseID(json.Number(c.QueryParam("revision")))
+	if err != nil {
+		return err
+	}
+	raw := c.QueryParam("path")
+	rev, err := w.RevisionContent(c.Request().Context(), u, raw, id)
+	if err != nil {
+		return HTTPError(err)
+	}
+	return ServeFile(c, path.Base(raw), rev.Created, bytes.NewReader(rev.Content))
 }
 
 func (w *Workspace) handleRestore(c *echo.Context) error {

@@ -333,6 +333,16 @@ func TestContentTypes(t *testing.T) {
 			t.Errorf("%s lacks nosniff/CSP: %v", name, r.Header())
 		}
 	}
+	// With the file's name as the last segment (a PDF viewer's title), the
+	// path query still decides; a name that is not the file's changes nothing.
+	for _, name := range []string{"week1.pdf", "other.pdf"} {
+		r := ev.do("alice", "GET", q("/api/files/content/"+name, "Lecture Notes/week1.pdf"), nil)
+		expect(t, r, 200)
+		if r.Header().Get("Content-Type") != "application/pdf" || !strings.Contains(r.Header().Get("Content-Security-Policy"), "sandbox") {
+			t.Errorf("named %s: %v", name, r.Header())
+		}
+	}
+	expect(t, ev.do("alice", "GET", q("/api/files/content/secret.py", "Local/bob/secret.py"), nil), 404)
 	// Ranges and conditional GETs work (PDF viewers use both).
 	r := ev.do("alice", "GET", q("/api/files/content", "Lecture Notes/week1.pdf"), nil, "Range", "bytes=0-3")
 	if r.Code != http.StatusPartialContent || r.Body.String() != "%PDF" {
@@ -508,6 +518,15 @@ func TestRevisionsAndRestore(t *testing.T) {
 	expect(t, ev.jsonReq("alice", "POST", "/api/files/restore", map[string]any{"path": p, "revision": oldest.ID}), 404)
 	ev.do("alice", "GET", q("/api/files/revisions", p), nil).json(t, &revs)
 	v3 := revs.Revisions[2]
+	// A revision can be read, to compare before restoring it; inert like the file.
+	rc := ev.do("alice", "GET", q("/api/files/revisions/content", p)+"&revision="+fmt.Sprint(v3.ID), nil)
+	expect(t, rc, 200)
+	if rc.Body.String() != "version 3\n" || !strings.Contains(rc.Header().Get("Content-Security-Policy"), "sandbox") {
+		t.Fatalf("revision content: %q %v", rc.Body.String(), rc.Header())
+	}
+	expect(t, ev.do("bob", "GET", q("/api/files/revisions/content", p)+"&revision="+fmt.Sprint(v3.ID), nil), 404)
+	expect(t, ev.do("alice", "GET", q("/api/files/revisions/content", "Local/alice/other.py")+"&revision="+fmt.Sprint(v3.ID), nil), 404)
+	expect(t, ev.do("alice", "GET", q("/api/files/revisions/content", p)+"&revision=x", nil), 400)
 	expect(t, ev.jsonReq("alice", "POST", "/api/files/restore", map[string]any{"path": p, "revision": fmt.Sprint(v3.ID)}), 200)
 	if ev.read(p) != "version 3\n" {
 		t.Fatalf("restore by string id wrote %q", ev.read(p))

@@ -26,6 +26,10 @@ type Mount struct {
 	tree     string // the tree path of Source
 }
 
+// TreePath is the folder's path as the tree shows it ("Local/alice"): how
+// the browser names a file a program reports by its path inside.
+func (m Mount) TreePath() string { return m.tree }
+
 // Where folders appear inside a sandbox.
 const (
 	HomeTarget        = "/home/student"

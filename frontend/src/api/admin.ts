@@ -43,6 +43,26 @@ export interface AdminUser {
   role: Role
   disabled: boolean
   created: string
+  /** When they last signed in; null: never. */
+  last_login: string | null
+}
+
+export interface AuditEntry {
+  id: number
+  at: string
+  actor: string
+  action: string
+  target: string
+  details: Record<string, unknown>
+}
+
+/** What the audit log shows: empty fields show everything. */
+export interface AuditFilter {
+  actor: string
+  /** The start of the action: "user." is every user action. */
+  action: string
+  /** A part of the target, in any case. */
+  target: string
 }
 
 export interface NewUser {
@@ -77,5 +97,18 @@ export async function importRoster(csv: string): Promise<RosterResult> {
 }
 export const disableUser = (name: string) => request('POST', `${user(name)}/disable`)
 export const enableUser = (name: string) => request('POST', `${user(name)}/enable`)
+export const setRole = (name: string, role: Role) => sendJSON('POST', `${user(name)}/role`, { role })
+export const deleteUser = (name: string) => request('DELETE', user(name))
+
+/** A page of the audit log, newest first; before: the oldest id already shown. */
+export function audit(f: AuditFilter, before = 0) {
+  const q = new URLSearchParams()
+  if (f.actor) q.set('actor', f.actor)
+  if (f.action) q.set('action', f.action)
+  if (f.target) q.set('target', f.target)
+  if (before) q.set('before', String(before))
+  return getJSON<{ entries: AuditEntry[] | null; more: boolean }>(`/api/admin/audit?${q}`)
+}
+
 export const resetPassword = (name: string) =>
   sendJSON<{ username: string; password: string }>('POST', `${user(name)}/reset-password`, {})

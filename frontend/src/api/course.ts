@@ -103,6 +103,9 @@ export interface RosterEntry {
   graded: boolean
   score: number | null
   max_score: number | null
+  /** A test: when this student started a timed one, and when their time ends. */
+  started_at: string | null
+  ends_at: string | null
 }
 
 export interface Roster {
@@ -125,10 +128,14 @@ export interface Grade {
   graded_at: string
 }
 
+/**
+ * A change of a grade: only the fields sent change, the server keeps the
+ * rest (score null takes the score away). A first grade needs max_score.
+ */
 export interface GradeInput {
-  score: number | null
-  max_score: number
-  feedback_md: string
+  score?: number | null
+  max_score?: number
+  feedback_md?: string
 }
 
 export interface CopyResult {

@@ -3,6 +3,11 @@ import { getJSON, request, sendJSON, withPath } from './http'
 import type { Listing, Revision, SaveResult } from './types'
 
 export const contentURL = (path: string) => withPath('/api/files/content', path)
+/**
+ * The same bytes at an address that ends in the file's name: a browser's PDF
+ * viewer titles the document by it ("week1.pdf", not a random id).
+ */
+export const viewURL = (path: string) => withPath(`/api/files/content/${encodeURIComponent(path.slice(path.lastIndexOf('/') + 1))}`, path)
 export const downloadURL = (path: string) => withPath('/api/files/download', path)
 
 export function list(path: string): Promise<Listing> {
@@ -15,8 +20,8 @@ export interface Content {
   contentType: string
 }
 
-export async function read(path: string): Promise<Content> {
-  const res = await request('GET', contentURL(path))
+export async function read(path: string, url = contentURL(path)): Promise<Content> {
+  const res = await request('GET', url)
   return {
     bytes: await res.arrayBuffer(),
     version: res.headers.get('ETag') ?? '',
@@ -50,6 +55,12 @@ export async function upload(dir: string, files: File[]): Promise<void> {
 export async function revisions(path: string): Promise<Revision[]> {
   const data = await getJSON<{ revisions: Revision[] | null }>(withPath('/api/files/revisions', path))
   return data.revisions ?? []
+}
+
+/** The text of one revision: what Restore would bring back. */
+export async function revisionText(path: string, revision: Revision['id']): Promise<ArrayBuffer> {
+  const res = await request('GET', `${withPath('/api/files/revisions/content', path)}&revision=${encodeURIComponent(String(revision))}`)
+  return res.arrayBuffer()
 }
 
 export const restore = (path: string, revision: Revision['id']) =>

@@ -17,7 +17,7 @@ export type ClientMessage =
 export type ExitReason = 'finished' | 'error' | 'timeout' | 'memory' | 'stopped' | 'idle' | 'reaped' | 'quota'
 
 export type ServerEvent =
-  | { type: 'started'; session: string; path: string }
+  | { type: 'started'; session: string; path: string; folders: Record<string, string> }
   | { type: 'queued'; position: number }
   | { type: 'exited'; code: number; reason: ExitReason | string }
   | { type: 'output_limited' }
@@ -39,7 +39,7 @@ export function parseEvent(text: string): ServerEvent | null {
   const o = v as Record<string, unknown>
   switch (o.type) {
     case 'started':
-      return { type: 'started', session: String(o.session ?? ''), path: typeof o.path === 'string' ? o.path : '' }
+      return { type: 'started', session: String(o.session ?? ''), path: typeof o.path === 'string' ? o.path : '', folders: stringMap(o.folders) }
     case 'queued':
       return { type: 'queued', position: Number(o.position) || 0 }
     case 'exited':
@@ -65,19 +65,44 @@ export function parseEvent(text: string): ServerEvent | null {
   }
 }
 
+/** Only the string values of an object: a newer or broken server cannot put anything else in. */
+function stringMap(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {}
+  if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) if (typeof x === 'string') out[k] = x
+  return out
+}
+
+// A few words for the state badge; the console's line says the whole of it
+// (console/words.ts).
 const reasonText: Record<string, string> = {
   finished: 'finished',
   error: 'error',
   timeout: 'time limit',
-  memory: 'out of memory',
+  memory: 'memory limit',
   stopped: 'stopped',
-  idle: 'idle timeout',
-  reaped: 'closed by server',
-  quota: 'over your storage quota',
+  idle: 'idle too long',
+  reaped: 'ended by the server',
+  quota: 'storage quota',
 }
 
 export function describeReason(reason: string): string {
   return reasonText[reason] ?? (reason || 'ended')
+}
+
+/** The limits the server holds runs to (GET /api/console), for the console's words. */
+export interface Limits {
+  memory_mb: number
+  cpu_seconds: number
+  session_cpu_seconds: number
+  idle_seconds: number
+  repl_after_error: boolean
+}
+
+/** What the console learns before the first run (pkg/terminal/settings.go). */
+export interface ConsoleSettings {
+  /** This user may open an empty REPL (a restrict_repl test still refuses it while open). */
+  repl: boolean
+  limits: Limits
 }
 
 /**

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { parseCSV } from './csv'
 import { decodeText, kindByName } from './filekind'
-import { parentOf, rebase, sortEntries, validName, within } from './paths'
+import { parentOf, pythonPath, rebase, sortEntries, validName, within } from './paths'
 import { renderMarkdown } from './markdown'
+import { lineDiff } from './diff'
 import { clockOffset, countdown, formatBytes, formatSeconds, fromLocalInput, relative, toLocalInput } from './time'
 import type { Entry } from '@/api/types'
 
@@ -87,6 +88,13 @@ describe('renderMarkdown', () => {
     expect(renderMarkdown(src)).not.toContain(bad)
   })
 
+  it('leaves file names as text, and links only written-out addresses', () => {
+    const html = renderMarkdown('Save it as main.py next to data.csv, then see https://docs.python.org/3/ or mail help@uni.edu.')
+    expect(html).not.toContain('href="http://main.py"')
+    expect(html.match(/<a /g)).toHaveLength(1)
+    expect(html).toContain('href="https://docs.python.org/3/"')
+  })
+
   it('opens links in a new tab without an opener', () => {
     expect(renderMarkdown('[docs](https://docs.python.org/3/)')).toContain(
       '<a href="https://docs.python.org/3/" target="_blank" rel="noopener noreferrer">docs</a>',
@@ -135,5 +143,38 @@ describe('time', () => {
     expect(formatSeconds(45)).toBe('45 s')
     expect(formatSeconds(750)).toBe('12 min')
     expect(formatSeconds(3 * 3600 + 300)).toBe('3 h 05 min')
+  })
+})
+
+describe('pythonPath', () => {
+  const student = { home: 'Local/alice', user: 'alice', staff: false }
+  const prof = { home: 'Local/prof', user: 'prof', staff: true }
+  const inTest = { home: 'Submissions/exam/alice', user: 'alice', staff: false }
+  it.each([
+    { tree: 'Local/alice', o: student, want: '/home/student' },
+    { tree: 'Local/alice/data/scores.csv', o: student, want: '/home/student/data/scores.csv' },
+    { tree: 'Lecture Notes/week 1/data.csv', o: student, want: '/course/Lecture Notes/week 1/data.csv' },
+    { tree: 'Assignments/hw1/starter.py', o: student, want: '/course/Assignments/hw1/starter.py' },
+    { tree: 'Tests/exam/q1.txt', o: student, want: '/course/Tests/exam/q1.txt' },
+    { tree: 'Submissions/hw1/alice/a.py', o: student, want: '/submissions/hw1/a.py' },
+    { tree: 'Submissions/hw1/bob/a.py', o: student, want: null },
+    { tree: 'Submissions/hw1/bob/a.py', o: prof, want: '/course/Submissions/hw1/bob/a.py' },
+    { tree: 'Local/bob/x.py', o: prof, want: null },
+    { tree: 'Submissions/exam/alice/answer.py', o: inTest, want: '/home/student/answer.py' },
+  ])('$tree', ({ tree, o, want }) => {
+    expect(pythonPath(tree, o)).toBe(want)
+  })
+})
+
+describe('lineDiff', () => {
+  const ops = (now: string, then: string, max?: number) => lineDiff(now, then, max).map((l) => `${{ same: ' ', now: '-', then: '+' }[l.op]}${l.text}`)
+  it('marks what a restore would remove and bring back', () => {
+    expect(ops('a\nb\nc\nd', 'a\nc\nx\nd')).toEqual([' a', '-b', ' c', '+x', ' d'])
+  })
+  it('says nothing differs for the same text', () => {
+    expect(ops('a\nb', 'a\nb')).toEqual([' a', ' b'])
+  })
+  it('still tells the truth when the middle is too long to compare', () => {
+    expect(ops('a\nb\nc\nz', 'a\nx\ny\nz', 4)).toEqual([' a', '-b', '-c', '+x', '+y', ' z'])
   })
 })

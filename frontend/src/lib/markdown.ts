@@ -6,6 +6,10 @@
 import MarkdownIt from 'markdown-it'
 
 const md = new MarkdownIt({ html: false, linkify: true, typographer: false })
+// Only a written-out address (https://…, mailto:…) becomes a link: with
+// fuzzy links "main.py" and "data.csv" would turn into web sites (.py is
+// Paraguay's domain), and a student would follow them out of the IDE.
+md.linkify.set({ fuzzyLink: false, fuzzyEmail: false })
 
 const renderToken: NonNullable<typeof md.renderer.rules.link_open> = (tokens, idx, options, _env, self) =>
   self.renderToken(tokens, idx, options)

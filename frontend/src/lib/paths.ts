@@ -40,3 +40,19 @@ export function sortEntries(entries: Entry[]): Entry[] {
     return a.name.localeCompare(b.name, undefined, { numeric: true, sensitivity: 'base' })
   })
 }
+
+/**
+ * Where a program run from the IDE finds a tree path (workspace.Mounts):
+ * the home folder is its working folder /home/student; Lecture Notes,
+ * Assignments and Tests are under /course (staff see Submissions there
+ * too); a student's own submission folders are /submissions/<item>. null
+ * where no program of the user's can see it.
+ */
+export function pythonPath(tree: string, o: { home: string; user: string; staff: boolean }): string | null {
+  if (o.home && within(tree, o.home)) return `/home/student${tree.slice(o.home.length)}`
+  const [root, item, owner] = tree.split('/')
+  if (root === 'Lecture Notes' || root === 'Assignments' || root === 'Tests') return `/course/${tree}`
+  if (root === 'Submissions' && o.staff) return `/course/${tree}`
+  if (root === 'Submissions' && item && owner === o.user) return `/submissions/${item}${tree.slice(`Submissions/${item}/${owner}`.length)}`
+  return null
+}

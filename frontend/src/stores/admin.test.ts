@@ -105,7 +105,7 @@ describe('admin store: sandboxes', () => {
 })
 
 describe('admin store: users', () => {
-  const alice: AdminUser = { username: 'alice', display_name: 'Alice', email: '', role: 'student', disabled: false, created: '' }
+  const alice: AdminUser = { username: 'alice', display_name: 'Alice', email: '', role: 'student', disabled: false, created: '', last_login: null }
   let users: AdminUser[]
   beforeEach(() => {
     users = [alice]
@@ -115,7 +115,7 @@ describe('admin store: users', () => {
   it('adds a user and hands back the one-time password once', async () => {
     srv.on('POST', '/api/admin/users', async (req) => {
       const b = (await req.json()) as AdminUser
-      users = [...users, { ...b, disabled: false, created: '' }]
+      users = [...users, { ...b, disabled: false, created: '', last_login: null }]
       return json(200, { created: [b.username], updated: [], unchanged: [], passwords: { [b.username]: 'tulip-orbit-42' } })
     })
     const a = useAdminStore()
@@ -159,6 +159,35 @@ describe('admin store: users', () => {
     await a.setDisabled('alice', false)
     expect(a.users[0]!.disabled).toBe(false)
     expect(await a.resetPassword('alice')).toBe('new-one-time')
+  })
+
+  it('changes a role and deletes an account', async () => {
+    srv
+      .on('POST', '/api/admin/users/alice/role', () => new Response(null, { status: 204 }))
+      .on('DELETE', '/api/admin/users/alice', () => new Response(null, { status: 204 }))
+    const a = useAdminStore()
+    await a.loadUsers()
+    await a.setRole('alice', 'professor')
+    expect(JSON.parse(srv.last('POST', '/api/admin/users/alice/role')!.body)).toEqual({ role: 'professor' })
+    expect(a.users[0]!.role).toBe('professor')
+    await a.deleteUser('alice')
+    expect(a.users).toEqual([])
+  })
+
+  it('filters the audit log and pages back from the oldest entry shown', async () => {
+    const entry = (id: number) => ({ id, at: '', actor: 'root', action: 'user.disable', target: 'alice', details: {} })
+    srv.on('GET', '/api/admin/audit', (req) => {
+      const before = new URL(req.url).searchParams.get('before')
+      return json(200, before ? { entries: [entry(1)], more: false } : { entries: [entry(3), entry(2)], more: true })
+    })
+    const a = useAdminStore()
+    await a.loadAudit({ actor: 'root', action: 'user.', target: '' })
+    expect(srv.last('GET', '/api/admin/audit')!.url.search).toBe('?actor=root&action=user.')
+    expect(a.auditMore).toBe(true)
+    await a.loadAudit({ actor: 'root', action: 'user.', target: '' }, true)
+    expect(srv.last('GET', '/api/admin/audit')!.url.searchParams.get('before')).toBe('2')
+    expect(a.audit.map((e) => e.id)).toEqual([3, 2, 1])
+    expect(a.auditMore).toBe(false)
   })
 
   it('keeps the error of a refused listing (a professor is not an admin)', async () => {

@@ -4,7 +4,8 @@
 // that shows them once; the store keeps none of them.
 import { defineStore } from 'pinia'
 import * as api from '@/api/admin'
-import type { AdminUser, NewUser, ReapRequest, Sandbox, SandboxStats, Status } from '@/api/admin'
+import type { AdminUser, AuditEntry, AuditFilter, NewUser, ReapRequest, Sandbox, SandboxStats, Status } from '@/api/admin'
+import type { Role } from '@/api/types'
 
 export const refreshEveryMs = 5000
 
@@ -19,6 +20,9 @@ export const useAdminStore = defineStore('admin', {
     sandboxError: '',
     users: [] as AdminUser[],
     usersError: '',
+    audit: [] as AuditEntry[],
+    auditMore: false,
+    auditError: '',
     /** When the sandboxes were last refreshed (browser time, ms). */
     refreshedAt: 0,
   }),
@@ -116,6 +120,30 @@ export const useAdminStore = defineStore('admin', {
       await (disabled ? api.disableUser(name) : api.enableUser(name))
       const u = this.users.find((x) => x.username === name)
       if (u) u.disabled = disabled
+    },
+
+    /** Gives a user another role; the server ends their sessions. */
+    async setRole(name: string, role: Role) {
+      await api.setRole(name, role)
+      const u = this.users.find((x) => x.username === name)
+      if (u) u.role = role
+    },
+
+    async deleteUser(name: string) {
+      await api.deleteUser(name)
+      this.users = this.users.filter((x) => x.username !== name)
+    },
+
+    /** The audit log from the newest entry, or (more) the page after what is shown. */
+    async loadAudit(f: AuditFilter, more = false) {
+      try {
+        const res = await api.audit(f, more ? (this.audit.at(-1)?.id ?? 0) : 0)
+        this.audit = more ? [...this.audit, ...(res.entries ?? [])] : (res.entries ?? [])
+        this.auditMore = res.more
+        this.auditError = ''
+      } catch (e) {
+        this.auditError = message(e)
+      }
     },
 
     async resetPassword(name: string): Promise<string> {

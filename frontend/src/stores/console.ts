@@ -4,7 +4,10 @@
 // into reactive state (streams would make Vue re-render on every chunk).
 import { defineStore } from 'pinia'
 import { markRaw } from 'vue'
-import { describeReason, parseEvent, socketURL, tabID, type ClientMessage, type ServerEvent } from '@/console/protocol'
+import { getJSON } from '@/api/http'
+import { describeReason, parseEvent, socketURL, tabID, type ClientMessage, type ConsoleSettings, type ServerEvent } from '@/console/protocol'
+import { TracebackNamer, type Place } from '@/console/tracebacks'
+import { ctrlCCode, exitSentence, nextStep, sessionEndedSentence } from '@/console/words'
 
 export type Phase = 'idle' | 'starting' | 'queued' | 'running' | 'exited'
 
@@ -29,6 +32,8 @@ export interface SocketLike {
 export type SocketFactory = (url: string) => SocketLike
 
 const OPEN = 1
+/** The server's close code for a login session that ended (docs/protocol.md). */
+const sessionEndedCode = 4001
 const maxBackoffMs = 10_000
 
 let socketFactory: SocketFactory = (url) => new WebSocket(url)
@@ -54,6 +59,8 @@ function endsWithPrompt(b: Uint8Array): boolean {
 // minimum contrast (see ConsolePane).
 const dim = (s: string) => `\r\n\x1b[90m${s}\x1b[0m\r\n`
 const red = (s: string) => `\r\n\x1b[31m${s}\x1b[0m\r\n`
+/** Keys typed before a program can take them wait here, up to this many characters. */
+const typeAheadMax = 4096
 
 export const useConsoleStore = defineStore('console', {
   state: () => ({
@@ -78,6 +85,14 @@ export const useConsoleStore = defineStore('console', {
     typing: '',
     /** A helper who asks to type and awaits the answer; '' for none. */
     keyboardRequest: '',
+    /** The user pressed Stop for this run. */
+    stoppedByUser: false,
+    /** Where the error that ended the last run points, in the tree; null if nowhere. */
+    errorAt: null as Place | null,
+    /** The server's console settings (GET /api/console); null until they arrive. */
+    settings: null as ConsoleSettings | null,
+    /** The login session ended (close code 4001): why, in the server's words; '' while it lives. */
+    sessionEnded: '',
     // Non-reactive plumbing.
     socket: null as SocketLike | null,
     sink: null as TerminalSink | null,
@@ -89,6 +104,12 @@ export const useConsoleStore = defineStore('console', {
     everOpened: false,
     /** After a reconnect the server replays scrollback: clear before the first byte. */
     replayPending: false,
+    /** Renames traceback files to tree paths on the way to the sink. */
+    namer: null as TracebackNamer | null,
+    /** Keys typed while the program was starting, waiting, or the socket reconnecting. */
+    typedAhead: '',
+    /** "Nothing is running" was said since the last run: once is enough. */
+    hinted: false,
   }),
 
   getters: {
@@ -104,6 +125,8 @@ export const useConsoleStore = defineStore('console', {
         case 'running':
           return (s.kind === 'repl' && !s.path) || s.atPrompt ? 'REPL' : 'Running'
         case 'exited':
+          if (s.exitReason === 'error' && s.exitCode === ctrlCCode) return 'Stopped: Ctrl-C'
+          if (s.exitReason === 'stopped' && s.stoppedByUser) return 'Stopped by you'
           // The exit code only tells a student something when their program failed.
           return `Exited: ${describeReason(s.exitReason)}${s.exitReason === 'error' || (s.exitReason === 'finished' && s.exitCode) ? ` (${s.exitCode})` : ''}`
       }
@@ -114,6 +137,12 @@ export const useConsoleStore = defineStore('console', {
   actions: {
     attach(sink: TerminalSink | null) {
       this.sink = sink ? markRaw(sink) : null
+      this.namer = sink ? markRaw(new TracebackNamer((text) => this.sink?.write(text))) : null
+    },
+
+    /** Learns whether this user may open an empty REPL, and the limits a run is held to. */
+    async loadSettings() {
+      this.settings = await getJSON<ConsoleSettings>('/api/console')
     },
 
     /** Opens the socket (and keeps it open across drops until disconnect). */
@@ -141,6 +170,7 @@ export const useConsoleStore = defineStore('console', {
           this.rawSend(this.pending)
           this.pending = null
         }
+        this.sendTypedAhead()
       }
       ws.onmessage = (ev: MessageEvent) => {
         if (this.socket !== ws) return
@@ -151,10 +181,18 @@ export const useConsoleStore = defineStore('console', {
           this.output(new Uint8Array(ev.data))
         }
       }
-      ws.onclose = () => {
+      ws.onclose = (ev: CloseEvent) => {
         if (this.socket !== ws) return
         this.socket = null
         this.connected = false
+        if (ev.code === sessionEndedCode) {
+          // The login is over for good: say why, and stop knocking.
+          this.wanted = false
+          this.sessionEnded = ev.reason || 'session ended'
+          this.$patch({ phase: 'idle', reconnecting: false })
+          this.sink?.write(red(sessionEndedSentence(this.sessionEnded)))
+          return
+        }
         if (!this.wanted) return
         this.reconnecting = true
         this.timer = setTimeout(() => {
@@ -189,12 +227,41 @@ export const useConsoleStore = defineStore('console', {
     },
 
     stop() {
-      if (this.phase === 'queued' || this.phase === 'starting' || this.phase === 'running') this.send({ type: 'stop' })
+      if (this.phase === 'queued' || this.phase === 'starting' || this.phase === 'running') {
+        this.stoppedByUser = true
+        this.send({ type: 'stop' })
+      }
     },
 
-    /** Keystrokes from the terminal; only a live process can take them. */
+    /**
+     * Keystrokes from the terminal. A live process takes them; while it
+     * starts, waits in line or the socket reconnects they wait for it; with
+     * nothing running the console says so once, so that nothing typed
+     * disappears without a word.
+     */
     input(data: string) {
-      if (this.phase === 'running' && this.connected) this.rawSend({ type: 'stdin', data })
+      if (this.phase === 'running' && this.connected) {
+        this.sendTypedAhead()
+        this.rawSend({ type: 'stdin', data })
+        return
+      }
+      if (this.phase === 'running' || this.phase === 'starting' || this.phase === 'queued') {
+        const room = typeAheadMax - this.typedAhead.length
+        if (data.length > room) this.sink?.write(red('You typed more than the program can be given before it starts; the rest was not sent.'))
+        this.typedAhead += data.slice(0, Math.max(0, room))
+        return
+      }
+      if (this.hinted) return
+      this.hinted = true
+      const repl = this.settings?.repl ? ' For a Python prompt, choose View → Show REPL.' : ''
+      this.sink?.write(dim(`Nothing is running, so what you type here is not sent anywhere. Press Run (F5) to run the open file.${repl}`))
+    },
+
+    sendTypedAhead() {
+      if (!this.typedAhead || this.phase !== 'running' || !this.connected) return
+      const data = this.typedAhead
+      this.typedAhead = ''
+      this.rawSend({ type: 'stdin', data })
     },
 
     /** Lets the helper who asked type (true), or declines and takes the keyboard back (false). */
@@ -212,7 +279,10 @@ export const useConsoleStore = defineStore('console', {
 
     start(msg: ClientMessage, kind: 'run' | 'repl', path: string) {
       this.sink?.reset()
+      this.namer?.reset({})
       this.replayPending = false
+      this.typedAhead = ''
+      this.hinted = false
       this.$patch({
         phase: 'starting',
         kind,
@@ -224,6 +294,8 @@ export const useConsoleStore = defineStore('console', {
         error: '',
         outputLimited: false,
         atPrompt: false,
+        stoppedByUser: false,
+        errorAt: null,
       })
       this.send(msg)
     },
@@ -246,8 +318,10 @@ export const useConsoleStore = defineStore('console', {
       if (this.replayPending) {
         this.replayPending = false
         this.sink?.reset()
+        this.namer?.reset()
       }
-      this.sink?.write(bytes)
+      if (this.namer) this.namer.push(bytes)
+      else this.sink?.write(bytes)
       // Only the first prompt of a run changes state, so streaming output
       // costs no reactive writes.
       if (!this.atPrompt && this.phase === 'running' && endsWithPrompt(bytes)) this.atPrompt = true
@@ -256,16 +330,27 @@ export const useConsoleStore = defineStore('console', {
     handle(ev: ServerEvent) {
       switch (ev.type) {
         case 'started':
+          // The line that said "waiting in line" gives way to the program.
+          if (this.phase === 'queued') this.sink?.write('\r\x1b[2K')
           this.$patch({ phase: 'running', session: ev.session, path: ev.path, error: '', queuePosition: 0 })
           if (!this.kind) this.kind = ev.path ? 'run' : 'repl'
+          if (this.namer) this.namer.folders = ev.folders
+          this.sendTypedAhead()
           break
         case 'queued':
           this.$patch({ phase: 'queued', queuePosition: ev.position })
+          this.sink?.write(`\r\x1b[2K\x1b[90mWaiting for a free place to run your program: you are number ${ev.position} in line…\x1b[0m`)
           break
-        case 'exited':
+        case 'exited': {
+          this.namer?.flush()
           this.$patch({ phase: 'exited', exitCode: ev.code, exitReason: ev.reason })
-          this.sink?.write(dim(`── process ended: ${describeReason(ev.reason)}, exit code ${ev.code} ──`))
+          const x = { reason: ev.reason, code: ev.code, kind: this.kind, stoppedByUser: this.stoppedByUser, limits: this.settings?.limits ?? null }
+          const next = nextStep(x)
+          this.sink?.write(dim(`── ${exitSentence(x)} ──${next ? `\r\n${next}` : ''}`))
+          if (ev.reason === 'error' && x.code !== ctrlCCode) this.errorAt = this.namer?.last ?? null
+          this.typedAhead = ''
           break
+        }
         case 'output_limited':
           this.outputLimited = true
           this.sink?.write(red('── too much output: the rest was dropped ──'))

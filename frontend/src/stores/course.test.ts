@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createPinia, setActivePinia } from 'pinia'
-import { assignmentStatus, testStatus, useCourseStore } from './course'
+import { assignmentStatus, dueWarning, testStatus, useCourseStore } from './course'
 import { useGradingStore } from './grading'
 import { FakeServer, json } from '@/testing/fakes'
 import { ApiError } from '@/api/http'
@@ -287,6 +287,35 @@ describe('testStatus', () => {
     { name: 'timed, never started, window closed', t: timed, at: end + 1, phase: 'ended', remaining: 0 },
   ])('$name', ({ t, at, phase, remaining }) => {
     expect(testStatus(t, at)).toMatchObject({ phase, remaining })
+  })
+})
+
+describe('the IDE test clock', () => {
+  it.each([
+    { name: 'plenty of time', left: 30 * 60_000, given: [], want: null },
+    { name: 'five minutes left', left: 5 * 60_000, given: [], want: 5 * 60_000 },
+    { name: 'five given, four left', left: 4 * 60_000, given: [5 * 60_000], want: null },
+    { name: 'one minute left', left: 60_000, given: [5 * 60_000], want: 60_000 },
+    { name: 'opened with 40 s left: only the urgent one', left: 40_000, given: [], want: 60_000 },
+    { name: 'both given', left: 10_000, given: [60_000], want: null },
+  ])('$name', ({ left, given, want }) => {
+    expect(dueWarning(left, new Set(given))).toBe(want)
+  })
+
+  it('runs for the test whose time is on, the one ending first', async () => {
+    const at = serverNow + 10 * 60_000
+    serveCourse(() => at, {
+      tests: [
+        test_({ slug: 'late', ends_at: new Date(serverNow + 2 * H).toISOString(), my_end: new Date(serverNow + 2 * H).toISOString() }),
+        test_({ slug: 'soon', duration_minutes: 20, my_start: new Date(serverNow).toISOString(), my_end: new Date(serverNow + 20 * 60_000).toISOString() }),
+        test_({ slug: 'unstarted', duration_minutes: 20, my_end: null }),
+      ],
+    })
+    const c = useCourseStore()
+    expect(c.runningTest).toBeUndefined()
+    await c.loadTests()
+    expect(c.runningTest?.test.slug).toBe('soon')
+    expect(c.runningTest!.end).toBe(serverNow + 20 * 60_000)
   })
 })
 

@@ -77,6 +77,24 @@ export function testStatus(t: Test, now: number): TestStatus {
   return at('running', myEnd ?? end)
 }
 
+/** The warnings a student gets as their test time runs out, in ms left. */
+export const testWarnings = [5 * 60_000, 60_000]
+
+/**
+ * The warning due with `remaining` ms left, given those already given: the
+ * most urgent one passed that was not given yet, or null. A student who
+ * opens the IDE with 3 minutes left gets the 5-minute one at once, and
+ * never two at a time.
+ */
+export function dueWarning(remaining: number, given: ReadonlySet<number>): number | null {
+  const passed = testWarnings.filter((w) => remaining <= w)
+  const last = passed.at(-1)
+  return last === undefined || given.has(last) ? null : last
+}
+
+/** How long before a test's end the editor stops taking keys, so the last save lands in time. */
+export const lockLeadMs = 4000
+
 /** The folder a student works in during a test. */
 export const testFolder = (slug: string, user: string) => `Submissions/${slug}/${user}`
 
@@ -116,6 +134,15 @@ export const useCourseStore = defineStore('course', {
       }
     },
     gradeOf: (s) => (slug: string) => s.grades.find((g) => g.item === slug),
+    /** The test whose clock runs for this student now (the one ending first), if any. */
+    runningTest(): { test: Test; end: number } | undefined {
+      const now = this.serverNow
+      return this.tests
+        .map((test) => ({ test, status: testStatus(test, now) }))
+        .filter((x) => x.status.phase === 'running' && x.status.target !== null)
+        .map((x) => ({ test: x.test, end: x.status.target as number }))
+        .sort((a, b) => a.end - b.end)[0]
+    },
   },
 
   actions: {
@@ -171,6 +198,12 @@ export const useCourseStore = defineStore('course', {
       } finally {
         this.loading = false
       }
+    },
+
+    /** The tests alone: what the IDE's countdown needs. */
+    async loadTests() {
+      const ts = await this.timed(api.listTests)
+      this.tests = ts.tests ?? []
     },
 
     async loadHistory(slug: string, user: string) {

@@ -265,4 +265,25 @@ describe('files store: reveal and read-only open', () => {
     expect(f.activeTab!.writable).toBe(false)
     expect(f.activeTab!.text).toBe('print("hi")\n')
   })
+
+  it('locks a folder: keys stop, the last text is saved, then the tab is read-only', async () => {
+    const s = await openHello()
+    s.edit('Local/alice/hello.py', 'print("last line")\n')
+    const failed = await s.lock('Local/alice')
+    expect(failed).toEqual([])
+    expect(server.files.get('Local/alice/hello.py')!.text).toBe('print("last line")\n')
+    const tab = s.tabs[0]!
+    expect(tab).toMatchObject({ locked: true, writable: false })
+    // Typing after the lock changes nothing.
+    s.edit('Local/alice/hello.py', 'too late')
+    expect(tab.text).toBe('print("last line")\n')
+  })
+
+  it('names what a lock could not save, and keeps its text on screen', async () => {
+    const s = await openHello()
+    server.srv.on('PUT', '/api/files/content', () => json(403, { error: 'read-only for you' }))
+    s.edit('Local/alice/hello.py', 'unsaved\n')
+    expect(await s.lock('Local/alice')).toEqual(['Local/alice/hello.py'])
+    expect(s.tabs[0]!.text).toBe('unsaved\n')
+  })
 })

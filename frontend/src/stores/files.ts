@@ -34,11 +34,35 @@ export interface Tab {
   /** Object URL for PDF and image previews. */
   url: string
   size: number
+  /**
+   * The time to change this file is over (a test's end): the editor takes
+   * no more keys while its last text is saved, then the tab is read-only.
+   */
+  locked: boolean
+}
+
+/**
+ * Where an editor puts its cursor next: a new file's first line, or the
+ * line a traceback points to (highlighted). A new object each time, so the
+ * same line can be asked for twice.
+ */
+export interface CursorRequest {
+  path: string
+  line: number
+  /** Mark the line as the one an error points to (until the text changes). */
+  highlight: boolean
+  /** Take the keyboard: the user asked for it (a click, a new file). */
+  focus: boolean
 }
 
 // Timers and save chains are plumbing, not state: keep them out of Pinia.
 const autosaveTimers = new Map<string, ReturnType<typeof setTimeout>>()
 const saveChains = new Map<string, Promise<boolean>>()
+
+/** Lets go of a preview's bytes (a PDF's own address holds none). */
+function revokeBlob(url: string) {
+  if (url.startsWith('blob:')) URL.revokeObjectURL(url)
+}
 
 function clearAutosave(path: string) {
   const t = autosaveTimers.get(path)
@@ -60,6 +84,7 @@ export const useFilesStore = defineStore('files', {
     home: '',
     tabs: [] as Tab[],
     active: '',
+    cursor: null as CursorRequest | null,
   }),
 
   getters: {
@@ -172,6 +197,7 @@ export const useFilesStore = defineStore('files', {
         conflict: null,
         url: '',
         size: 0,
+        locked: false,
       })
       this.active = path
       await this.load(path)
@@ -185,12 +211,17 @@ export const useFilesStore = defineStore('files', {
       tab.loading = true
       tab.error = ''
       try {
-        const c = await files.read(path)
+        const byName = kindByName(path)
+        // A PDF is shown from its own address, which names it in the
+        // viewer's title; this read fills the browser's cache for it.
+        const c = await files.read(path, byName === 'pdf' ? files.viewURL(path) : undefined)
         tab.version = c.version
         tab.size = c.bytes.byteLength
-        const byName = kindByName(path)
-        if (byName === 'pdf' || byName === 'image') {
-          if (tab.url) URL.revokeObjectURL(tab.url)
+        if (byName === 'pdf') {
+          tab.kind = byName
+          tab.url = files.viewURL(path)
+        } else if (byName === 'image') {
+          if (tab.url) revokeBlob(tab.url)
           tab.kind = byName
           tab.url = URL.createObjectURL(new Blob([c.bytes], { type: previewType(path) }))
         } else {
@@ -213,7 +244,7 @@ export const useFilesStore = defineStore('files', {
 
     edit(path: string, text: string) {
       const tab = this.tabs.find((t) => t.path === path)
-      if (!tab || !tab.writable) return
+      if (!tab || !tab.writable || tab.locked) return
       tab.text = text
       clearAutosave(path)
       autosaveTimers.set(
@@ -295,6 +326,20 @@ export const useFilesStore = defineStore('files', {
       await this.save(path)
     },
 
+    /**
+     * Ends editing under dir, as a test's end does to its folder: the tabs
+     * there stop taking keys first, so nothing can be typed after the last
+     * save starts; then each is saved, then made read-only. Resolves to the
+     * paths whose text could not be saved (they keep it on screen).
+     */
+    async lock(dir: string): Promise<string[]> {
+      const tabs = this.tabs.filter((t) => within(t.path, dir) && t.writable)
+      for (const t of tabs) t.locked = true
+      const saved = await Promise.all(tabs.map((t) => this.save(t.path)))
+      for (const t of tabs) t.writable = false
+      return tabs.filter((_, i) => !saved[i]).map((t) => t.path)
+    },
+
     async saveAll(): Promise<boolean> {
       const results = await Promise.all(this.tabs.map((t) => this.save(t.path)))
       return results.every(Boolean)
@@ -305,7 +350,7 @@ export const useFilesStore = defineStore('files', {
       if (i < 0) return
       clearAutosave(path)
       const [tab] = this.tabs.splice(i, 1)
-      if (tab?.url) URL.revokeObjectURL(tab.url)
+      if (tab?.url) revokeBlob(tab.url)
       if (this.active === path) this.active = this.tabs[Math.min(i, this.tabs.length - 1)]?.path ?? ''
     },
 
@@ -314,9 +359,18 @@ export const useFilesStore = defineStore('files', {
       await files.create(path, type)
       await this.loadDir(dir)
       if (dir) this.expanded[dir] = true
-      if (type === 'file') await this.open(path)
-      else this.selected = path
+      if (type === 'file') {
+        await this.open(path)
+        // A new file is for typing into: the cursor goes there at once.
+        this.cursor = { path, line: 1, highlight: false, focus: true }
+      } else this.selected = path
       return path
+    },
+
+    /** Opens path (when the user may read it) and puts the cursor on line. */
+    async goTo(path: string, line: number, opts: { highlight?: boolean; focus?: boolean } = {}) {
+      await this.open(path)
+      this.cursor = { path, line, highlight: opts.highlight ?? false, focus: opts.focus ?? true }
     },
 
     async move(from: string, to: string) {
@@ -364,7 +418,7 @@ export const useFilesStore = defineStore('files', {
 
     reset() {
       for (const p of autosaveTimers.keys()) clearAutosave(p)
-      for (const t of this.tabs) if (t.url) URL.revokeObjectURL(t.url)
+      for (const t of this.tabs) if (t.url) revokeBlob(t.url)
       this.$reset()
     },
   },

@@ -1,5 +1,6 @@
-// User interface preferences kept in this browser: theme, the large font
-// used when projecting to a class, and the console's screen-reader mode.
+// User interface preferences kept in this browser: theme, the large font,
+// projector mode (the console alone, large and in high contrast) and the
+// console's screen-reader mode.
 import { defineStore } from 'pinia'
 
 export type Theme = 'light' | 'dark'
@@ -10,6 +11,7 @@ interface Saved {
   theme?: Theme
   largeFont?: boolean
   screenReader?: boolean
+  projector?: boolean
 }
 
 function loadSaved(): Saved {
@@ -31,11 +33,13 @@ export const usePrefsStore = defineStore('prefs', {
       theme: saved.theme ?? systemTheme(),
       largeFont: saved.largeFont ?? false,
       screenReader: saved.screenReader ?? false,
+      /** Teaching from a projector: the console fills the screen, large and in high contrast. */
+      projector: saved.projector ?? false,
     }
   },
   getters: {
     editorFontSize: (s) => (s.largeFont ? 22 : 14),
-    terminalFontSize: (s) => (s.largeFont ? 22 : 14),
+    terminalFontSize: (s) => (s.projector ? 26 : s.largeFont ? 22 : 14),
   },
   actions: {
     toggleTheme() {
@@ -50,9 +54,16 @@ export const usePrefsStore = defineStore('prefs', {
       this.screenReader = !this.screenReader
       this.persist()
     },
+    toggleProjector() {
+      this.projector = !this.projector
+      this.persist()
+    },
     persist() {
       try {
-        globalThis.localStorage?.setItem(key, JSON.stringify({ theme: this.theme, largeFont: this.largeFont, screenReader: this.screenReader }))
+        globalThis.localStorage?.setItem(
+          key,
+          JSON.stringify({ theme: this.theme, largeFont: this.largeFont, screenReader: this.screenReader, projector: this.projector }),
+        )
       } catch {
         /* private mode: preferences last for this page only */
       }

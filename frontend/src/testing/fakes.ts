@@ -46,8 +46,11 @@ export class FakeSocket implements SocketLike {
     this.onmessage?.({ data: new TextEncoder().encode(s).buffer } as MessageEvent)
   }
   drop() {
+    this.closeWith(1006, '')
+  }
+  closeWith(code: number, reason: string) {
     this.readyState = 3
-    this.onclose?.({ code: 1006 } as CloseEvent)
+    this.onclose?.({ code, reason } as CloseEvent)
   }
 }
 
