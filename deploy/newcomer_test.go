@@ -165,7 +165,7 @@ func TestNewcomer(t *testing.T) {
 		t.Errorf("still running after make run stopped:\n%s", ps)
 	}
 	if ids, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=pyide.managed=true", "--filter", "label=pyide.user=admin").Output(); len(bytes.TrimSpace(ids)) > 0 {
-		t.Errorf("containers left after make run stopped: %s", ids)
+		t.Errorf("containers left after make run stopped: %s\nits output:\n%s", ids, out.String())
 	}
 	sc := bufio.NewScanner(strings.NewReader(out.String()))
 	for sc.Scan() {

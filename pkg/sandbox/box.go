@@ -180,17 +180,26 @@ func (b *box) renewed(ctx context.Context) error {
 // create survives a name conflict: the name is derived from a fresh session
 // id, so a conflict can only be an earlier attempt of this very call (e.g. a
 // create that timed out on our side but succeeded in the engine).
+//
+// The engine goes on making a container after its caller hangs up, so a
+// create is never cut short by ctx (only by controlTimeout): a server
+// shutting down that gave up halfway would leave behind a container made a
+// moment later. When ctx ends meanwhile, what was made is removed at once.
 func (m *Manager) create(ctx context.Context, name string, cfg *container.Config, hc *container.HostConfig) (string, error) {
 	for attempt := 0; ; attempt++ {
-		cctx, cancel := context.WithTimeout(ctx, controlTimeout)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), controlTimeout)
 		res, err := m.cli.ContainerCreate(cctx, client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: hc})
 		cancel()
+		if err == nil && ctx.Err() != nil {
+			_ = m.removeContainer(context.WithoutCancel(ctx), res.ID)
+			return "", fmt.Errorf("sandbox: create: %w", ctx.Err())
+		}
 		if err == nil {
 			return res.ID, nil
 		}
 		if ctx.Err() != nil {
-			// Given up while the engine may be making it: whatever it made
-			// under this name goes, rather than wait for a reconcile.
+			// Whatever the engine made under this name goes, rather than
+			// wait for a reconcile.
 			_ = m.removeContainer(context.WithoutCancel(ctx), name)
 			return "", fmt.Errorf("sandbox: create: %w", err)
 		}

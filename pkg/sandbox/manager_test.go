@@ -3,6 +3,7 @@ package sandbox_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -116,6 +117,37 @@ func TestReconcileAndClose(t *testing.T) {
 	}
 	if _, err := m.Start(ctx, homeSpec(t, "jack", dir, ""), nil); err == nil {
 		t.Error("Start after Close succeeded")
+	}
+}
+
+// TestCloseWhileCreating: a server shutting down while spares are being
+// made leaves no container behind, not even one the engine finishes making
+// after the server gave up on it.
+func TestCloseWhileCreating(t *testing.T) {
+	t.Parallel()
+	cli := sandboxtest.RequireDocker(t)
+	for round := range 3 {
+		server := sandboxtest.ServerID(t)
+		m, err := sandbox.New(context.Background(), sandbox.Options{
+			Client: cli, Image: sandboxtest.Image(), ServerID: server, SpareEnabled: true, MountRoot: os.TempDir(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := sandboxtest.Workspace(t, nil)
+		for i := range 6 {
+			go func() { _ = m.Prepare(context.Background(), homeSpec(t, fmt.Sprintf("early%d", i), dir, "")) }()
+		}
+		time.Sleep(time.Duration(10+20*round) * time.Millisecond)
+		if err := m.Close(context.Background()); err != nil {
+			t.Logf("Close: %v", err)
+		}
+		// Whatever the engine was still making has had time to appear.
+		time.Sleep(2 * time.Second)
+		for _, c := range containersOf(t, m, server) {
+			t.Errorf("round %d: Close left %v (%s)", round, c.Names, c.State)
+			_, _ = cli.ContainerRemove(context.Background(), c.ID, client.ContainerRemoveOptions{Force: true})
+		}
 	}
 }
 
