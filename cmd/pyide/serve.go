@@ -20,6 +20,7 @@ import (
 	"github.com/pythonide/pyide/pkg/backup"
 	"github.com/pythonide/pyide/pkg/config"
 	"github.com/pythonide/pyide/pkg/course"
+	"github.com/pythonide/pyide/pkg/grading"
 	"github.com/pythonide/pyide/pkg/metrics"
 	"github.com/pythonide/pyide/pkg/server"
 	"github.com/pythonide/pyide/pkg/store"
@@ -63,7 +64,11 @@ type parts struct {
 	sb   *sandboxes
 	ws   *workspace.Workspace
 	crs  *course.Service
-	hub  *terminal.Hub
+	grd  *grading.Service
+	// runners of checks, of background grading and of the similarity
+	// report
+	runners []*batchRunner
+	hub     *terminal.Hub
 	adm  *admin.Handler
 	srv  *server.Server
 }
@@ -99,6 +104,17 @@ func wire(ctx context.Context, a *app) (_ *parts, err error) {
 		OnTestOver: p.sb.endTest,
 		// A rule that begins (a test, a deadline) reaches running sandboxes.
 		OnChange: func(user string) { p.hub.Recheck(user) },
+		OnSubmit: func(sub store.Submission) { p.grd.Submitted(sub) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	check, grade, sim := newGradingRunners(p.sb, cfg.GradingConcurrency)
+	p.runners = []*batchRunner{check, grade, sim}
+	p.grd, err = grading.New(grading.Options{
+		DB: a.db, Course: p.crs, Policy: state, Files: p.ws, Check: check, Grade: grade, Similarity: sim,
+		Busy: p.sb.busy, Concurrency: cfg.GradingConcurrency, ChecksPerMinute: cfg.RunsPerMinute,
+		MaxFileBytes: cfg.MaxFileBytes, Logger: logger,
 	})
 	if err != nil {
 		return nil, err
@@ -133,7 +149,7 @@ func (p *parts) httpServer() *server.Server {
 	cfg, logger := p.a.cfg, p.a.logger
 	return server.New(server.Options{
 		Addr: cfg.Addr, Auth: p.auth, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies,
-		Web: frontend.Dist, Checks: p.checks(), Routes: []server.Routes{p.ws, p.crs, p.adm},
+		Web: frontend.Dist, Checks: p.checks(), Routes: []server.Routes{p.ws, p.crs, p.grd, p.adm},
 		Raw:     map[string]echo.HandlerFunc{"/ws": p.hub.Handler()},
 		Metrics: p.mx, MetricsToken: cfg.MetricsToken, WritesPerMinute: cfg.WritesPerMinute,
 		// The WebSockets are closed first, so that Shutdown does not wait
@@ -148,6 +164,12 @@ func (p *parts) httpServer() *server.Server {
 
 // close releases what wire built, the newest first.
 func (p *parts) close() {
+	if p.grd != nil {
+		p.grd.Close()
+	}
+	for _, r := range p.runners {
+		r.close()
+	}
 	if p.crs != nil {
 		p.crs.Close()
 	}
@@ -195,6 +217,19 @@ func (p *parts) run(ctx context.Context) error {
 	}
 	g.Go(func() error {
 		p.sb.keepConnected(gctx, 10*time.Second)
+		return nil
+	})
+	g.Go(func() error {
+		// Warm grading containers wait from the start, and again after the
+		// engine comes back.
+		for _, r := range p.runners[:2] {
+			r.prime()
+		}
+		every(gctx, 10*time.Second, func() {
+			for _, r := range p.runners[:2] {
+				r.prime()
+			}
+		})
 		return nil
 	})
 	g.Go(func() error {

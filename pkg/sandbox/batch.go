@@ -348,3 +348,12 @@ func (c *cappedBuffer) bytes() ([]byte, bool) {
 	defer c.mu.Unlock()
 	return bytes.Clone(c.buf.Bytes()), c.truncated
 }
+
+// ImageExists says whether the engine has image (for optional batch images,
+// like the similarity report's).
+func (m *Manager) ImageExists(ctx context.Context, image string) bool {
+	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	_, err := m.cli.ImageInspect(ctx, image)
+	return err == nil
+}

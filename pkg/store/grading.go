@@ -314,3 +314,15 @@ func (db *DB) SetRubricMarks(ctx context.Context, item, username string, ids []i
 		return nil
 	})
 }
+
+// ReleasedRunItems lists the items whose results are released and that
+// username has a grading run of.
+func (db *DB) ReleasedRunItems(ctx context.Context, username string) ([]string, error) {
+	rows, err := db.q.Query(ctx, `SELECT DISTINCT r.item FROM grading_runs r
+		JOIN grading_release g ON g.item = r.item AND g.released
+		WHERE r.username = $1 ORDER BY r.item`, username)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
