@@ -251,6 +251,7 @@ func (p *parts) run(ctx context.Context) error {
 		return nil
 	})
 	err = g.Wait()
+	p.grd.Close() // no grading is under way when the sandboxes go
 	// The terminals are closed; remove every sandbox this server ran.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
