@@ -136,6 +136,7 @@ func (s *Service) grade(ctx context.Context, r Runner, files []File, tests []sto
 	if _, err := rand.Read(key); err != nil {
 		return Outcome{}, err
 	}
+	files = unwrap(files)
 	in := graderInput{Key: hex.EncodeToString(key), TestSeconds: s.opts.TestSeconds, OutputBytes: outputBytes}
 	budget := 5 * time.Second
 	var total int64
@@ -176,6 +177,30 @@ var ErrUnavailable = errors.New("grading is unavailable: no Docker engine answer
 
 // errTooLarge: the files are too large to send to the grader.
 var errTooLarge = errors.New("too large to grade")
+
+// unwrap takes away the one folder every file is in: a student who submits
+// (or checks) their folder hw1 has hw1/main.py, and the tests import
+// solution from the top.
+func unwrap(files []File) []File {
+	for {
+		top := ""
+		for _, f := range files {
+			dir, _, ok := strings.Cut(f.Name, "/")
+			if !ok || (top != "" && dir != top) {
+				return files
+			}
+			top = dir
+		}
+		if top == "" {
+			return files
+		}
+		out := make([]File, len(files))
+		for i, f := range files {
+			out[i] = File{Name: strings.TrimPrefix(f.Name, top+"/"), Data: f.Data}
+		}
+		files = out
+	}
+}
 
 // mainFile is the file an I/O case runs: the test's, else main.py, else the
 // only .py file at the top.
