@@ -517,8 +517,9 @@ class Worker:
     """The one worker process; a new one after a failure. Objects from an
     older one are gone with it."""
 
-    def __init__(self, cap):
+    def __init__(self, cap, test_seconds=5.0):
         self.cap = cap
+        self.test_seconds = test_seconds
         self.p = None
         self.gen = 0
         self.deadline = None
@@ -571,9 +572,12 @@ class Worker:
         __tracebackhide__ = True
         if not self.alive():
             self.start()
+        # Outside a test (settling names after collection) a call gets a
+        # test's time too: a module that hangs at import stops nothing.
+        deadline = self.deadline or time.monotonic() + self.test_seconds
         try:
             send(self.w, req)
-            resp = recv(self.r, self.deadline)
+            resp = recv(self.r, deadline)
         except TimeoutError:
             self.stop()
             raise TestTimeout() from None
@@ -1098,7 +1102,7 @@ def run_py(py, test_seconds, cap):
     import importlib.util
     import pytest
     pytest.hookimpl(tryfirst=True)(Grader.pytest_pycollect_makemodule)
-    worker = Worker(cap)
+    worker = Worker(cap, test_seconds)
     g = Grader(py, test_seconds, worker)
     g.module_class = mem_module_class()
     GRADER = g
