@@ -69,8 +69,8 @@ type parts struct {
 	// report
 	runners []*batchRunner
 	hub     *terminal.Hub
-	adm  *admin.Handler
-	srv  *server.Server
+	adm     *admin.Handler
+	srv     *server.Server
 }
 
 // wire builds every part on the open database, in the order they need one

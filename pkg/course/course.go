@@ -55,7 +55,7 @@
 //	GET    /items/{slug}/submissions/{user}  staff, or the student themself: {now, submissions: [Submission]}
 //	GET    /items/{slug}/submissions/{user}/{n}/files?path=P   the bytes of one file of a snapshot
 //	PUT    /items/{slug}/grades/{user}       staff; {score, max_score, feedback_md} → {now, grade}
-//	GET    /grades                           {now, grades: [Grade]}: a student their own, staff everyone's
+//	GET    /grades                           {now, grades: [Grade]}: a student their own (once released), staff everyone's
 //	GET    /items/{slug}/grades.csv          staff; username, display_name, submitted_at, late, score, max_score
 //
 // Submitted files are named relative to the folder that holds all the
