@@ -119,6 +119,13 @@ export const useGradingStore = defineStore('grading', {
         row.score = res.grade.score
         row.max_score = res.grade.max_score
       }
+      // The score that counts: the one typed, else the proposed one.
+      const sum = this.summaries[user]
+      if (sum) {
+        sum.override = res.grade.score
+        sum.score = res.grade.score ?? sum.proposed
+        sum.max_score = res.grade.max_score
+      }
       return res.grade
     },
   },
