@@ -9,7 +9,9 @@
 #   --force          rebuild even if the image already exists
 #   --with-teaching  also install python3-numpy and python3-matplotlib
 #                    (tag gets a -teaching suffix unless BASE_IMAGE is set)
-# Env: BASE_IMAGE (image name:tag), BASE_SUITE (default bookworm).
+# Env: BASE_IMAGE (image name:tag), BASE_SUITE (default bookworm),
+#      BASE_PACKAGES (comma-separated; default python3,python3-pytest; the
+#      similarity report's image, dolos-image/build.sh, asks for Node).
 set -euo pipefail
 
 force=false
@@ -61,7 +63,7 @@ while IFS= read -r line; do
 done < <(cat /etc/apt/apt.conf /etc/apt/apt.conf.d/* 2>/dev/null | grep -E '^[[:space:]]*Acquire::' || true)
 
 # python3-pytest: the grader runs professors' pytest and unittest files.
-packages=python3,python3-pytest
+packages="${BASE_PACKAGES:-python3,python3-pytest}"
 hooks=()
 if $teaching; then
   packages="$packages,python3-numpy,python3-matplotlib"

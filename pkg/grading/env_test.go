@@ -44,6 +44,9 @@ type env struct {
 	ws    *workspace.Workspace
 	dir   string
 	users map[string]*servertest.Client
+	// With Docker: the manager, and the check and grading containers.
+	m            *sandbox.Manager
+	check, grade *sandbox.Batches
 }
 
 // batches adapts sandbox.Batches to Runner, as cmd/pyide does.
@@ -94,17 +97,20 @@ func newEnv(t testing.TB, docker bool) *env {
 	opts := Options{DB: db, Course: e.crs, Policy: st, Files: ws, Logger: servertest.Quiet(), Clock: ck.Now,
 		TestSeconds: 3, Concurrency: 2}
 	if docker {
-		m := sandboxtest.NewManager(t, sandbox.Options{MountRoot: dir})
-		mk := func(name string, warm int) Runner {
+		m := sandboxtest.NewManager(t, sandbox.Options{MountRoot: dir, SpareEnabled: true, MaxConcurrent: 150})
+		e.m = m
+		mk := func(name string, warm int) *sandbox.Batches {
 			b, err := m.NewBatches(sandbox.BatchOptions{Name: name, Cmd: []string{"python3", "/opt/pyide/grader.py"},
 				Env: []string{"PYIDE_GRADER=1"}, MemoryMB: 256, Warm: warm})
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(b.Close)
-			return batches{b}
+			return b
 		}
-		opts.Check, opts.Grade = mk("check", 1), mk("grader", 2)
+		e.check, e.grade = mk("check", 1), mk("grader", 2)
+		opts.Check, opts.Grade = batches{e.check}, batches{e.grade}
+		opts.Busy = func() bool { return m.Stats().Queued > 0 }
 	}
 	e.svc, err = New(opts)
 	if err != nil {

@@ -357,3 +357,6 @@ func (m *Manager) ImageExists(ctx context.Context, image string) bool {
 	_, err := m.cli.ImageInspect(ctx, image)
 	return err == nil
 }
+
+// Ready is how many warm containers wait now.
+func (b *Batches) Ready() int { return len(b.ready) }
