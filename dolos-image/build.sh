@@ -15,5 +15,10 @@ if ! docker image inspect "$base" >/dev/null 2>&1; then
   BASE_IMAGE="$base" BASE_PACKAGES="nodejs,npm,node-gyp,g++,make,python3,libnode-dev,ca-certificates" \
     bash ../sandbox-image/build-base.sh
 fi
+# The host's certificate authorities for the npm registry (a site behind a
+# TLS-inspecting proxy has its own), used only in the build stage.
+ca="${NODE_EXTRA_CA_CERTS:-$(npm config get cafile 2>/dev/null || true)}"
+trap 'rm -f build-ca.crt' EXIT
+if [ -n "$ca" ] && [ "$ca" != null ] && [ -r "$ca" ]; then cp "$ca" build-ca.crt; else : >build-ca.crt; fi
 docker build -q --build-arg BASE="$base" -t "$image" . >/dev/null
 echo "dolos-image/build.sh: built $image from $base in $(( $(date +%s) - start )) s"
