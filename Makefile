@@ -11,7 +11,7 @@ PORT           ?= 8080
 GOLANGCI_LINT  ?= $(shell command -v golangci-lint || echo $(HOME)/go/bin/golangci-lint)
 export SANDBOX_IMAGE
 
-.PHONY: help run cli build frontend prereqs sandbox-image test test-go test-runner test-frontend e2e bench bench-class lint fmt clean
+.PHONY: help run cli build frontend prereqs sandbox-image dolos-image test test-go test-runner test-frontend e2e bench bench-class lint fmt clean
 
 help:
 	@echo "make run            build and start on http://localhost:$(PORT) (embedded database)"
@@ -19,6 +19,7 @@ help:
 	@echo "make cli ARGS=...   the pyide CLI on make run's data folder (e.g. ARGS='user add bob')"
 	@echo "make build          the pyide binary (with the front end when npm is present)"
 	@echo "make sandbox-image  the student container image"
+	@echo "make dolos-image    the similarity report's image (Dolos)"
 	@echo "make e2e            the browser end-to-end flow (needs chromium and Docker)"
 	@echo "make bench          benchmarks (sandbox start, terminal, files)"
 	@echo "make lint           gofmt, go vet, golangci-lint"
@@ -41,6 +42,9 @@ build:
 
 sandbox-image:
 	bash sandbox-image/build.sh
+
+dolos-image:
+	bash dolos-image/build.sh
 
 run: prereqs build
 	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory sandbox-image; else echo "No Docker engine answers: the IDE will open and edit files, but Run will say execution is unavailable."; fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the sandbox base image (default pyide-base:bookworm) from Debian
+# Builds the sandbox base image (default pyide-base:bookworm-pytest) from Debian
 # packages with mmdebstrap and `docker import`s it, for machines that cannot
 # reach a container registry. Packages come from the host's own apt sources:
 # this script never names a mirror, it hands the host's source files to
@@ -9,7 +9,9 @@
 #   --force          rebuild even if the image already exists
 #   --with-teaching  also install python3-numpy and python3-matplotlib
 #                    (tag gets a -teaching suffix unless BASE_IMAGE is set)
-# Env: BASE_IMAGE (image name:tag), BASE_SUITE (default bookworm).
+# Env: BASE_IMAGE (image name:tag), BASE_SUITE (default bookworm),
+#      BASE_PACKAGES (comma-separated; default python3,python3-pytest; the
+#      similarity report's image, dolos-image/build.sh, asks for Node).
 set -euo pipefail
 
 force=false
@@ -24,8 +26,10 @@ for arg in "$@"; do
 done
 
 suite="${BASE_SUITE:-bookworm}"
-default_image="pyide-base:${suite}"
-$teaching && default_image="pyide-base:${suite}-teaching"
+# The tag names what is inside, so a machine with an older base (before
+# pytest) builds the new one instead of reusing it.
+default_image="pyide-base:${suite}-pytest"
+$teaching && default_image="pyide-base:${suite}-pytest-teaching"
 image="${BASE_IMAGE:-$default_image}"
 
 if ! $force && docker image inspect "$image" >/dev/null 2>&1; then
@@ -58,7 +62,8 @@ while IFS= read -r line; do
   aptopts+=(--aptopt="$line")
 done < <(cat /etc/apt/apt.conf /etc/apt/apt.conf.d/* 2>/dev/null | grep -E '^[[:space:]]*Acquire::' || true)
 
-packages=python3
+# python3-pytest: the grader runs professors' pytest and unittest files.
+packages="${BASE_PACKAGES:-python3,python3-pytest}"
 hooks=()
 if $teaching; then
   packages="$packages,python3-numpy,python3-matplotlib"

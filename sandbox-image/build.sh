@@ -2,7 +2,7 @@
 # Builds the student sandbox image (what `make sandbox-image` calls).
 #
 # Base: python:3.12-slim when it is present locally; otherwise, outside CI,
-# one quick pull attempt; otherwise the Debian-built pyide-base:bookworm
+# one quick pull attempt; otherwise the Debian-built pyide-base:bookworm-pytest
 # (build-base.sh, from the host's apt sources, no registry needed).
 # Quick when up to date: Docker's build cache does the work.
 #
@@ -19,8 +19,8 @@ image="${SANDBOX_IMAGE:-pyide-sandbox:latest}"
 official="python:3.12-slim"
 teaching="${WITH_TEACHING:-false}"
 uid="${SANDBOX_UID:-1000}"
-debian_base="pyide-base:bookworm"
-[ "$teaching" = true ] && debian_base="pyide-base:bookworm-teaching"
+debian_base="pyide-base:bookworm-pytest"
+[ "$teaching" = true ] && debian_base="pyide-base:bookworm-pytest-teaching"
 
 have() { docker image inspect "$1" >/dev/null 2>&1; }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/pythonide/pyide/pkg/backup"
 	"github.com/pythonide/pyide/pkg/config"
 	"github.com/pythonide/pyide/pkg/course"
+	"github.com/pythonide/pyide/pkg/grading"
 	"github.com/pythonide/pyide/pkg/metrics"
 	"github.com/pythonide/pyide/pkg/server"
 	"github.com/pythonide/pyide/pkg/store"
@@ -63,9 +64,13 @@ type parts struct {
 	sb   *sandboxes
 	ws   *workspace.Workspace
 	crs  *course.Service
-	hub  *terminal.Hub
-	adm  *admin.Handler
-	srv  *server.Server
+	grd  *grading.Service
+	// runners of checks, of background grading and of the similarity
+	// report
+	runners []*batchRunner
+	hub     *terminal.Hub
+	adm     *admin.Handler
+	srv     *server.Server
 }
 
 // wire builds every part on the open database, in the order they need one
@@ -99,6 +104,17 @@ func wire(ctx context.Context, a *app) (_ *parts, err error) {
 		OnTestOver: p.sb.endTest,
 		// A rule that begins (a test, a deadline) reaches running sandboxes.
 		OnChange: func(user string) { p.hub.Recheck(user) },
+		OnSubmit: func(sub store.Submission) { p.grd.Submitted(sub) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	check, grade, sim := newGradingRunners(p.sb, cfg.GradingConcurrency)
+	p.runners = []*batchRunner{check, grade, sim}
+	p.grd, err = grading.New(grading.Options{
+		DB: a.db, Course: p.crs, Policy: state, Files: p.ws, Check: check, Grade: grade, Similarity: sim,
+		Busy: p.sb.busy, Concurrency: cfg.GradingConcurrency, ChecksPerMinute: cfg.RunsPerMinute,
+		MaxFileBytes: cfg.MaxFileBytes, Logger: logger,
 	})
 	if err != nil {
 		return nil, err
@@ -138,7 +154,7 @@ func (p *parts) httpServer() *server.Server {
 	cfg, logger := p.a.cfg, p.a.logger
 	return server.New(server.Options{
 		Addr: cfg.Addr, Auth: p.auth, Logger: logger, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies,
-		Web: frontend.Dist, Checks: p.checks(), Routes: []server.Routes{p.ws, p.crs, p.adm, p.hub},
+		Web: frontend.Dist, Checks: p.checks(), Routes: []server.Routes{p.ws, p.crs, p.grd, p.adm, p.hub},
 		Raw:     map[string]echo.HandlerFunc{"/ws": p.hub.Handler(), "/ws/watch": p.hub.WatchHandler()},
 		Metrics: p.mx, MetricsToken: cfg.MetricsToken, WritesPerMinute: cfg.WritesPerMinute,
 		// The WebSockets are closed first, so that Shutdown does not wait
@@ -153,6 +169,12 @@ func (p *parts) httpServer() *server.Server {
 
 // close releases what wire built, the newest first.
 func (p *parts) close() {
+	if p.grd != nil {
+		p.grd.Close()
+	}
+	for _, r := range p.runners {
+		r.close()
+	}
 	if p.crs != nil {
 		p.crs.Close()
 	}
@@ -203,6 +225,19 @@ func (p *parts) run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error {
+		// Warm grading containers wait from the start, and again after the
+		// engine comes back.
+		for _, r := range p.runners[:2] {
+			r.prime()
+		}
+		every(gctx, 10*time.Second, func() {
+			for _, r := range p.runners[:2] {
+				r.prime()
+			}
+		})
+		return nil
+	})
+	g.Go(func() error {
 		every(gctx, 10*time.Minute, func() {
 			if err := p.auth.Sweep(gctx); err != nil {
 				logger.Warn("sweeping sessions", "error", err)
@@ -221,6 +256,7 @@ func (p *parts) run(ctx context.Context) error {
 		return nil
 	})
 	err = g.Wait()
+	p.grd.Close() // no grading is under way when the sandboxes go
 	// The terminals are closed; remove every sandbox this server ran.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()

@@ -816,6 +816,18 @@ try {
       },
     ],
     [
+      'professor releases the results',
+      async () => {
+        // Students see scores and feedback only once they are released.
+        const before = await pageJSON(ap, `/api/course/items/${hw.slug}/grading/results/alice`)
+        check(before.status === 200 && before.json.result.released === false && before.json.result.score === null,
+          `alice sees her result before release: ${before.text}`)
+        await waitText(pp, 'release-state', (t) => t === 'Not released')
+        await tid(pp, 'release-switch').click()
+        await waitText(pp, 'release-state', (t) => t === 'Released to students')
+      },
+    ],
+    [
       'alice sees her score and feedback in Course',
       async () => {
         await tid(ap, 'course-refresh').click()
@@ -836,6 +848,162 @@ try {
         check(JSON.stringify(who) === JSON.stringify([`alice/${hw.slug}`]), `alice's grades list holds ${JSON.stringify(who)}`)
         const roster = await pageJSON(ap, `/api/course/items/${hw.slug}/submissions`)
         check(roster.status === 403, `alice asking for the roster got ${roster.status}`)
+      },
+      ap,
+    ],
+  ])
+  // Autograding across two browsers: the professor writes an I/O case and a
+  // pytest file in the IDE, Alice checks her work (and sees why a test
+  // fails), fixes it and submits; the submission is graded with every test;
+  // the professor overrides the score and releases; Alice sees her result.
+  const ag = { slug: 'sums-e2e', title: 'Homework E2E: Sums' }
+  const sumWrong = 'def total(xs):\n    return sum(xs) + 1\n'
+  const sumRight = 'def total(xs):\n    return sum(xs)\n'
+  const mainPy = 'from solution import total\nprint(total(int(x) for x in input().split()))\n'
+  const pyTest = 'from solution import total\n\n\ndef test_total():\n    assert total([1, 2, 3]) == 6\n\n\ndef test_empty():\n    assert total([]) == 0\n'
+  const saveAs = async (page, path, body) => {
+    const put = await pageJSON(page, '/api/files/content?path=' + encodeURIComponent(path), { method: 'PUT', body })
+    check(put.status === 200 || put.status === 201, `saving ${path} answered ${put.status}: ${put.text}`)
+  }
+  await group('autograding: tests, check, submit, release', pp, [
+    [
+      'professor writes an I/O case and a pytest file for an assignment',
+      async () => {
+        if ((await tid(pp, 'nav-course').count()) === 0) await loginOK(pp, 'prof')
+        const due = new Date(Date.now() + 3 * 86_400_000).toISOString()
+        const mk = await pageJSON(pp, '/api/course/assignments', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ slug: ag.slug, title: ag.title, description_md: 'Sum the numbers.', publish_at: new Date(Date.now() - 60_000).toISOString(), due_at: due }),
+        })
+        check(mk.status === 201, `making the assignment answered ${mk.status}: ${mk.text}`)
+        await tid(pp, 'nav-course').click()
+        await tid(pp, 'course-view').waitFor()
+        await tid(pp, 'course-refresh').click()
+        await tid(pp, `course-item-${ag.slug}`).click()
+        await tid(pp, 'tests-editor').waitFor()
+        // The I/O case.
+        await tid(pp, 'test-add-io').click()
+        await field(pp, 'test-name').fill('sums a line')
+        await field(pp, 'test-stdin-input').fill('1 2 3 4\n')
+        await field(pp, 'test-expected-input').fill('10\n')
+        await tid(pp, 'test-save').click()
+        await tid(pp, 'test-sums a line').waitFor()
+        // The pytest file, typed into the editor.
+        await tid(pp, 'test-add-py').click()
+        await field(pp, 'test-name').fill('test_sums.py')
+        const editor = tid(pp, 'test-source').locator('.cm-content')
+        await editor.click()
+        await pp.keyboard.press('Control+A')
+        await pp.keyboard.press('Delete')
+        await editor.fill(pyTest)
+        await tid(pp, 'test-save').click()
+        await tid(pp, 'test-test_sums.py').waitFor()
+        const r = await pageJSON(pp, `/api/course/items/${ag.slug}/grading/tests`)
+        const tests = r.json?.tests ?? []
+        check(tests.length === 2, `the server holds ${tests.length} tests: ${r.text}`)
+        const py = tests.find((t) => t.kind === 'py')
+        check(py && py.source.trim() === pyTest.trim(), `the test file holds ${JSON.stringify(py?.source)}`)
+        // The professor runs them on a reference solution of their own.
+        const ref = `Local/prof/${ag.slug}`
+        await pageJSON(pp, '/api/files', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ path: ref, type: 'dir' }) })
+        await saveAs(pp, `${ref}/solution.py`, sumRight)
+        await saveAs(pp, `${ref}/main.py`, mainPy)
+        await field(pp, 'tests-try-folder').fill(ref)
+        await tid(pp, 'tests-try').click()
+        await tid(pp, 'tests-editor').locator('[data-testid="test-results-score"]').waitFor({ timeout: containerTimeout })
+        const score = (await tid(pp, 'tests-editor').locator('[data-testid="test-results-score"]').innerText()).trim()
+        check(score.startsWith('3 / 3'), `the reference solution scores "${score}"`)
+      },
+    ],
+    [
+      'alice checks her work: the I/O case passes, a test fails with expected and actual',
+      async () => {
+        if ((await tid(ap, 'nav-course').count()) === 0) await loginOK(ap, 'alice')
+        const dir = `Local/alice/${ag.slug}`
+        await pageJSON(ap, '/api/files', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ path: dir, type: 'dir' }) })
+        await saveAs(ap, `${dir}/solution.py`, sumWrong)
+        await saveAs(ap, `${dir}/main.py`, mainPy)
+        await tid(ap, 'nav-course').click()
+        await tid(ap, 'course-view').waitFor()
+        await tid(ap, 'course-refresh').click()
+        await tid(ap, `course-item-${ag.slug}`).click()
+        await waitText(ap, 'assignment-title', (t) => t === ag.title)
+        await tid(ap, 'check-run').click()
+        const io = tid(ap, 'test-result-sums a line')
+        await io.waitFor({ timeout: containerTimeout })
+        check((await io.getAttribute('data-outcome')) === 'failed', `the I/O case is ${await io.getAttribute('data-outcome')}`)
+        const actual = (await io.locator('[data-testid="test-actual"]').innerText()).trim()
+        const expected = (await io.locator('[data-testid="test-expected"]').innerText()).trim()
+        check(actual === '11' && expected === '10', `expected ${expected}, actual ${actual}`)
+        const t1 = tid(ap, 'test-result-test_sums.py::test_total')
+        check((await t1.getAttribute('data-outcome')) === 'failed', `test_total is ${await t1.getAttribute('data-outcome')}`)
+        const reason = (await t1.locator('[data-testid="test-reason"]').innerText()).trim()
+        check(reason.includes('assert 7 == 6'), `test_total's reason reads "${reason}"`)
+        await ap.keyboard.press('Escape')
+      },
+      ap,
+    ],
+    [
+      'alice fixes it and submits; the submission is graded with every test',
+      async () => {
+        await saveAs(ap, `Local/alice/${ag.slug}/solution.py`, sumRight)
+        await tid(ap, 'submit-open').click()
+        const row = tid(ap, `submit-file-${ag.slug}/solution.py`)
+        await row.waitFor()
+        for (const f of ['solution.py', 'main.py']) {
+          const r = tid(ap, `submit-file-${ag.slug}/${f}`)
+          if ((await r.locator('.el-checkbox.is-checked').count()) === 0) await r.locator('.el-checkbox').click()
+        }
+        await tid(ap, 'submit-confirm').click()
+        await tid(ap, 'submit-confirm').waitFor({ state: 'hidden' })
+        await waitText(ap, 'assignment-status', (t) => t === 'Submitted')
+        check((await tid(ap, 'result-unreleased').count()) === 1, 'alice sees a result before release')
+        await tid(pp, 'nav-grading').click()
+        await pp.goto(`/grading/${ag.slug}`)
+        await tid(pp, 'roster-alice').waitFor()
+        const deadline = Date.now() + containerTimeout
+        for (;;) {
+          const text = ((await tid(pp, 'roster-tests-alice').textContent()) ?? '').trim()
+          if (text === '3 / 3') break
+          check(Date.now() < deadline, `alice's tests column reads "${text}"`)
+          await tid(pp, 'grading-view').locator('button[title="Refresh"]').click()
+          await new Promise((r) => setTimeout(r, 500))
+        }
+      },
+      pp,
+    ],
+    [
+      'professor sees the results per test, overrides the score and releases',
+      async () => {
+        await tid(pp, 'roster-alice').click()
+        await pp.waitForURL((u) => u.pathname === `/grading/${ag.slug}/alice`)
+        await tid(pp, 'autograde-panel').waitFor()
+        await waitText(pp, 'autograde-proposed', (t) => t === '3')
+        for (const name of ['sums a line', 'test_sums.py::test_total', 'test_sums.py::test_empty']) {
+          const row = tid(pp, `test-result-${name}`)
+          check((await row.getAttribute('data-outcome')) === 'passed', `${name} is ${await row.getAttribute('data-outcome')}`)
+        }
+        await field(pp, 'grade-score-input').fill('2.5')
+        await field(pp, 'grade-score-input').press('Tab')
+        await field(pp, 'grade-feedback-input').fill('Right answers; **explain** your code next time.')
+        await tid(pp, 'grade-save').click()
+        await waitText(pp, 'roster-score-alice', (t) => t.startsWith('2.5'))
+        await tid(pp, 'release-switch').click()
+        await waitText(pp, 'release-state', (t) => t === 'Released to students')
+      },
+    ],
+    [
+      'alice sees her released result with every test',
+      async () => {
+        await tid(ap, 'course-refresh').click()
+        await tid(ap, `course-item-${ag.slug}`).click()
+        await waitText(ap, 'grade-score', (t) => t === '2.5')
+        const fb = (await tid(ap, 'grade-feedback').innerText()).trim()
+        check(fb.startsWith('Right answers'), `the feedback reads "${fb}"`)
+        const tests = tid(ap, 'result-tests')
+        await tests.waitFor()
+        check((await tests.locator('[data-outcome="passed"]').count()) === 3, 'not every test shows as passed')
       },
       ap,
     ],

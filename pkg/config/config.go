@@ -73,6 +73,9 @@ type Config struct {
 	RunsPerMinute   int
 	WritesPerMinute int
 
+	GradingConcurrency int    // grading containers at once in the background; 0: one per CPU
+	DolosImage         string // the similarity report's image
+
 	LogLevel slog.Level
 }
 
@@ -232,6 +235,8 @@ func (c *Config) settings() []setting {
 		{"METRICS_TOKEN", "metrics-token", "bearer token for /metrics; empty: /metrics only from loopback", str(&c.MetricsToken), ""},
 		{"RUNS_PER_MINUTE", "runs-per-minute", "Run clicks per user per minute", num(&c.RunsPerMinute), "60"},
 		{"WRITES_PER_MINUTE", "writes-per-minute", "file writes per user per minute", num(&c.WritesPerMinute), "300"},
+		{"GRADING_CONCURRENCY", "grading-concurrency", "grading containers at once for submissions and regrades (they wait while students' runs wait); 0: one per CPU", num(&c.GradingConcurrency), "0"},
+		{"DOLOS_IMAGE", "dolos-image", "the image of the similarity report (dolos-image/build.sh)", str(&c.DolosImage), "pyide-dolos:latest"},
 		{"LOG_LEVEL", "log-level", "least severe log messages written: debug (also every HTTP health check), info, warn or error", logLevel, "info"},
 	}
 }
@@ -322,6 +327,7 @@ func (c Config) Validate() error {
 	check(c.BackupSchedule == 0 || c.BackupSchedule >= time.Minute, "BACKUP_SCHEDULE must be 0 (off) or at least 1m")
 	check(c.BackupKeep >= 1, "BACKUP_KEEP must be at least 1")
 	check(c.RunsPerMinute >= 1 && c.WritesPerMinute >= 1, "RUNS_PER_MINUTE and WRITES_PER_MINUTE must be at least 1")
+	check(c.GradingConcurrency >= 0, "GRADING_CONCURRENCY must not be negative")
 	return errors.Join(errs...)
 }
 

@@ -26,7 +26,8 @@
 // student has started it, until min(start+duration, ends_at). At a
 // student's end their test folder is snapshotted (auto=true) by Run, and
 // SubmissionOpen answers false from that instant whether or not Run has
-// done so. A student sees a grade of theirs as soon as it is saved.
+// done so. A student sees a grade of theirs once staff release the item's
+// results (pkg/grading owns the switch).
 //
 // Assignments and tests are two kinds of one thing, an item: items.go
 // lists, shows, creates, replaces and deletes both, and decides who may
@@ -57,7 +58,7 @@
 //	GET    /items/{slug}/submissions/{user}/{n}/files?path=P   the bytes of one file of a snapshot
 //	PUT    /items/{slug}/grades/{user}       teaching; {score, max_score, feedback_md} → {now, grade}; a field
 //	                                         left out keeps its saved value (score null clears it)
-//	GET    /grades                           {now, grades: [Grade]}: a student their own, staff everyone's
+//	GET    /grades                           {now, grades: [Grade]}: a student their own, staff everyone's (a student sees a grade once released)
 //	GET    /items/{slug}/grades.csv          teaching; username, display_name, submitted_at, late, score, max_score
 //
 // Submitted files are named relative to the folder that holds all the
@@ -120,6 +121,10 @@ type Options struct {
 	// sandboxes that now hold more than the policy grants: a restriction
 	// holds for sandboxes already running, not only for new ones.
 	OnChange func(user string)
+	// OnSubmit, when set, is told of every submission once it is recorded
+	// (a student's, or an automatic one at a test's end): the grader
+	// grades its snapshot.
+	OnSubmit func(sub store.Submission)
 	// Limits of one submission.
 	MaxFiles     int   // default 200
 	MaxFileBytes int64 // default 10 MB

@@ -488,6 +488,14 @@ func TestGradingVisibility(t *testing.T) {
 	prof.do("PUT", "/api/course/items/hw1/grades/alice", map[string]any{"score": 9, "max_score": 10, "feedback_md": "**Very good**"}).must(t, 200)
 	prof.do("PUT", "/api/course/items/hw1/grades/bob", map[string]any{"score": 3, "max_score": 10, "feedback_md": "bob only"}).must(t, 200)
 
+	// A student sees a grade once the item's results are released
+	// (pkg/grading turns the switch).
+	if r := alice.do("GET", "/api/course/grades", nil).must(t, 200); len(r.list("grades")) != 0 {
+		t.Fatalf("a grade shown before release: %s", r.raw)
+	}
+	if err := e.db.SetReleased(context.Background(), "hw1", true, "prof", t0); err != nil {
+		t.Fatal(err)
+	}
 	r = alice.do("GET", "/api/course/grades", nil).must(t, 200)
 	gs := r.list("grades")
 	if len(gs) != 1 || gs[0].(map[string]any)["score"] != float64(9) || gs[0].(map[string]any)["feedback_md"] != "**Very good**" ||

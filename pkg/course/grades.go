@@ -202,8 +202,8 @@ func (s *Service) handleSetGrade(c *echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"now": stamp(now), "grade": s.gradeView(g)})
 }
 
-// handleGrades lists grades: a student's own (of items they can see),
-// everyone's for staff.
+// handleGrades lists grades: a student's own (of items they can see, whose
+// results are released), everyone's for staff.
 func (s *Service) handleGrades(c *echo.Context) error {
 	u, err := auth.MustUser(c)
 	if err != nil {
@@ -214,7 +214,11 @@ func (s *Service) handleGrades(c *echo.Context) error {
 	if u.Teaches() {
 		who = ""
 	}
-	gs, err := s.opts.DB.Grades(c.Request().Context(), who)
+	list := s.opts.DB.Grades
+	if !u.IsStaff() {
+		list = s.opts.DB.ReleasedGrades // a student sees a grade once it is released
+	}
+	gs, err := list(c.Request().Context(), who)
 	if err != nil {
 		return err
 	}

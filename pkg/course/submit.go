@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"os"
 	"path"
 	"strings"
 	"time"
@@ -63,7 +64,16 @@ func (s *Service) snapshot(ctx context.Context, item, kind, user string, now tim
 	if err != nil && written != "" {
 		s.dropSnapshot(written)
 	}
+	if err == nil && s.opts.OnSubmit != nil {
+		s.opts.OnSubmit(out)
+	}
 	return out, err
+}
+
+// OpenSnapshotFile opens one file of a submission's sealed snapshot, for
+// the grader; name must be one of sub.Files.
+func (s *Service) OpenSnapshotFile(sub store.Submission, name string) (*os.File, fs.FileInfo, error) {
+	return s.snaps.open(sub.Snapshot, name)
 }
 
 // writeSnapshot copies srcs from the tree into the sealed snapshot dir.

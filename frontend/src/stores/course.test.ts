@@ -333,6 +333,13 @@ describe('grading store', () => {
           { item: 'hw2', kind: 'assignment', title: 'Other', username: 'alice', score: 1, max_score: 10, feedback_md: 'no', graded_by: 'prof', graded_at: '' },
         ] }),
       )
+      .on('GET', '/api/course/items/hw1/grading/results', () =>
+        json(200, { now: '', released: false, regrade: null, students: [
+          { username: 'alice', display_name: 'Alice', n: 2, pending: false, run: { id: 1, n: 2, cause: 'submit', score: 3, max_score: 4, passed: 3, failed: 1, by: 'alice', finished_at: '' },
+            proposed: 3, override: null, score: 3, max_score: 4, rubric: 0 },
+        ] }),
+      )
+      .on('PUT', '/api/course/items/hw1/grading/release', async (req) => json(200, { now: '', released: ((await req.json()) as { released: boolean }).released }))
       .on('PUT', '/api/course/items/hw1/grades/alice', async (req) => {
         const b = (await req.json()) as { score: number; max_score: number; feedback_md: string }
         return json(200, { now: '', grade: { item: 'hw1', kind: 'assignment', title: 'Loops', username: 'alice', ...b, graded_by: 'prof', graded_at: '' } })
@@ -341,6 +348,11 @@ describe('grading store', () => {
     await g.loadRoster('hw1')
     expect(g.roster!.students.map((s) => s.username)).toEqual(['alice', 'bob'])
     expect(Object.keys(g.grades)).toEqual(['bob'])
+    expect(g.summaries.alice!.run!.score).toBe(3)
+    expect(g.released).toBe(false)
+    await g.setReleased(true)
+    expect(g.released).toBe(true)
+    expect(JSON.parse(srv.last('PUT', '/api/course/items/hw1/grading/release')!.body)).toEqual({ released: true })
 
     await g.saveGrade('alice', { score: 8.5, max_score: 10, feedback_md: 'Good **loops**.' })
     expect(JSON.parse(srv.last('PUT', '/api/course/items/hw1/grades/alice')!.body)).toEqual({

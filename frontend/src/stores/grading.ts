@@ -4,6 +4,8 @@
 import { defineStore } from 'pinia'
 import * as api from '@/api/course'
 import type { Grade, GradeInput, Roster, Submission } from '@/api/course'
+import * as gradingApi from '@/api/grading'
+import type { Regrade, Summary } from '@/api/grading'
 import { decodeText } from '@/lib/filekind'
 
 export interface FileView {
@@ -26,6 +28,12 @@ export const useGradingStore = defineStore('grading', {
     /** The submission number shown; the latest by default. */
     n: 0,
     files: {} as Record<string, FileView>,
+    /** The autograder's view of each student (latest run, proposed score), by username. */
+    summaries: {} as Record<string, Summary>,
+    /** Whether students see their scores and feedback. */
+    released: false,
+    /** The latest regrade of the item, with its progress. */
+    regrade: null as Regrade | null,
   }),
 
   getters: {
@@ -42,8 +50,11 @@ export const useGradingStore = defineStore('grading', {
       }
       this.loading = true
       try {
-        const [roster, grades] = await Promise.all([api.roster(slug), api.grades()])
+        const [roster, grades, results] = await Promise.all([api.roster(slug), api.grades(), gradingApi.results(slug)])
         if (this.slug !== slug) return
+        this.summaries = Object.fromEntries((results.students ?? []).map((x) => [x.username, x]))
+        this.released = results.released
+        this.regrade = results.regrade
         this.roster = { ...roster, students: roster.students ?? [] }
         this.grades = {}
         for (const g of grades.grades ?? []) if (g.item === slug) this.grades[g.username] = g
@@ -85,6 +96,20 @@ export const useGradingStore = defineStore('grading', {
       }
     },
 
+    async setReleased(on: boolean) {
+      this.released = (await gradingApi.setReleased(this.slug, on)).released
+    },
+
+    /** Starts a regrade of every latest submission; poll with pollRegrade. */
+    async startRegrade() {
+      this.regrade = (await gradingApi.regrade(this.slug)).regrade
+    },
+
+    async pollRegrade() {
+      this.regrade = (await gradingApi.regradeStatus(this.slug)).regrade
+      return this.regrade
+    },
+
     async saveGrade(user: string, input: GradeInput) {
       const res = await api.setGrade(this.slug, user, input)
       this.grades[user] = res.grade
@@ -93,6 +118,13 @@ export const useGradingStore = defineStore('grading', {
         row.graded = true
         row.score = res.grade.score
         row.max_score = res.grade.max_score
+      }
+      // The score that counts: the one typed, else the proposed one.
+      const sum = this.summaries[user]
+      if (sum) {
+        sum.override = res.grade.score
+        sum.score = res.grade.score ?? sum.proposed
+        sum.max_score = res.grade.max_score
       }
       return res.grade
     },
