@@ -121,7 +121,7 @@ func newEnv(t testing.TB, docker bool) *env {
 		Auth: func(o *auth.Options) { o.MaxFailures = 100 },
 		HTTP: func(_ *servertest.Server, o *server.Options) { o.Routes = []server.Routes{ws, e.crs, e.svc} }})
 	for _, u := range []struct{ name, role string }{
-		{"prof", auth.RoleProfessor}, {"alice", auth.RoleStudent}, {"bob", auth.RoleStudent},
+		{"prof", auth.RoleProfessor}, {"tina", auth.RoleTA}, {"alice", auth.RoleStudent}, {"bob", auth.RoleStudent},
 	} {
 		e.AddUser(store.User{Username: u.name, DisplayName: strings.ToUpper(u.name[:1]) + u.name[1:], Role: u.role}, "pw-"+u.name)
 		if err := ws.EnsureUserDirs(u.name); err != nil {

@@ -194,24 +194,26 @@ func (s *Service) now() time.Time { return s.opts.Clock() }
 
 // Register adds the grading endpoints to g (the /api group, behind login).
 func (s *Service) Register(g *echo.Group) {
-	staff := auth.RequireStaff
+	// Staff write the tests, the rubric and the release; whoever grades
+	// (a teaching assistant too) reads the results and marks rubric lines.
+	staff, teaching := auth.RequireStaff, auth.RequireTeaching
 	c := g.Group("/course")
 	c.GET("/items/:slug/grading/tests", s.handleTests, staff)
 	c.POST("/items/:slug/grading/tests", s.handleCreateTest, staff)
 	c.PUT("/items/:slug/grading/tests/:id", s.handleUpdateTest, staff)
 	c.DELETE("/items/:slug/grading/tests/:id", s.handleDeleteTest, staff)
 	c.POST("/items/:slug/check", s.handleCheck)
-	c.GET("/items/:slug/grading/results", s.handleResults, staff)
+	c.GET("/items/:slug/grading/results", s.handleResults, teaching)
 	c.GET("/items/:slug/grading/results/:user", s.handleResult)
 	c.PUT("/items/:slug/grading/release", s.handleRelease, staff)
 	c.POST("/items/:slug/grading/regrade", s.handleRegrade, staff)
 	c.GET("/items/:slug/grading/regrade", s.handleRegradeStatus, staff)
-	c.GET("/items/:slug/grading/rubric", s.handleRubric, staff)
+	c.GET("/items/:slug/grading/rubric", s.handleRubric, teaching)
 	c.POST("/items/:slug/grading/rubric", s.handleSaveRubric, staff)
 	c.PUT("/items/:slug/grading/rubric/:id", s.handleSaveRubric, staff)
 	c.DELETE("/items/:slug/grading/rubric/:id", s.handleDeleteRubric, staff)
-	c.PUT("/items/:slug/grading/marks/:user", s.handleMarks, staff)
-	c.GET("/items/:slug/grading/results.csv", s.handleCSV, staff)
+	c.PUT("/items/:slug/grading/marks/:user", s.handleMarks, teaching)
+	c.GET("/items/:slug/grading/results.csv", s.handleCSV, teaching)
 	c.POST("/items/:slug/grading/similarity", s.handleStartSimilarity, staff)
 	c.GET("/items/:slug/grading/similarity", s.handleSimilarity, staff)
 	c.GET("/results", s.handleMyResults)

@@ -179,10 +179,28 @@ func TestCheckAndGrade(t *testing.T) {
 		t.Errorf("another student's result: %d", r.Status)
 	}
 
+	// A teaching assistant grades: she reads the results before release and
+	// marks rubric lines, but writes no test, rubric line or release.
+	r = e.must(e.do("tina", "GET", "/api/course/items/hw1/grading/results/alice", nil), 200)
+	if ta := decode[Result](t, r, "result"); ta.Run == nil || ta.Score == nil || *ta.Score != 6 || ta.Proposed == nil {
+		t.Errorf("a teaching assistant's view before release: %s", r.Raw)
+	}
+	e.must(e.do("tina", "GET", "/api/course/items/hw1/grading/results", nil), 200)
+	for _, w := range []struct{ method, path string }{
+		{"POST", "/api/course/items/hw1/grading/rubric"},
+		{"PUT", "/api/course/items/hw1/grading/release"},
+		{"POST", "/api/course/items/hw1/grading/regrade"},
+		{"GET", "/api/course/items/hw1/grading/tests"},
+	} {
+		if r := e.do("tina", w.method, w.path, map[string]any{"points": -1, "comment": "x", "released": true}); r.Status != 403 {
+			t.Errorf("a teaching assistant: %s %s = %d, want 403", w.method, w.path, r.Status)
+		}
+	}
+
 	// Override, rubric and feedback; then release.
 	line := e.must(e.do("prof", "POST", "/api/course/items/hw1/grading/rubric", map[string]any{"points": -1, "comment": "no docstrings"}), 201)
 	lineID := int64(line.Body["line"].(map[string]any)["id"].(float64))
-	r = e.must(e.do("prof", "PUT", "/api/course/items/hw1/grading/marks/alice", map[string]any{"ids": []int64{lineID}}), 200)
+	r = e.must(e.do("tina", "PUT", "/api/course/items/hw1/grading/marks/alice", map[string]any{"ids": []int64{lineID}}), 200)
 	if res := decode[Result](t, r, "result"); *res.Score != 5 || *res.Proposed != 5 {
 		t.Errorf("with a rubric line: %+v", res)
 	}

@@ -244,7 +244,7 @@ func (s *Service) result(ctx context.Context, u auth.User, slug, title, user str
 	if row == nil {
 		return res, echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("no such student: %q", user))
 	}
-	if !u.IsStaff() && !sh.released {
+	if !u.Teaches() && !sh.released {
 		return res, nil // nothing until the results are released
 	}
 	res.Pending = s.queue.isPending(slug, user)
@@ -255,7 +255,7 @@ func (s *Service) result(ctx context.Context, u auth.User, slug, title, user str
 		if err != nil {
 			return res, err
 		}
-		if !u.IsStaff() {
+		if !u.Teaches() {
 			v = forStudent(v)
 		}
 		res.Run = &v
@@ -267,7 +267,7 @@ func (s *Service) result(ctx context.Context, u auth.User, slug, title, user str
 	if row.Grade != nil {
 		res.FeedbackMD = row.Grade.FeedbackMD
 	}
-	if u.IsStaff() {
+	if u.Teaches() {
 		res.Proposed = proposed
 		if row.Grade != nil {
 			res.Override = row.Grade.Score
@@ -293,7 +293,7 @@ func (s *Service) handleResult(c *echo.Context) error {
 		return err
 	}
 	slug, user := c.Param("slug"), c.Param("user")
-	if !u.IsStaff() && u.Username != user {
+	if !u.Teaches() && u.Username != user {
 		return echo.NewHTTPError(http.StatusNotFound, "no such result")
 	}
 	_, title, err := s.opts.Course.Item(u, slug, s.now())
