@@ -78,6 +78,22 @@ var seedStatements = []struct{ table, sql string }{
 		('alice', 'Local/alice/hw1/main.py', 'hw1', '2024-09-05 10:00:00+00', '2024-09-05 10:03:00.25+00', 1, 'error', true,
 		 convert_to(E'\x1b[31mTraceback\x1b[0m\r\n>>> ', 'UTF8') || (SELECT string_agg(set_byte('\x00'::bytea, 0, i), ''::bytea ORDER BY i) FROM generate_series(0, 255) i)),
 		('alice', '', NULL, '2024-09-06 10:00:00+00', '2024-09-06 10:00:01+00', 0, 'finished', false, '')`},
+	// The last sign-in (migration 00006).
+	{"users", `UPDATE users SET last_login_at = '2024-09-05 09:58:00.5+00' WHERE username = 'alice'`},
+	// Autograding (migration 00007): an I/O case and a hidden test file, the
+	// release switch, a sealed run (which a restore must insert, never
+	// update), a rubric line given to alice.
+	{"grading_tests", `INSERT INTO grading_tests (item, kind, name, hidden, points, position, main_file, stdin, expected,
+		ignore_trailing_whitespace, ignore_case, tolerance, cpu_seconds, source, updated_by, updated_at) VALUES
+		('hw1', 'io', 'doubles 21', false, 1, 0, 'main.py', E'21\n', E'42\n', true, false, 0.001, 2, '', 'prof', '2024-09-01 10:00:00+00'),
+		('hw1', 'py', 'test_hidden.py', true, 2.5, 1, '', '', '', true, false, NULL, 5,
+		 E'from solution import add\n\ndef test_neg():\n    assert add(-1, -1) == -2  # «é»\n', 'prof', '2024-09-01 10:05:00+00')`},
+	{"grading_release", `INSERT INTO grading_release (item, released, changed_by, changed_at) VALUES ('hw1', true, 'prof', '2024-09-12 10:00:00+00')`},
+	{"grading_runs", `INSERT INTO grading_runs (submission_id, item, username, n, cause, score, max_score, error, results, requested_by, started_at, finished_at)
+		SELECT id, item, username, n, 'submit', 3.5, 3.5, '', '[{"test": 1, "name": "doubles 21", "outcome": "passed", "points": 1, "actual": "42\n"}]', 'alice',
+		'2024-09-07 20:00:01+00', '2024-09-07 20:00:01.75+00' FROM submissions WHERE n = 1`},
+	{"rubric_items", `INSERT INTO rubric_items (item, points, comment, position) VALUES ('hw1', -0.5, 'no docstrings', 0), ('hw1', 1, 'neat', 1)`},
+	{"rubric_marks", `INSERT INTO rubric_marks (rubric_id, username, given_by, given_at) SELECT id, 'alice', 'tina', '2024-09-12 09:00:00+00' FROM rubric_items WHERE position = 0`},
 }
 
 // seed fills every table it knows that exists.
