@@ -57,11 +57,12 @@ base="http://127.0.0.1:$port"
 
 # A long disconnect grace keeps the professor's REPL alive after the browser
 # closes, so shutdown has a live sandbox to clean up.
-# Four programs at once, 96 MB and 5 s of CPU each, 20 MB of files per
+# Eight programs at once, 96 MB and 5 s of CPU each, 20 MB of files per
 # student: ux.mjs fills the server to see a run wait in line, and reads each
-# limit in the console's words.
+# limit in the console's words. Eight, not fewer: the consoles of earlier
+# groups stay open (DISCONNECT_GRACE) while the later ones run.
 export IDE_DATA_PATH="$data" PORT="127.0.0.1:$port" BCRYPT_COST=10 SANDBOX_IMAGE="$image" DISCONNECT_GRACE=10m \
-  MAX_CONCURRENT_EXECUTIONS=4 MEMORY_LIMIT_MB=96 EXECUTION_TIMEOUT=5s QUOTA_MB=20
+  MAX_CONCURRENT_EXECUTIONS=8 MEMORY_LIMIT_MB=96 EXECUTION_TIMEOUT=5s QUOTA_MB=20
 unset DATABASE_URL
 
 # Our sandboxes are the labelled containers that mount something from our

@@ -269,7 +269,7 @@ async function consoleWords(h) {
   ])
   await ap.context().close()
 
-  // Waiting in line: the server runs 4 programs at once (run.sh); more
+  // Waiting in line: the server runs 8 programs at once (run.sh); more
   // professor windows each run a sleeping program until one has to wait.
   const sleepers = []
   await group('waiting in line is a line in the console', pp, [
@@ -279,7 +279,7 @@ async function consoleWords(h) {
         const w = await pageJSONPut(h, pp, 'Local/prof/sleep.py', 'import time\nprint("awake")\ntime.sleep(300)\n')
         check(w, 'could not save sleep.py')
         let waiting = null
-        for (let i = 0; i < 6 && !waiting; i++) {
+        for (let i = 0; i < 10 && !waiting; i++) {
           const p = await h.newPage()
           sleepers.push(p)
           await h.loginOK(p, 'prof')
@@ -290,7 +290,7 @@ async function consoleWords(h) {
           if ((await tid(p, 'state-badge').getAttribute('data-phase')) === 'queued') waiting = p
           else await waitTerminal(p, '"awake"', (l) => l.some((x) => x.trim() === 'awake'))
         }
-        check(waiting, 'no run had to wait with 6 programs running')
+        check(waiting, 'no run had to wait with 10 programs running')
         await waitTerminal(waiting, 'its place in line', shows('you are number 1 in line'))
         // A place frees up: the waiting run starts and its line gives way.
         await tid(sleepers[0], 'stop-button').click()
@@ -443,6 +443,9 @@ async function testEnds(h) {
         await h.waitText(bp, 'save-state', (t) => t === 'Read-only')
         await tid(bp, 'test-over-ok').click()
         await tid(bp, 'test-over-dialog').waitFor({ state: 'hidden' })
+        // The dialog's dimmed overlay fades out after it: until it has gone,
+        // what lies under it is neither focusable nor at its own contrast.
+        await bp.waitForFunction(() => ![...document.querySelectorAll('.el-overlay')].some((o) => getComputedStyle(o).display !== 'none'))
         await h.axe(bp, 'IDE: the test folder after its end, read-only')
         // The server submits at the end; wait for that snapshot.
         let sub
