@@ -157,6 +157,14 @@ func runOverWS(t *testing.T, s *served, client *http.Client, path, code string) 
 func TestDockerAwayAndBack(t *testing.T) {
 	sandboxtest.RequireDocker(t)
 	sock := filepath.Join(t.TempDir(), "docker.sock")
+	// The proxy stops after the server (cleanups run last first): a server
+	// that lost its engine before stopping could not remove its sandboxes.
+	var stop func()
+	t.Cleanup(func() {
+		if stop != nil {
+			stop()
+		}
+	})
 	s := startServe(t, map[string]string{"DATABASE_URL": "", "DOCKER_HOST": "unix://" + sock, "SANDBOX_IMAGE": sandboxtest.Image(),
 		"BACKUP_SCHEDULE": "1h", "BACKUP_DIR": t.TempDir()})
 	client := s.login(t)
@@ -169,8 +177,7 @@ func TestDockerAwayAndBack(t *testing.T) {
 	if last.Type != "error" || !strings.Contains(last.Message, "execution is unavailable") {
 		t.Fatalf("run without Docker: %+v", events)
 	}
-	stop := dockerProxy(t, sock)
-	t.Cleanup(stop)
+	stop = dockerProxy(t, sock)
 	servertest.Eventually(t, 45*time.Second, "Docker seen as back", func() bool {
 		_, body := get(t, http.DefaultClient, s.base+"/readyz")
 		return strings.Contains(body, `"docker":{"status":"ok"`)
