@@ -288,7 +288,9 @@ func dismiss(ctx context.Context, students []*student, docker *client.Client, cs
 		defer c()
 		s.logout(lctx)
 	})
-	n, waited := waitContainers(ctx, docker, cs.filters, names, cs.srv == nil, 2*time.Minute)
+	// Only the students' sandboxes: the server keeps its own warm grading
+	// container (pyide.role=batch) until it stops, when LeftOurs counts it.
+	n, waited := waitContainers(ctx, docker, cs.filters, names, true, 2*time.Minute)
 	r.Cleanup.LeftAfterLogout, r.Cleanup.DrainMS = n, ms(waited)
 	logf("%d sandbox containers %.1f s after logout (closing took %.1f s)", n, waited.Seconds(), time.Since(t0).Seconds())
 }
