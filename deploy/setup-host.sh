@@ -102,7 +102,10 @@ if ! engine_ok && command -v dockerd >/dev/null 2>&1; then
     mkdir -p "$data/.server"
     log="$data/.server/dockerd.log"
     say "starting the Docker engine in the background (no systemd here); its log: $log"
-    as_root sh -c "nohup dockerd >>'$log' 2>&1 &"
+    # In a session of its own: it is the machine's engine, not part of
+    # make run, so Ctrl-C (or a stop) of make run leaves it running and the
+    # server can still remove its sandboxes as it stops.
+    as_root setsid sh -c "nohup dockerd >>'$log' 2>&1 &" </dev/null
   fi
   for _ in $(seq 1 60); do
     engine_ok && break
