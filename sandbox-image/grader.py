@@ -203,13 +203,23 @@ def run_io(case, cap):
     cpu = max(1, int(case.get("cpu_seconds") or 2))
     wall = cpu * 2 + 1
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    p = subprocess.Popen([sys.executable, path], cwd=os.path.dirname(path), stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env(),
-                         start_new_session=True, preexec_fn=child_setup(cpu))
-    out = Capped(p.stdout, cap)
-    err = Capped(p.stderr, 4096, tail=True)
-    feeder = threading.Thread(target=feed, args=(p.stdin, case.get("stdin", "").encode()), daemon=True)
+    # The pipes and the threads that serve them exist before the program
+    # does: a program that forks without end takes every free process slot
+    # at once, and a thread started after it could not start at all.
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    out = Capped(os.fdopen(out_r, "rb"), cap)
+    err = Capped(os.fdopen(err_r, "rb"), 4096, tail=True)
+    feeder = threading.Thread(target=feed, args=(os.fdopen(in_w, "wb"), case.get("stdin", "").encode()), daemon=True)
     feeder.start()
+    try:
+        p = subprocess.Popen([sys.executable, path], cwd=os.path.dirname(path), stdin=in_r,
+                             stdout=out_w, stderr=err_w, env=child_env(),
+                             start_new_session=True, preexec_fn=child_setup(cpu))
+    finally:
+        for fd in (in_r, out_w, err_w):
+            os.close(fd)
     killed = False
     try:
         p.wait(timeout=wall)
