@@ -1630,7 +1630,7 @@ try {
   ])
   await slowCtx.close()
   // The live classroom: three browsers at once (e2e/live.mjs).
-  const lp = await liveFlow({ newPage, group, check, tid, treeItem, login, waitTerminal, pageFetch, typeInConsole, containerTimeout, uiTimeout })
+  const lp = await liveFlow({ newPage, group, check, tid, treeItem, login, waitTerminal, pageFetch, typeInConsole, containerTimeout, uiTimeout, waitText })
   await lp.context().close()
   await uxGroups({ newPage, group, check, tid, treeItem, terminalLines, waitTerminal, waitBadge, pageFetch, pageJSON, field, waitText,
     login, loginOK, newFile, typeCode, typeInConsole, axe, users, uiTimeout, containerTimeout, alicePage, profPage, hw, feedback })

@@ -5,7 +5,7 @@
 // and tries the file herself.
 
 export async function liveFlow(h) {
-  const { newPage, group, check, tid, treeItem, login, waitTerminal, pageFetch, typeInConsole, containerTimeout, uiTimeout } = h
+  const { newPage, group, check, tid, treeItem, login, waitTerminal, pageFetch, typeInConsole, containerTimeout, uiTimeout, waitText } = h
   const pass = { carol: 'carol-own-pass', tina: 'tina-e2e-pass', prof: 'prof-e2e-pass', bob: 'bob-e2e-pass' }
 
   /** The lines of a watch console (xterm's DOM renderer). */
@@ -76,8 +76,11 @@ export async function liveFlow(h) {
           await tid(tp, 'take-carol').click()
           await tid(tp, 'live-watch').waitFor()
           await waitWatch(tp, 'the scrollback of her console', (l) => l.some((x) => x.trim() === 'total is 10'))
-          const file = await tid(tp, 'watch-file').textContent()
-          check(file.includes('for i in range(5):'), `the file beside the console reads ${JSON.stringify(file)}`)
+          // The file is fetched on its own; it may come after the scrollback.
+          await waitText(tp, 'watch-file', (t) => t.includes('for i in range(5):')).catch(async () => {
+            const file = await tid(tp, 'watch-file').textContent()
+            throw new Error(`the file beside the console reads ${JSON.stringify(file)}`)
+          })
         },
         tp,
       ],
