@@ -1390,6 +1390,34 @@ try {
         await tid(page, 'password-dialog').waitFor({ state: 'hidden' })
       },
     ],
+    [
+      'a dialog opened from a menu gives the keyboard back to the menu’s button',
+      async () => {
+        // By keyboard alone: open the user menu, choose Change password, Esc.
+        await tid(page, 'user-menu').focus()
+        await page.keyboard.press('Enter')
+        await tid(page, 'change-password').waitFor()
+        await tid(page, 'change-password').focus()
+        await page.keyboard.press('Enter')
+        await tid(page, 'password-dialog').waitFor()
+        await page.keyboard.press('Escape')
+        await tid(page, 'password-dialog').waitFor({ state: 'hidden' })
+        await page
+          .waitForFunction(() => document.activeElement?.getAttribute('data-testid') === 'user-menu', null, { timeout: 5_000 })
+          .catch(async () => {
+            const at = await page.evaluate(() => document.activeElement?.outerHTML.slice(0, 80))
+            throw new Error(`after the dialog closed the keyboard is at ${at}, not the user menu's button`)
+          })
+        // And the menu works from there: Enter opens it, the arrows move.
+        await page.keyboard.press('Enter')
+        await tid(page, 'change-password').waitFor()
+        const before = await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))
+        await page.keyboard.press('ArrowDown')
+        const after = await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))
+        check(after && after !== before, `ArrowDown in the user menu left the keyboard at ${after} (was ${before})`)
+        await page.keyboard.press('Escape')
+      },
+    ],
   ])
 
   const dean = { name: 'dean', password: 'dean-e2e-pass', display: 'Dana Dean' }
