@@ -1408,13 +1408,18 @@ try {
             const at = await page.evaluate(() => document.activeElement?.outerHTML.slice(0, 80))
             throw new Error(`after the dialog closed the keyboard is at ${at}, not the user menu's button`)
           })
-        // And the menu works from there: Enter opens it, the arrows move.
+        // And the menu works from there: Enter opens it with the keyboard in
+        // it, and the arrows move.
+        const inMenu = () => page.evaluate(() => (document.activeElement?.getAttribute('role') === 'menuitem' ? document.activeElement.textContent.trim() : ''))
         await page.keyboard.press('Enter')
-        await tid(page, 'change-password').waitFor()
-        const before = await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))
+        await page.waitForFunction(() => document.activeElement?.getAttribute('role') === 'menuitem', null, { timeout: 5_000 }).catch(async () => {
+          throw new Error(`Enter on the user menu's button left the keyboard at ${await page.evaluate(() => document.activeElement?.outerHTML.slice(0, 80))}`)
+        })
+        const before = await inMenu()
         await page.keyboard.press('ArrowDown')
-        const after = await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))
-        check(after && after !== before, `ArrowDown in the user menu left the keyboard at ${after} (was ${before})`)
+        await page.waitForFunction((b) => document.activeElement?.getAttribute('role') === 'menuitem' && document.activeElement.textContent.trim() !== b, before, { timeout: 5_000 }).catch(async () => {
+          throw new Error(`ArrowDown in the user menu left the keyboard at "${await inMenu()}" (was "${before}")`)
+        })
         await page.keyboard.press('Escape')
       },
     ],
