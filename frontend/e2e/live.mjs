@@ -118,6 +118,15 @@ export async function liveFlow(h) {
         },
       ],
       [
+        'when her file is gone, the helper is told in words, not shown an empty pane',
+        async () => {
+          const del = await pageFetch(sp, '/api/files?path=' + encodeURIComponent('Local/carol/loop.py'), { method: 'DELETE' })
+          check(del.status === 200, `deleting her file answered ${del.status}: ${del.body}`)
+          await waitText(tp, 'watch-file-note', (t) => t.includes('could not be read') && t.includes('Local/carol/loop.py'))
+        },
+        tp,
+      ],
+      [
         'ending the request closes the helper\'s view',
         async () => {
           await tid(tp, 'end-help').click()
