@@ -228,7 +228,7 @@ async function consoleWords(h) {
       'Esc then a key goes to the program (Esc then Tab leaves the console)',
       async () => {
         await h.newFile(ap, 'Local/alice', 'keys.py')
-        await typeHere(ap, ['import sys', 'print("ready")', 'print("got", repr(sys.stdin.readline()))'])
+        await typeHere(ap, ['import sys', 'print("ready")', 'print("got", repr(sys.stdin.readline()))', 'print("then", repr(sys.stdin.readline()))'])
         await tid(ap, 'run-button').click()
         await waitTerminal(ap, '"ready"', (l) => l.some((x) => x.trim() === 'ready'))
         await tid(ap, 'terminal').click()
@@ -236,6 +236,13 @@ async function consoleWords(h) {
         await ap.keyboard.type('x')
         await ap.keyboard.press('Enter')
         await waitTerminal(ap, 'the Esc and the x the program read', shows("got '\\x1bx\\n'"))
+        // An Esc left pending when the keyboard goes elsewhere is dropped.
+        await ap.keyboard.press('Escape')
+        await editorOf('Local/alice/keys.py').locator('[data-testid="editor-content"]').click()
+        await tid(ap, 'terminal').click()
+        await ap.keyboard.type('y')
+        await ap.keyboard.press('Enter')
+        await waitTerminal(ap, 'only the y, after an Esc and a click away', shows("then 'y\\n'"))
       },
     ],
     [
