@@ -36,6 +36,8 @@ if docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"'; th
   [ $st -ne 0 ] && [ "$f" -eq 0 ] && f=1
   count runsc "$p" "$f" 0
   grep -E '^ *--- FAIL' "$out" | sed 's/^ */runsc: /' >>"$failures" || true
+  # What the failing tests said (their t.Error lines), when any failed.
+  if [ "$f" -gt 0 ]; then grep -E '^ +[a-z_]+_test\.go:[0-9]+: ' "$out" | grep -vE ': (moves|[0-9]+ probe runs)' | tail -n 20 | sed 's/^ */runsc: /' >>"$failures" || true; fi
 else
   echo "skipped: the Docker engine has no runsc runtime (bash .ci/runsc-up.sh registers it)"; count runsc 0 0 1; skipped_suites+=("runsc")
 fi
