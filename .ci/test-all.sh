@@ -14,14 +14,15 @@ count() { # suite passed failed skipped
 
 section() { printf '\n==== %s ====\n' "$1"; }
 
-section "lint (gofmt, go vet, golangci-lint)"
-if make --no-print-directory lint; then count lint 1 0 0; else count lint 0 1 0; fi
-
-section "Go tests (race detector, real PostgreSQL and Docker)"
-out=$(mktemp)
 # The failures of every suite, repeated at the very end so that the tail of
 # a long log (all a CI summary may keep) says what failed.
 failures=$(mktemp)
+
+section "lint (gofmt, go vet, golangci-lint)"
+if make --no-print-directory lint; then count lint 1 0 0; else count lint 0 1 0; echo "lint: make lint (its findings are at the top of the log)" >>"$failures"; fi
+
+section "Go tests (race detector, real PostgreSQL and Docker)"
+out=$(mktemp)
 bash .ci/gotest.sh 2>&1 | tee "$out"
 line=$(grep -E '^go: [0-9]+ passed' "$out" | tail -1)
 read -r p f s <<<"$(echo "$line" | sed -E 's/go: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped/\1 \2 \3/')"

@@ -178,7 +178,7 @@ func TestReuseNeverAfterALimitOrAKill(t *testing.T) {
 			}
 			s, c := start(t, m, homeSpec(t, user, dir, "/home/student/main.py"))
 			ex := waitExit(t, s, waitCPU)
-			if ex.Reason != tt.reason && !(tt.reason == sandbox.ReasonMemory && memoryExit(ex)) {
+			if ex.Reason != tt.reason && (tt.reason != sandbox.ReasonMemory || !memoryExit(ex)) {
 				t.Errorf("exit = %+v, want reason %s; output:\n%s", ex, tt.reason, c.String())
 			}
 			assertGone(t, m, s.ContainerName())
